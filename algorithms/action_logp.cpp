@@ -1,0 +1,49 @@
+#include "algorithms/action_logp.h"
+
+#include <algorithm>
+#include <cmath>
+#include <numbers>
+
+namespace tandem::algo {
+namespace {
+
+// log softmax(logits)[a], computed stably.
+double categorical_logp(std::span<const float> logits, int64_t a) {
+  const double mx = *std::max_element(logits.begin(), logits.end());
+  double sum = 0;
+  for (float l : logits) sum += std::exp(static_cast<double>(l) - mx);
+  return static_cast<double>(logits[static_cast<size_t>(a)]) - mx - std::log(sum);
+}
+
+}  // namespace
+
+float action_logp(const Space& space, std::span<const float> dist_inputs,
+                  std::span<const int64_t> discrete, std::span<const float> continuous) {
+  switch (space.kind) {
+    case SpaceKind::Discrete:
+      return static_cast<float>(categorical_logp(dist_inputs.first(space.n), discrete[0]));
+    case SpaceKind::MultiDiscrete: {
+      double lp = 0;
+      size_t off = 0;
+      for (size_t i = 0; i < space.nvec.size(); ++i) {
+        const auto n = static_cast<size_t>(space.nvec[i]);
+        lp += categorical_logp(dist_inputs.subspan(off, n), discrete[i]);
+        off += n;
+      }
+      return static_cast<float>(lp);
+    }
+    case SpaceKind::Box: {
+      const size_t d = continuous.size();
+      double lp = 0;
+      for (size_t i = 0; i < d; ++i) {
+        const double mean = dist_inputs[i], log_std = dist_inputs[d + i];
+        const double z = (continuous[i] - mean) / std::exp(log_std);
+        lp += -0.5 * z * z - log_std - 0.5 * std::log(2.0 * std::numbers::pi);
+      }
+      return static_cast<float>(lp);
+    }
+  }
+  return 0.f;
+}
+
+}  // namespace tandem::algo

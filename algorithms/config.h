@@ -1,0 +1,60 @@
+#pragma once
+// Hyperparameters, with RLlib's names and defaults. One struct serves PPO and A2C; each
+// algorithm reads the fields it uses. Parsed from JSON; unknown keys and nonsense values
+// are rejected with std::invalid_argument naming the key.
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <nlohmann/json_fwd.hpp>
+
+namespace tandem::algo {
+
+struct ModelConfig {
+  std::vector<int64_t> fcnet_hiddens{256, 256};  // hidden layer sizes of the MLP
+  std::string fcnet_activation = "tanh";         // "tanh" | "relu" | "elu" | "linear"
+  bool vf_share_layers = false;                  // value head on the policy trunk (true) or its own MLP
+  bool free_log_std = true;                      // Box actions: state-independent log-std parameter
+  // Weight init: "orthogonal" (CleanRL: hidden gain sqrt(2), policy head 0.01, value head 1)
+  // | "normc" (RLlib's normc_initializer: 1.0, 0.01, 0.01). Biases 0.
+  std::string init = "orthogonal";
+};
+
+struct AlgoConfig {
+  // --- common ---
+  double gamma = 0.99;                     // discount factor
+  double lr = 5e-5;                        // learning rate
+  std::vector<std::pair<int64_t, double>> lr_schedule;  // [[timestep, lr], ...] piecewise linear; empty = constant lr
+  double lambda_ = 1.0;                    // GAE lambda (JSON key "lambda")
+  bool use_gae = true;                     // GAE advantages; false = plain discounted returns minus value
+  bool use_critic = true;                  // a value function is learned and used as baseline
+  int64_t train_batch_size = 4000;         // env steps collected per training iteration
+  int64_t rollout_fragment_length = 200;   // a trajectory is cut (and bootstrapped) after this many steps
+  double vf_loss_coeff = 1.0;              // weight of the value loss
+  double entropy_coeff = 0.0;              // weight of the entropy bonus
+  double grad_clip = 0.0;                  // max global grad norm; 0 = no clipping
+  bool normalize_advantages = false;       // standardise advantages per minibatch
+  // --- PPO ---
+  double clip_param = 0.3;                 // surrogate clip epsilon
+  double vf_clip_param = 10.0;             // value clipping range; 0 = no value clipping
+  double kl_coeff = 0.2;                   // initial KL penalty coefficient; 0 = no KL term
+  double kl_target = 0.01;                 // target KL for the adaptive coefficient
+  int64_t sgd_minibatch_size = 128;        // minibatch size of the SGD epochs
+  int64_t num_sgd_iter = 30;               // SGD epochs over each train batch
+  // --- A2C ---
+  std::string optimizer = "adam";          // "adam" | "rmsprop"
+  double rmsprop_alpha = 0.99;             // RMSprop smoothing constant
+  double optimizer_eps = 1e-5;             // Adam / RMSprop epsilon
+  // --- model ---
+  ModelConfig model;
+
+  // Applies the keys of `j` on top of this config (overrides), validating every value.
+  // Throws std::invalid_argument("unknown key 'x'" / "'lr' must be > 0, got -1") on bad input.
+  void merge_json(const nlohmann::json& j);
+  nlohmann::json to_json() const;
+  // Learning rate at `timesteps` (lr_schedule interpolated, else lr).
+  double lr_at(int64_t timesteps) const;
+};
+
+}  // namespace tandem::algo

@@ -1,0 +1,93 @@
+#pragma once
+// The torch-free face of a policy, as the server and the client use it.
+//
+//   Algorithm (one per hosted policy, owned by the server's learner thread)
+//     train(SampleBatch) -> TrainStats          runs SGD on its own model
+//     snapshot()        -> shared_ptr<const InferenceModel>  immutable, versioned copy
+//   InferenceModel (immutable; any thread may call it concurrently)
+//     compute_actions(batch of preprocessed obs) -> actions, logp, vf_preds, dist_inputs
+//
+// LibTorch lives behind these interfaces (algorithms/torch/), so code that includes this
+// header compiles fast.
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <random>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "algorithms/config.h"
+#include "algorithms/sample_batch.h"
+#include "algorithms/spaces.h"
+
+namespace tandem::algo {
+
+// What a hosted policy is: its id, spaces and its (merged) hyperparameters.
+struct PolicySpec {
+  std::string policy_id;
+  Space observation_space;
+  Space action_space;
+  AlgoConfig config;  // the server's config with this policy's overrides applied
+};
+
+// One agent's action as computed by an InferenceModel.
+struct ActionResult {
+  std::vector<int64_t> discrete;   // Discrete: 1 value; MultiDiscrete: one per component
+  std::vector<float> continuous;   // Box actions (raw sample, unclipped)
+  float logp = 0.f;                // log-prob of the action under this model
+  float vf_pred = 0.f;             // value estimate of the observation
+  std::vector<float> dist_inputs;  // distribution inputs (logits, or mean then log_std)
+};
+
+// Named statistics from one training call ("policy_loss", "vf_loss", "entropy", "kl",
+// "cur_lr", "cur_kl_coeff", "total_loss", "grad_gnorm", ...).
+using TrainStats = std::map<std::string, double>;
+
+class InferenceModel {
+ public:
+  virtual ~InferenceModel() = default;
+  virtual int64_t version() const = 0;
+  // obs: batch * obs_dim preprocessed floats. masks: empty, or batch * num_logits floats
+  // (1 = allowed, 0 = masked; Discrete/MultiDiscrete only). explore[i] != 0: sample;
+  // else the greedy action (mode); an empty explore samples every row. Fills out[0..batch).
+  // Masked logits appear as kMaskedLogit in dist_inputs (a row with every action masked
+  // samples uniformly). Throws std::invalid_argument on wrong sizes. Thread-safe.
+  virtual void compute_actions(std::span<const float> obs, int64_t batch,
+                               std::span<const float> masks, std::span<const uint8_t> explore,
+                               std::mt19937_64& rng, std::vector<ActionResult>& out) const = 0;
+  // Value estimates of batch observations (used to bootstrap truncated trajectories).
+  virtual void compute_values(std::span<const float> obs, int64_t batch,
+                              std::vector<float>& out) const = 0;
+  // Weights as a self-contained byte blob (for local-inference clients and checkpoints).
+  virtual std::string serialize_weights() const = 0;
+};
+
+class Algorithm {
+ public:
+  virtual ~Algorithm() = default;
+  virtual const std::string& name() const = 0;  // "ppo", "a2c"
+  virtual const PolicySpec& spec() const = 0;
+  // One training iteration on a postprocessed batch. `timesteps_total` drives lr_schedule.
+  virtual TrainStats train(const SampleBatch& batch, int64_t timesteps_total) = 0;
+  // The newest published weights. Cheap; never blocks on training.
+  virtual std::shared_ptr<const InferenceModel> snapshot() const = 0;
+  // Full state (model, optimizer, algorithm state such as PPO's kl_coeff) to/from a file.
+  virtual void save(const std::string& path) const = 0;
+  virtual void load(const std::string& path) = 0;
+};
+
+// Registry by name. Throws std::invalid_argument for an unknown name (message lists the known ones).
+std::unique_ptr<Algorithm> make_algorithm(const std::string& name, const PolicySpec& spec,
+                                          uint64_t seed);
+std::vector<std::string> algorithm_names();
+
+// An InferenceModel built from a spec and a serialize_weights() blob (local inference).
+std::shared_ptr<const InferenceModel> load_inference_model(const PolicySpec& spec,
+                                                           const std::string& blob,
+                                                           int64_t version);
+
+// Sets LibTorch's intra-op thread count (torch::set_num_threads) from torch-free code.
+void set_torch_num_threads(int n);
+
+}  // namespace tandem::algo

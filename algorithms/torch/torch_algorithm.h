@@ -1,0 +1,69 @@
+#pragma once
+// What PPO and A2C share: the model and its optimizer, the shuffling rng, batch -> tensor
+// conversion, snapshot publishing, and checkpoint save/load.
+#include <torch/optim/optimizer.h>
+#include <torch/serialize/archive.h>
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <random>
+#include <string>
+
+#include "algorithms/policy.h"
+#include "algorithms/torch/models.h"
+
+namespace tandem::algo {
+
+// A SampleBatch as tensors (CPU, float32 / int64).
+struct BatchTensors {
+  int64_t n = 0;
+  torch::Tensor obs;              // [n, obs_dim]
+  torch::Tensor actions;          // [n, k] int64 (Discrete k = 1, MultiDiscrete k = nvec.size())
+  torch::Tensor actions_cont;     // [n, d] (Box)
+  torch::Tensor old_logp;         // [n]    behaviour log-prob
+  torch::Tensor vf_preds;         // [n]    behaviour value estimates
+  torch::Tensor old_dist_inputs;  // [n, dist_dim] behaviour distribution inputs (carry the mask)
+  torch::Tensor advantages;       // [n]
+  torch::Tensor value_targets;    // [n]
+};
+
+// RLlib's explained_variance: max(-1, 1 - Var[y - pred] / Var[y]).
+double explained_variance(const torch::Tensor& y, const torch::Tensor& pred);
+
+class TorchAlgorithm : public Algorithm {
+ public:
+  TorchAlgorithm(std::string name, const PolicySpec& spec, uint64_t seed);
+
+  const std::string& name() const override { return name_; }
+  const PolicySpec& spec() const override { return spec_; }
+  std::shared_ptr<const InferenceModel> snapshot() const override;
+  void save(const std::string& path) const override;
+  void load(const std::string& path) override;
+
+ protected:
+  // Checks `batch` against the spec and converts it (copies; nothing aliases the batch).
+  BatchTensors to_tensors(const SampleBatch& batch) const;
+  void set_lr(double lr);
+  // Global grad norm before clipping; clips to grad_clip when grad_clip > 0.
+  double clip_gradients();
+  // Deep-copies the model into a new immutable snapshot with version + 1.
+  void publish();
+  // Algorithm-specific state in checkpoints (PPO: kl_coeff).
+  virtual void save_state(torch::serialize::OutputArchive&) const {}
+  virtual void load_state(torch::serialize::InputArchive&) {}
+
+  const std::string name_;
+  const PolicySpec spec_;
+  ActorCritic model_;
+  std::unique_ptr<torch::optim::Optimizer> optimizer_;
+  std::mt19937_64 rng_;  // minibatch shuffling
+  int64_t version_ = 0;
+
+ private:
+  void publish_locked_copy();
+  mutable std::mutex snapshot_mu_;
+  std::shared_ptr<const InferenceModel> snapshot_;
+};
+
+}  // namespace tandem::algo

@@ -1,0 +1,71 @@
+#include "policy_server/inference_batcher.h"
+
+#include <boost/asio/post.hpp>
+
+#include "algorithms/action_logp.h"
+
+namespace tandem::server {
+
+InferenceBatcher::InferenceBatcher(boost::asio::io_context& ioc, const algo::Algorithm& algorithm,
+                                   uint64_t seed, RunStats& stats, Complete complete)
+    : ioc_(ioc),
+      algorithm_(algorithm),
+      stats_(stats),
+      complete_(std::move(complete)),
+      obs_dim_(algorithm.spec().observation_space.preprocessed_size()),
+      rng_(seed) {}
+
+void InferenceBatcher::enqueue(std::shared_ptr<PendingAction> req, int slot) {
+  bool post = false;
+  {
+    std::lock_guard lk(mu_);
+    pending_.push_back({std::move(req), slot});
+    if (!scheduled_) post = scheduled_ = true;
+  }
+  if (post) boost::asio::post(ioc_, [this] { flush(); });
+}
+
+void InferenceBatcher::flush() {
+  std::lock_guard flk(flush_mu_);
+  {
+    std::lock_guard lk(mu_);
+    batch_.swap(pending_);
+    scheduled_ = false;
+  }
+  if (batch_.empty()) return;
+  const auto n = static_cast<int64_t>(batch_.size());
+  obs_.resize(static_cast<size_t>(n * obs_dim_));
+  explore_.resize(static_cast<size_t>(n));
+  size_t mask_dim = 0;
+  for (const auto& it : batch_) mask_dim = std::max(mask_dim, it.req->masks[it.slot].size());
+  masks_.assign(mask_dim ? static_cast<size_t>(n) * mask_dim : 0, 1.f);
+  for (int64_t i = 0; i < n; ++i) {
+    const auto& it = batch_[i];
+    const auto& o = it.req->obs[it.slot];
+    std::copy(o.begin(), o.end(), obs_.begin() + i * obs_dim_);
+    const auto& m = it.req->masks[it.slot];
+    std::copy(m.begin(), m.end(), masks_.begin() + i * static_cast<int64_t>(mask_dim));
+    explore_[i] = it.req->episode->explore() ? 1 : 0;
+  }
+  auto model = algorithm_.snapshot();
+  model->compute_actions(obs_, n, masks_, explore_, rng_, out_);
+  stats_.add_inference_batch(n);
+  const auto& action_space = algorithm_.spec().action_space;
+  for (int64_t i = 0; i < n; ++i) {
+    auto& it = batch_[i];
+    auto& res = it.req->results[it.slot];
+    res = std::move(out_[i]);
+    if (auto& logged = it.req->logged[it.slot]) {
+      // LogAction: keep the model's value and distribution, take the client's action and
+      // its log-probability under this distribution.
+      res.discrete = logged->discrete;
+      res.continuous = logged->continuous;
+      res.logp = algo::action_logp(action_space, res.dist_inputs, res.discrete, res.continuous);
+    }
+    it.req->version = model->version();
+    if (it.req->remaining.fetch_sub(1) == 1) complete_(it.req);
+  }
+  batch_.clear();
+}
+
+}  // namespace tandem::server

@@ -1,0 +1,57 @@
+#pragma once
+// One per policy: gathers the pending action requests of all sessions and answers them
+// with one forward pass.
+//
+// Data flow: a session's read handler (I/O thread) -> RequestHandler validates and
+// preprocesses -> enqueue(). The first enqueue into an empty batcher posts flush() to the
+// io_context, so it runs on an I/O thread right after the read handlers that are already
+// ready (those requests join the batch). A lone client therefore pays no thread hop: its
+// request is computed on the thread that read it. flush() takes the newest weight snapshot
+// (never waits for the learner), computes, and hands each request to `complete` when its
+// last slot is filled.
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <random>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+
+#include "algorithms/policy.h"
+#include "policy_server/pending_action.h"
+#include "policy_server/run_stats.h"
+
+namespace tandem::server {
+
+class InferenceBatcher {
+ public:
+  using Complete = std::function<void(const std::shared_ptr<PendingAction>&)>;
+
+  InferenceBatcher(boost::asio::io_context& ioc, const algo::Algorithm& algorithm,
+                   uint64_t seed, RunStats& stats, Complete complete);
+
+  void enqueue(std::shared_ptr<PendingAction> req, int slot);
+  void flush();
+
+ private:
+  struct Item {
+    std::shared_ptr<PendingAction> req;
+    int slot;
+  };
+  boost::asio::io_context& ioc_;
+  const algo::Algorithm& algorithm_;
+  RunStats& stats_;
+  Complete complete_;
+  const int64_t obs_dim_;
+  std::mutex mu_;                  // guards pending_ and scheduled_
+  std::vector<Item> pending_;
+  bool scheduled_ = false;
+  std::mutex flush_mu_;            // one flush at a time; guards the buffers below
+  std::vector<Item> batch_;
+  std::vector<float> obs_, masks_;
+  std::vector<uint8_t> explore_;
+  std::vector<algo::ActionResult> out_;
+  std::mt19937_64 rng_;
+};
+
+}  // namespace tandem::server

@@ -1,0 +1,80 @@
+#pragma once
+// Counters and episode statistics of a running server, read once per training iteration
+// (result.json) and by GET /metrics. I/O threads add to it; the learner takes iteration
+// snapshots. Every member is guarded by mu_ or atomic.
+#include <atomic>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <string>
+#include <vector>
+
+namespace tandem::server {
+
+// What a finished episode contributes to the metrics.
+struct EpisodeSummary {
+  double reward = 0.0;                          // sum over all agents
+  int64_t length = 0;                           // env steps (GetAction/LogAction requests)
+  std::map<std::string, double> policy_rewards; // per policy id
+  std::map<std::string, double> custom_metrics; // sent by the client with EndEpisode
+  bool evaluation = false;                      // explore=false episodes are reported apart
+};
+
+struct Aggregate {
+  double mean = 0, min = 0, max = 0;
+  int64_t count = 0;
+};
+
+// The metrics of one training iteration (RLlib's names where they exist).
+struct IterationMetrics {
+  int64_t timesteps_total = 0;       // env steps served so far
+  int64_t agent_timesteps_total = 0; // agent steps served so far
+  int64_t episodes_total = 0;
+  int64_t episodes_this_iter = 0;
+  int64_t episodes_timed_out = 0;
+  Aggregate episode_reward;          // over the smoothing window
+  double episode_len_mean = 0;
+  std::map<std::string, double> policy_reward_mean;
+  std::map<std::string, Aggregate> custom_metrics;  // over episodes of this iteration
+  Aggregate evaluation_reward;       // evaluation episodes finished this iteration
+  double evaluation_len_mean = 0;
+  double mean_inference_batch = 0;   // agents per forward pass this iteration
+};
+
+class RunStats {
+ public:
+  explicit RunStats(int64_t smoothing_window) : window_(smoothing_window) {}
+
+  void add_env_steps(int64_t env, int64_t agent) {
+    env_steps_.fetch_add(env, std::memory_order_relaxed);
+    agent_steps_.fetch_add(agent, std::memory_order_relaxed);
+  }
+  void add_inference_batch(int64_t size);
+  void episode_finished(EpisodeSummary s);
+  void episode_timed_out() { timed_out_.fetch_add(1, std::memory_order_relaxed); }
+
+  // Metrics since the previous call (per-iteration parts reset).
+  IterationMetrics take_iteration();
+  // The current view without resetting anything (for /metrics).
+  IterationMetrics peek() const;
+
+  int64_t timesteps_total() const { return env_steps_.load(std::memory_order_relaxed); }
+  std::atomic<int64_t> connected_clients{0};
+  std::atomic<int64_t> open_episodes{0};
+
+ private:
+  IterationMetrics build(bool reset_iteration);
+
+  const int64_t window_;
+  std::atomic<int64_t> env_steps_{0}, agent_steps_{0}, timed_out_{0};
+  mutable std::mutex mu_;
+  std::deque<EpisodeSummary> recent_;           // last `window_` training-mode episodes
+  int64_t episodes_total_ = 0;
+  int64_t episodes_this_iter_ = 0;
+  std::vector<EpisodeSummary> iter_custom_;     // this iteration's episodes with custom metrics
+  std::vector<EpisodeSummary> iter_eval_;       // this iteration's evaluation episodes
+  int64_t batch_calls_ = 0, batch_agents_ = 0;
+};
+
+}  // namespace tandem::server

@@ -1,0 +1,50 @@
+#include "policy_server/sample_queue.h"
+
+namespace tandem::server {
+
+void SampleQueue::push(int policy, algo::Trajectory&& t) {
+  if (t.size() == 0) return;
+  {
+    std::lock_guard lk(mu_);
+    steps_[policy] += t.size();
+    pushed_.fetch_add(t.size());
+    pending_[policy].push_back(std::move(t));
+  }
+  cv_.notify_one();
+}
+
+std::vector<std::vector<algo::Trajectory>> SampleQueue::wait_take(
+    const std::vector<int64_t>& need, std::chrono::milliseconds timeout) {
+  std::unique_lock lk(mu_);
+  auto ready = [&] {
+    if (stopped_) return true;
+    for (size_t p = 0; p < steps_.size(); ++p)
+      if (steps_[p] >= need[p]) return true;
+    return false;
+  };
+  cv_.wait_for(lk, timeout, ready);
+  std::vector<std::vector<algo::Trajectory>> out(pending_.size());
+  if (stopped_) return out;
+  for (size_t p = 0; p < steps_.size(); ++p) {
+    if (steps_[p] >= need[p]) {
+      out[p].swap(pending_[p]);
+      steps_[p] = 0;
+    }
+  }
+  return out;
+}
+
+void SampleQueue::stop() {
+  {
+    std::lock_guard lk(mu_);
+    stopped_ = true;
+  }
+  cv_.notify_all();
+}
+
+int64_t SampleQueue::steps_pending(int policy) const {
+  std::lock_guard lk(mu_);
+  return steps_[policy];
+}
+
+}  // namespace tandem::server

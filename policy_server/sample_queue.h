@@ -1,0 +1,41 @@
+#pragma once
+// Finished trajectory fragments on their way to the learner.
+//
+// Data flow: I/O threads push() fragments (episode registry: fragment cut, agent done,
+// episode end, ReportSamples) -> the learner thread wait_take()s every fragment of each
+// policy that has at least its train_batch_size steps. Nothing is ever dropped: a slow
+// learner just trains on a larger batch next time.
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <mutex>
+#include <vector>
+
+#include "algorithms/sample_batch.h"
+
+namespace tandem::server {
+
+class SampleQueue {
+ public:
+  explicit SampleQueue(size_t num_policies) : pending_(num_policies), steps_(num_policies, 0) {}
+
+  void push(int policy, algo::Trajectory&& t);
+  // Waits up to `timeout` until some policy p has >= need[p] steps or stop() was called.
+  // Returns, per policy, the fragments taken (empty for policies that were not ready).
+  std::vector<std::vector<algo::Trajectory>> wait_take(const std::vector<int64_t>& need,
+                                                       std::chrono::milliseconds timeout);
+  void stop();
+  int64_t steps_pending(int policy) const;
+  int64_t steps_pushed() const { return pushed_.load(); }
+
+ private:
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<std::vector<algo::Trajectory>> pending_;
+  std::vector<int64_t> steps_;
+  bool stopped_ = false;
+  std::atomic<int64_t> pushed_{0};
+};
+
+}  // namespace tandem::server

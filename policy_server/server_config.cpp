@@ -1,0 +1,198 @@
+#include "policy_server/server_config.h"
+
+#include <fstream>
+#include <set>
+#include <stdexcept>
+
+namespace tandem::server {
+namespace {
+
+[[noreturn]] void bad(const std::string& msg) { throw std::invalid_argument(msg); }
+
+void check_keys(const nlohmann::json& j, const std::string& where,
+                const std::set<std::string>& known) {
+  if (!j.is_object()) bad("'" + where + "' must be a JSON object");
+  for (const auto& [k, v] : j.items()) {
+    if (!known.count(k)) {
+      std::string list;
+      for (const auto& n : known) list += (list.empty() ? "" : ", ") + n;
+      bad("unknown key '" + (where.empty() ? k : where + "." + k) + "' (known: " + list + ")");
+    }
+  }
+}
+
+template <typename T>
+T get(const nlohmann::json& j, const std::string& key, const std::string& where) {
+  try {
+    return j.at(key).get<T>();
+  } catch (const nlohmann::json::exception&) {
+    bad("'" + (where.empty() ? key : where + "." + key) + "' has the wrong type: " +
+        j.at(key).dump());
+  }
+}
+
+}  // namespace
+
+int ServerConfig::policy_index(const std::string& policy_id) const {
+  for (size_t i = 0; i < policies.size(); ++i)
+    if (policies[i].policy_id == policy_id) return static_cast<int>(i);
+  return -1;
+}
+
+int ServerConfig::policy_index_for(const std::string& agent_id) const {
+  auto it = policy_mapping.find(agent_id);
+  if (it == policy_mapping.end()) it = policy_mapping.find("*");
+  if (it == policy_mapping.end()) return -1;
+  return policy_index(it->second);
+}
+
+nlohmann::json ServerConfig::to_json() const {
+  nlohmann::json j;
+  j["algorithm"] = algorithm;
+  j["host"] = host;
+  j["port"] = port;
+  j["seed"] = seed;
+  j["results_dir"] = results_dir;
+  j["config"] = config.to_json();
+  nlohmann::json pols = nlohmann::json::object();
+  for (const auto& p : policies) {
+    pols[p.policy_id] = {{"observation_space", p.observation_space.to_json()},
+                         {"action_space", p.action_space.to_json()},
+                         {"config", p.config.to_json()}};
+  }
+  j["policies"] = pols;
+  j["policy_mapping"] = policy_mapping;
+  nlohmann::json stop_j = nlohmann::json::object();
+  if (stop.training_iteration) stop_j["training_iteration"] = stop.training_iteration;
+  if (stop.timesteps_total) stop_j["timesteps_total"] = stop.timesteps_total;
+  if (stop.episode_reward_mean) stop_j["episode_reward_mean"] = *stop.episode_reward_mean;
+  j["stop"] = stop_j;
+  j["io_threads"] = io_threads;
+  j["max_open_episodes"] = max_open_episodes;
+  j["episode_timeout_s"] = episode_timeout_s;
+  j["metrics_num_episodes_for_smoothing"] = metrics_num_episodes_for_smoothing;
+  return j;
+}
+
+ServerConfig parse_server_config(const nlohmann::json& j) {
+  check_keys(j, "",
+             {"algorithm", "host", "port", "seed", "results_dir", "config", "policies",
+              "policy_mapping", "stop", "io_threads", "max_open_episodes", "episode_timeout_s",
+              "metrics_num_episodes_for_smoothing", "log_level"});
+  ServerConfig c;
+  if (j.contains("algorithm")) c.algorithm = get<std::string>(j, "algorithm", "");
+  {
+    auto names = algo::algorithm_names();
+    if (std::find(names.begin(), names.end(), c.algorithm) == names.end()) {
+      std::string list;
+      for (const auto& n : names) list += (list.empty() ? "" : ", ") + n;
+      bad("'algorithm' must be one of " + list + ", got '" + c.algorithm + "'");
+    }
+  }
+  if (j.contains("host")) c.host = get<std::string>(j, "host", "");
+  if (j.contains("port")) {
+    auto p = get<int64_t>(j, "port", "");
+    if (p < 0 || p > 65535) bad("'port' must be in 0..65535, got " + std::to_string(p));
+    c.port = static_cast<uint16_t>(p);
+  }
+  if (j.contains("seed")) c.seed = get<uint64_t>(j, "seed", "");
+  if (j.contains("results_dir")) c.results_dir = get<std::string>(j, "results_dir", "");
+  if (j.contains("log_level")) c.log_level = get<std::string>(j, "log_level", "");
+  if (j.contains("io_threads")) {
+    c.io_threads = get<int>(j, "io_threads", "");
+    if (c.io_threads < 1 || c.io_threads > 64)
+      bad("'io_threads' must be in 1..64, got " + std::to_string(c.io_threads));
+  }
+  if (j.contains("max_open_episodes")) {
+    c.max_open_episodes = get<int64_t>(j, "max_open_episodes", "");
+    if (c.max_open_episodes < 1) bad("'max_open_episodes' must be >= 1");
+  }
+  if (j.contains("episode_timeout_s")) {
+    c.episode_timeout_s = get<double>(j, "episode_timeout_s", "");
+    if (!(c.episode_timeout_s > 0)) bad("'episode_timeout_s' must be > 0");
+  }
+  if (j.contains("metrics_num_episodes_for_smoothing")) {
+    c.metrics_num_episodes_for_smoothing =
+        get<int64_t>(j, "metrics_num_episodes_for_smoothing", "");
+    if (c.metrics_num_episodes_for_smoothing < 1)
+      bad("'metrics_num_episodes_for_smoothing' must be >= 1");
+  }
+  if (j.contains("config")) {
+    try {
+      c.config.merge_json(j.at("config"));
+    } catch (const std::invalid_argument& e) {
+      bad(std::string("in 'config': ") + e.what());
+    }
+  }
+  if (!j.contains("policies")) bad("'policies' is required (at least one policy with its spaces)");
+  const auto& pols = j.at("policies");
+  if (!pols.is_object() || pols.empty()) bad("'policies' must be a non-empty object");
+  for (const auto& [id, pj] : pols.items()) {
+    const std::string where = "policies." + id;
+    check_keys(pj, where, {"observation_space", "action_space", "config"});
+    algo::PolicySpec spec;
+    spec.policy_id = id;
+    if (!pj.contains("observation_space")) bad("'" + where + ".observation_space' is required");
+    if (!pj.contains("action_space")) bad("'" + where + ".action_space' is required");
+    try {
+      spec.observation_space = algo::Space::from_json(pj.at("observation_space"));
+    } catch (const std::exception& e) {
+      bad("'" + where + ".observation_space': " + e.what());
+    }
+    try {
+      spec.action_space = algo::Space::from_json(pj.at("action_space"));
+    } catch (const std::exception& e) {
+      bad("'" + where + ".action_space': " + e.what());
+    }
+    spec.config = c.config;
+    if (pj.contains("config")) {
+      try {
+        spec.config.merge_json(pj.at("config"));
+      } catch (const std::invalid_argument& e) {
+        bad("in '" + where + ".config': " + e.what());
+      }
+    }
+    c.policies.push_back(std::move(spec));
+  }
+  if (j.contains("policy_mapping")) {
+    const auto& m = j.at("policy_mapping");
+    if (!m.is_object()) bad("'policy_mapping' must be an object {agent_id: policy_id}");
+    for (const auto& [agent, pid] : m.items()) {
+      if (!pid.is_string()) bad("'policy_mapping." + agent + "' must be a policy id string");
+      if (c.policy_index(pid.get<std::string>()) < 0)
+        bad("'policy_mapping." + agent + "' names unknown policy '" + pid.get<std::string>() + "'");
+      c.policy_mapping[agent] = pid.get<std::string>();
+    }
+  } else if (c.policies.size() == 1) {
+    c.policy_mapping["*"] = c.policies.front().policy_id;
+  } else {
+    bad("'policy_mapping' is required when more than one policy is hosted");
+  }
+  if (j.contains("stop")) {
+    const auto& s = j.at("stop");
+    check_keys(s, "stop", {"training_iteration", "timesteps_total", "episode_reward_mean"});
+    if (s.contains("training_iteration"))
+      c.stop.training_iteration = get<int64_t>(s, "training_iteration", "stop");
+    if (s.contains("timesteps_total"))
+      c.stop.timesteps_total = get<int64_t>(s, "timesteps_total", "stop");
+    if (s.contains("episode_reward_mean"))
+      c.stop.episode_reward_mean = get<double>(s, "episode_reward_mean", "stop");
+    if (c.stop.training_iteration < 0 || c.stop.timesteps_total < 0)
+      bad("'stop' limits must be >= 0");
+  }
+  return c;
+}
+
+ServerConfig load_server_config(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) bad("cannot open config file '" + path + "'");
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(in, nullptr, true, /*ignore_comments=*/true);
+  } catch (const nlohmann::json::parse_error& e) {
+    bad("config file '" + path + "' is not valid JSON: " + e.what());
+  }
+  return parse_server_config(j);
+}
+
+}  // namespace tandem::server

@@ -1,0 +1,59 @@
+#pragma once
+// tandem-server configuration: a JSON file, overridable by command-line flags.
+//
+// {
+//   "algorithm": "ppo", "host": "127.0.0.1", "port": 9900, "seed": 0,
+//   "results_dir": "results/cartpole_ppo",
+//   "config": { "lr": 3e-4, "train_batch_size": 4000, "model": {"fcnet_hiddens": [64, 64]} },
+//   "policies": { "default_policy": { "observation_space": {...}, "action_space": {...},
+//                                     "config": { per-policy overrides } } },
+//   "policy_mapping": { "agent1": "policy1", "*": "default_policy" },
+//   "stop": { "training_iteration": 100, "timesteps_total": 100000, "episode_reward_mean": 475 }
+// }
+// Unknown keys and invalid values are rejected with std::invalid_argument naming the key.
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "algorithms/policy.h"
+
+namespace tandem::server {
+
+struct StopCriteria {
+  int64_t training_iteration = 0;               // 0 = no limit
+  int64_t timesteps_total = 0;                  // 0 = no limit
+  std::optional<double> episode_reward_mean;    // stop once the smoothed mean reaches this
+};
+
+struct ServerConfig {
+  std::string algorithm = "ppo";                // registry name: "ppo", "a2c"
+  std::string host = "127.0.0.1";               // address to listen on
+  uint16_t port = 9900;                         // 0 picks a free port
+  uint64_t seed = 0;                            // seeds models, sampling and shuffling
+  std::string results_dir = "results/run";      // result.json, progress.csv, checkpoints
+  algo::AlgoConfig config;                      // hyperparameters shared by all policies
+  std::vector<algo::PolicySpec> policies;       // hosted policies (config merged with overrides)
+  std::map<std::string, std::string> policy_mapping;  // agent id -> policy id ("*" = default)
+  StopCriteria stop;
+  int io_threads = 1;                           // network threads (1 keeps a core for the learner)
+  int64_t max_open_episodes = 10000;            // StartEpisode beyond this gets TooManyEpisodes
+  double episode_timeout_s = 600.0;             // an episode idle this long is dropped (logged)
+  int64_t metrics_num_episodes_for_smoothing = 100;  // episodes in the reward/length means
+  bool train = true;                            // false: serve only (--no-train)
+  std::string log_level = "info";               // spdlog level
+
+  // Policy index for an agent, or -1 when the mapping cannot place it.
+  int policy_index_for(const std::string& agent_id) const;
+  int policy_index(const std::string& policy_id) const;
+  nlohmann::json to_json() const;
+};
+
+// Parses and validates; `base_dir` resolves a relative results_dir (empty = as given).
+ServerConfig parse_server_config(const nlohmann::json& j);
+ServerConfig load_server_config(const std::string& path);
+
+}  // namespace tandem::server

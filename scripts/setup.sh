@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Installs, from Debian packages only, whatever Tandem needs to build and run that is
+# missing. Idempotent: a second run installs nothing. Needs root (or sudo).
+set -euo pipefail
+
+pkgs=(
+  build-essential cmake pkg-config
+  libtorch-dev            # LibTorch (CPU)
+  libopenblas0-pthread    # ~10x faster BLAS than the reference one libtorch links by default
+  libboost-dev            # Asio + Beast (header-only)
+  libflatbuffers-dev flatbuffers-compiler
+  libspdlog-dev libfmt-dev
+  doctest-dev libcli11-dev nlohmann-json3-dev
+  gnuplot-nox             # tandem-plot draws learning curves with it
+)
+
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+else
+  echo "setup: all packages present"
+fi
+
+# Prefer OpenBLAS over the reference BLAS that libtorch links by default.
+for alt in libblas.so.3-x86_64-linux-gnu liblapack.so.3-x86_64-linux-gnu; do
+  cand=$(update-alternatives --list "$alt" 2>/dev/null | grep -m1 openblas-pthread || true)
+  if [ -n "$cand" ]; then $SUDO update-alternatives --set "$alt" "$cand" >/dev/null; fi
+done
