@@ -7,12 +7,17 @@
 namespace tandem::server {
 
 InferenceBatcher::InferenceBatcher(boost::asio::io_context& ioc, const algo::Algorithm& algorithm,
-                                   uint64_t seed, RunStats& stats, Complete complete)
+                                   uint64_t seed, RunStats& stats, Complete complete,
+                                   const SampleQueue* samples, int policy, int64_t hold_at)
     : ioc_(ioc),
       algorithm_(algorithm),
       stats_(stats),
       complete_(std::move(complete)),
       obs_dim_(algorithm.spec().observation_space.preprocessed_size()),
+      samples_(samples),
+      policy_(policy),
+      hold_at_(hold_at),
+      hold_timer_(ioc),
       rng_(seed) {}
 
 void InferenceBatcher::enqueue(std::shared_ptr<PendingAction> req, int slot) {
@@ -27,6 +32,13 @@ void InferenceBatcher::enqueue(std::shared_ptr<PendingAction> req, int slot) {
 
 void InferenceBatcher::flush() {
   std::lock_guard flk(flush_mu_);
+  if (hold_at_ > 0 && samples_ && samples_->steps_pending(policy_) >= hold_at_) {
+    hold_timer_.expires_after(std::chrono::milliseconds(1));
+    hold_timer_.async_wait([this](boost::system::error_code ec) {
+      if (!ec) flush();
+    });
+    return;
+  }
   {
     std::lock_guard lk(mu_);
     batch_.swap(pending_);

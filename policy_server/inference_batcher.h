@@ -9,6 +9,11 @@
 // request is computed on the thread that read it. flush() takes the newest weight snapshot
 // (never waits for the learner), computes, and hands each request to `complete` when its
 // last slot is filled.
+//
+// Backpressure: while a whole train batch of this policy already waits for a busy learner
+// (SampleQueue::steps_pending >= hold_at), flush() is retried every millisecond instead of
+// serving, so a fast simulator cannot run far ahead of training (the samples stay close to
+// on-policy). hold_at = 0 disables it.
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -16,10 +21,12 @@
 #include <vector>
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
 
 #include "algorithms/policy.h"
 #include "policy_server/pending_action.h"
 #include "policy_server/run_stats.h"
+#include "policy_server/sample_queue.h"
 
 namespace tandem::server {
 
@@ -28,7 +35,8 @@ class InferenceBatcher {
   using Complete = std::function<void(const std::shared_ptr<PendingAction>&)>;
 
   InferenceBatcher(boost::asio::io_context& ioc, const algo::Algorithm& algorithm,
-                   uint64_t seed, RunStats& stats, Complete complete);
+                   uint64_t seed, RunStats& stats, Complete complete,
+                   const SampleQueue* samples = nullptr, int policy = 0, int64_t hold_at = 0);
 
   void enqueue(std::shared_ptr<PendingAction> req, int slot);
   void flush();
@@ -43,6 +51,10 @@ class InferenceBatcher {
   RunStats& stats_;
   Complete complete_;
   const int64_t obs_dim_;
+  const SampleQueue* samples_;
+  const int policy_;
+  const int64_t hold_at_;
+  boost::asio::steady_timer hold_timer_;
   std::mutex mu_;                  // guards pending_ and scheduled_
   std::vector<Item> pending_;
   bool scheduled_ = false;

@@ -1,6 +1,7 @@
 #include "policy_server/server_config.h"
 
 #include <fstream>
+#include <algorithm>
 #include <set>
 #include <stdexcept>
 
@@ -68,6 +69,7 @@ nlohmann::json ServerConfig::to_json() const {
   if (stop.episode_reward_mean) stop_j["episode_reward_mean"] = *stop.episode_reward_mean;
   j["stop"] = stop_j;
   j["io_threads"] = io_threads;
+  j["sample_backpressure"] = sample_backpressure;
   j["max_open_episodes"] = max_open_episodes;
   j["episode_timeout_s"] = episode_timeout_s;
   j["metrics_num_episodes_for_smoothing"] = metrics_num_episodes_for_smoothing;
@@ -78,7 +80,7 @@ ServerConfig parse_server_config(const nlohmann::json& j) {
   check_keys(j, "",
              {"algorithm", "host", "port", "seed", "results_dir", "config", "policies",
               "policy_mapping", "stop", "io_threads", "max_open_episodes", "episode_timeout_s",
-              "metrics_num_episodes_for_smoothing", "log_level"});
+              "metrics_num_episodes_for_smoothing", "log_level", "sample_backpressure"});
   ServerConfig c;
   if (j.contains("algorithm")) c.algorithm = get<std::string>(j, "algorithm", "");
   {
@@ -97,6 +99,7 @@ ServerConfig parse_server_config(const nlohmann::json& j) {
   }
   if (j.contains("seed")) c.seed = get<uint64_t>(j, "seed", "");
   if (j.contains("results_dir")) c.results_dir = get<std::string>(j, "results_dir", "");
+  if (j.contains("sample_backpressure")) c.sample_backpressure = get<bool>(j, "sample_backpressure", "");
   if (j.contains("log_level")) c.log_level = get<std::string>(j, "log_level", "");
   if (j.contains("io_threads")) {
     c.io_threads = get<int>(j, "io_threads", "");

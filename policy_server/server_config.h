@@ -43,6 +43,7 @@ struct ServerConfig {
   int64_t max_open_episodes = 10000;            // StartEpisode beyond this gets TooManyEpisodes
   double episode_timeout_s = 600.0;             // an episode idle this long is dropped (logged)
   int64_t metrics_num_episodes_for_smoothing = 100;  // episodes in the reward/length means
+  bool sample_backpressure = true;              // pause serving while a full batch waits for the learner
   bool train = true;                            // false: serve only (--no-train)
   std::string log_level = "info";               // spdlog level
 

@@ -1,0 +1,89 @@
+// cartpole_client: runs CartPole-v1 episodes against a tandem-server, one PolicyClient per
+// simulator thread, and prints rolling returns.
+#include <atomic>
+#include <chrono>
+#include <deque>
+#include <iostream>
+#include <mutex>
+#include <numeric>
+#include <thread>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+
+#include "policy_client/policy_client.h"
+#include "sims/cartpole.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"CartPole-v1 simulator driven by a tandem-server"};
+  std::string address = "ws://127.0.0.1:9900";
+  int threads = 1;
+  int64_t max_steps = 100000, max_episodes = 0;
+  double stop_reward = 0;
+  uint64_t seed = 0;
+  app.add_option("--server", address, "server address ws://HOST:PORT");
+  app.add_option("--concurrent", threads, "concurrent episodes (one thread + client each)")->check(CLI::Range(1, 256));
+  app.add_option("--steps", max_steps, "env step budget (0 = none)");
+  app.add_option("--episodes", max_episodes, "episode budget (0 = none)");
+  app.add_option("--stop-reward", stop_reward, "stop when the mean of the last 100 returns reaches this");
+  app.add_option("--seed", seed, "simulator seed");
+  CLI11_PARSE(app, argc, argv);
+
+  std::atomic<int64_t> steps{0}, episodes{0};
+  std::atomic<bool> stop{false};
+  std::mutex mu;
+  std::deque<double> last100;
+  const auto t0 = std::chrono::steady_clock::now();
+  auto worker = [&](int w) {
+    try {
+      tandem::client::PolicyClient client(address);
+      tandem::sims::CartPole env(seed * 1000 + static_cast<uint64_t>(w));
+      while (!stop) {
+        auto obs = env.reset();
+        auto ep = client.start_episode();
+        double ret = 0;
+        for (;;) {
+          auto a = client.get_action(ep, obs);
+          auto s = env.step(static_cast<int>(a.as_int()));
+          client.log_returns(ep, s.reward);
+          ret += s.reward;
+          obs = s.obs;
+          ++steps;
+          if (s.terminated || s.truncated) {
+            client.end_episode(ep, obs, /*truncated=*/s.truncated && !s.terminated);
+            break;
+          }
+        }
+        const int64_t n = ++episodes;
+        double mean;
+        {
+          std::lock_guard lk(mu);
+          last100.push_back(ret);
+          if (last100.size() > 100) last100.pop_front();
+          mean = std::accumulate(last100.begin(), last100.end(), 0.0) / static_cast<double>(last100.size());
+          if (n % 50 == 0) {
+            double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+            std::cout << "episodes " << n << "  steps " << steps << "  mean_return(last100) " << mean
+                      << "  elapsed " << el << "s  steps/s " << static_cast<double>(steps) / el << std::endl;
+          }
+        }
+        if ((max_steps && steps >= max_steps) || (max_episodes && n >= max_episodes) ||
+            (stop_reward > 0 && last100.size() >= 100 && mean >= stop_reward))
+          stop = true;
+      }
+      client.flush();
+    } catch (const std::exception& e) {
+      std::cerr << "cartpole_client: " << e.what() << std::endl;
+      stop = true;
+      std::exit(1);
+    }
+  };
+  std::vector<std::thread> ts;
+  for (int w = 0; w < threads; ++w) ts.emplace_back(worker, w);
+  for (auto& t : ts) t.join();
+  double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  double mean = last100.empty() ? 0 : std::accumulate(last100.begin(), last100.end(), 0.0) / static_cast<double>(last100.size());
+  std::cout << "done: episodes " << episodes << "  steps " << steps << "  mean_return(last100) " << mean
+            << "  wall " << el << "s" << std::endl;
+  return 0;
+}

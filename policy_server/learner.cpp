@@ -1,0 +1,131 @@
+#include "policy_server/learner.h"
+
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+
+namespace tandem::server {
+
+nlohmann::json metrics_to_json(const IterationMetrics& m) {
+  auto num = [](double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(); };
+  nlohmann::json j;
+  j["timesteps_total"] = m.timesteps_total;
+  j["agent_timesteps_total"] = m.agent_timesteps_total;
+  j["episodes_total"] = m.episodes_total;
+  j["episodes_this_iter"] = m.episodes_this_iter;
+  j["episodes_timed_out"] = m.episodes_timed_out;
+  j["episode_reward_mean"] = m.episode_reward.count ? num(m.episode_reward.mean) : nlohmann::json();
+  j["episode_reward_min"] = m.episode_reward.count ? num(m.episode_reward.min) : nlohmann::json();
+  j["episode_reward_max"] = m.episode_reward.count ? num(m.episode_reward.max) : nlohmann::json();
+  j["episode_len_mean"] = m.episode_reward.count ? num(m.episode_len_mean) : nlohmann::json();
+  j["policy_reward_mean"] = m.policy_reward_mean;
+  nlohmann::json cm = nlohmann::json::object();
+  for (const auto& [k, a] : m.custom_metrics) {
+    cm[k + "_mean"] = a.mean;
+    cm[k + "_min"] = a.min;
+    cm[k + "_max"] = a.max;
+  }
+  j["custom_metrics"] = cm;
+  if (m.evaluation_reward.count) {
+    j["evaluation"] = {{"episode_reward_mean", m.evaluation_reward.mean},
+                       {"episode_reward_min", m.evaluation_reward.min},
+                       {"episode_reward_max", m.evaluation_reward.max},
+                       {"episode_len_mean", m.evaluation_len_mean},
+                       {"episodes_this_iter", m.evaluation_reward.count}};
+  }
+  j["mean_inference_batch_size"] = m.mean_inference_batch;
+  return j;
+}
+
+Learner::Learner(ServerContext& ctx, std::function<void()> on_stop_criteria)
+    : ctx_(ctx), on_stop_(std::move(on_stop_criteria)), writer_(ctx.config.results_dir) {}
+
+Learner::~Learner() { stop(); }
+
+void Learner::start() { thread_ = std::thread([this] { loop(); }); }
+
+void Learner::stop() {
+  stopping_ = true;
+  ctx_.samples.stop();
+  if (thread_.joinable()) thread_.join();
+}
+
+nlohmann::json Learner::last_result() const {
+  std::lock_guard lk(mu_);
+  return last_;
+}
+
+void Learner::loop() {
+  algo::set_torch_num_threads(1);
+  auto log = spdlog::get("learner") ? spdlog::get("learner") : spdlog::default_logger()->clone("learner");
+  const auto& policies = ctx_.config.policies;
+  std::vector<int64_t> need;
+  for (const auto& p : policies) need.push_back(p.config.train_batch_size);
+  const auto t_start = std::chrono::steady_clock::now();
+  auto t_iter = t_start;
+  int64_t steps_at_iter = 0;
+  while (!stopping_) {
+    auto taken = ctx_.samples.wait_take(need, std::chrono::milliseconds(200));
+    if (stopping_) break;
+    bool any = false;
+    nlohmann::json learner = nlohmann::json::object();
+    int64_t trained_steps = 0;
+    double learn_time = 0;
+    for (size_t p = 0; p < taken.size(); ++p) {
+      if (taken[p].empty()) continue;
+      any = true;
+      const auto& cfg = policies[p].config;
+      algo::SampleBatch batch;
+      for (const auto& t : taken[p]) batch.append(t, cfg.gamma, cfg.lambda_, cfg.use_gae, cfg.use_critic);
+      const auto t0 = std::chrono::steady_clock::now();
+      auto stats = ctx_.algorithms[p]->train(batch, ctx_.stats.timesteps_total());
+      learn_time += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      trained_steps += batch.count;
+      nlohmann::json s(stats);
+      s["num_steps_trained"] = batch.count;
+      s["weights_version"] = ctx_.algorithms[p]->snapshot()->version();
+      learner[policies[p].policy_id] = s;
+    }
+    if (!any) continue;
+    const auto now = std::chrono::steady_clock::now();
+    const int64_t iter = ++ctx_.training_iteration;
+    auto m = ctx_.stats.take_iteration();
+    auto row = metrics_to_json(m);
+    const double dt = std::chrono::duration<double>(now - t_iter).count();
+    const double total = std::chrono::duration<double>(now - t_start).count();
+    row["training_iteration"] = iter;
+    row["time_this_iter_s"] = dt;
+    row["time_total_s"] = total;
+    row["learn_time_s"] = learn_time;
+    row["num_steps_trained_this_iter"] = trained_steps;
+    row["env_steps_per_s"] = dt > 0 ? static_cast<double>(m.timesteps_total - steps_at_iter) / dt : 0.0;
+    row["info"] = {{"learner", learner}};
+    row["algorithm"] = ctx_.config.algorithm;
+    t_iter = now;
+    steps_at_iter = m.timesteps_total;
+    ctx_.time_total_s = total;
+    writer_.write(row);
+    {
+      std::lock_guard lk(mu_);
+      last_ = row;
+    }
+    std::string pol;
+    for (const auto& [k, v] : m.policy_reward_mean) pol += fmt::format(" {}={:.2f}", k, v);
+    log->info("iter {:4d}  steps {:8d}  episodes {:6d}  reward_mean {:8.2f}  len_mean {:6.1f} {} | {:.2f}s ({:.2f}s learn)",
+              iter, m.timesteps_total, m.episodes_total, m.episode_reward.mean, m.episode_len_mean,
+              pol, dt, learn_time);
+    const auto& stop = ctx_.config.stop;
+    const bool done =
+        (stop.training_iteration && iter >= stop.training_iteration) ||
+        (stop.timesteps_total && m.timesteps_total >= stop.timesteps_total) ||
+        (stop.episode_reward_mean && m.episode_reward.count > 0 &&
+         m.episode_reward.mean >= *stop.episode_reward_mean);
+    if (done) {
+      log->info("stop criterion reached at iteration {}", iter);
+      on_stop_();
+      break;
+    }
+  }
+}
+
+}  // namespace tandem::server

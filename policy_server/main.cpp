@@ -1,0 +1,76 @@
+// tandem-server: one process = one algorithm = one port.
+#include <csignal>
+#include <cmath>
+#include <fstream>
+#include <iostream>
+
+#include <CLI/CLI.hpp>
+#include <spdlog/spdlog.h>
+
+#include "policy_server/server.h"
+
+namespace {
+tandem::server::Server* g_server = nullptr;
+void on_signal(int) {
+  if (g_server) g_server->request_stop();
+}
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"tandem-server: a reinforcement-learning policy server"};
+  std::string config_path, algorithm, host, results_dir, log_level;
+  int port = -1;
+  int64_t seed = -1, stop_iters = -1, stop_steps = -1;
+  double stop_reward = std::nan("");
+  bool no_train = false;
+  app.add_option("-c,--config", config_path, "JSON config file")->required()->check(CLI::ExistingFile);
+  app.add_option("--algo", algorithm, "override 'algorithm' (ppo, a2c)");
+  app.add_option("--host", host, "override 'host'");
+  app.add_option("--port", port, "override 'port' (0 = any free port)")->check(CLI::Range(0, 65535));
+  app.add_option("--seed", seed, "override 'seed'");
+  app.add_option("--results-dir", results_dir, "override 'results_dir'");
+  app.add_option("--stop-iters", stop_iters, "override stop.training_iteration");
+  app.add_option("--stop-timesteps", stop_steps, "override stop.timesteps_total");
+  app.add_option("--stop-reward", stop_reward, "override stop.episode_reward_mean");
+  app.add_flag("--no-train", no_train, "serve only, never train");
+  app.add_option("--log-level", log_level, "trace, debug, info, warn, error");
+  CLI11_PARSE(app, argc, argv);
+
+  try {
+    std::ifstream in(config_path);
+    nlohmann::json j = nlohmann::json::parse(in, nullptr, true, true);
+    if (!algorithm.empty()) j["algorithm"] = algorithm;
+    if (!host.empty()) j["host"] = host;
+    if (port >= 0) j["port"] = port;
+    if (seed >= 0) j["seed"] = seed;
+    if (!results_dir.empty()) j["results_dir"] = results_dir;
+    if (!log_level.empty()) j["log_level"] = log_level;
+    if (stop_iters >= 0) j["stop"]["training_iteration"] = stop_iters;
+    if (stop_steps >= 0) j["stop"]["timesteps_total"] = stop_steps;
+    if (!std::isnan(stop_reward)) j["stop"]["episode_reward_mean"] = stop_reward;
+    auto cfg = tandem::server::parse_server_config(j);
+    cfg.train = !no_train;
+    auto level = spdlog::level::from_str(cfg.log_level);
+    if (level == spdlog::level::off && cfg.log_level != "off")
+      throw std::invalid_argument("unknown log level '" + cfg.log_level + "'");
+    spdlog::set_level(level);
+    spdlog::set_pattern("[%H:%M:%S.%e] [%n] %v");
+    tandem::server::Server server(std::move(cfg));
+    server.start();
+    std::cout << "listening on ws://" << server.config().host << ':' << server.port()
+              << std::endl;
+    g_server = &server;
+    std::signal(SIGINT, on_signal);
+    std::signal(SIGTERM, on_signal);
+    server.wait();
+    spdlog::info("stopping");
+    server.stop();
+    g_server = nullptr;
+    return 0;
+  } catch (const nlohmann::json::exception& e) {
+    std::cerr << "tandem-server: config '" << config_path << "' is not valid JSON: " << e.what() << '\n';
+  } catch (const std::exception& e) {
+    std::cerr << "tandem-server: " << e.what() << '\n';
+  }
+  return 2;
+}

@@ -1,0 +1,197 @@
+#include "policy_server/session.h"
+
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/strand.hpp>
+
+namespace tandem::server {
+namespace {
+std::shared_ptr<spdlog::logger> log() {
+  static auto l = [] {
+    auto existing = spdlog::get("net");
+    return existing ? existing : spdlog::default_logger()->clone("net");
+  }();
+  return l;
+}
+}  // namespace
+
+// ---------------- WebsocketSession ----------------
+
+WebsocketSession::WebsocketSession(tcp::socket&& socket, RequestHandler& handler, RunStats& stats)
+    : ws_(std::move(socket)), handler_(handler), stats_(stats) {}
+
+WebsocketSession::~WebsocketSession() {
+  if (open_) stats_.connected_clients.fetch_sub(1);
+}
+
+void WebsocketSession::run(http::request<http::string_body> req) {
+  ws_.set_option(websocket::stream_base::timeout::suggested(beast::role_type::server));
+  ws_.read_message_max(wire::kMaxFrameBytes);
+  ws_.binary(true);
+  beast::get_lowest_layer(ws_).expires_never();
+  beast::get_lowest_layer(ws_).socket().set_option(tcp::no_delay(true));
+  ws_.async_accept(req, beast::bind_front_handler(&WebsocketSession::on_accept, shared_from_this()));
+}
+
+void WebsocketSession::on_accept(beast::error_code ec) {
+  if (ec) return log()->debug("websocket accept failed: {}", ec.message());
+  open_ = true;
+  stats_.connected_clients.fetch_add(1);
+  log()->debug("client connected");
+  do_read();
+}
+
+void WebsocketSession::do_read() {
+  ws_.async_read(buffer_, beast::bind_front_handler(&WebsocketSession::on_read, shared_from_this()));
+}
+
+void WebsocketSession::on_read(beast::error_code ec, std::size_t) {
+  if (ec) {
+    if (ec != websocket::error::closed) log()->debug("client gone: {}", ec.message());
+    return;
+  }
+  if (!ws_.got_binary()) {
+    send(wire::encode_error(0, wire::fb::ErrorCode::BadFrame,
+                            "text frames are not accepted: send binary FlatBuffers envelopes"));
+  } else {
+    auto data = buffer_.data();
+    auto d = wire::decode_frame({static_cast<const uint8_t*>(data.data()), data.size()});
+    if (!d) {
+      send(wire::encode_error(d.request_id, d.error, d.message));
+    } else {
+      handler_.handle(*d.envelope, shared_from_this());
+    }
+  }
+  buffer_.consume(buffer_.size());
+  do_read();
+}
+
+void WebsocketSession::send(wire::Frame frame) {
+  net::dispatch(ws_.get_executor(), [self = shared_from_this(), f = std::move(frame)]() mutable {
+    self->queue_.push_back(std::move(f));
+    if (self->queue_.size() == 1) self->do_write();
+  });
+}
+
+void WebsocketSession::do_write() {
+  ws_.async_write(net::buffer(queue_.front()),
+                  beast::bind_front_handler(&WebsocketSession::on_write, shared_from_this()));
+}
+
+void WebsocketSession::on_write(beast::error_code ec, std::size_t) {
+  if (ec) {
+    queue_.clear();
+    return;
+  }
+  queue_.pop_front();
+  if (!queue_.empty()) do_write();
+}
+
+void WebsocketSession::close() {
+  net::dispatch(ws_.get_executor(), [self = shared_from_this()] {
+    if (!self->ws_.is_open()) return;
+    self->ws_.async_close(websocket::close_code::going_away, [self](beast::error_code) {});
+  });
+}
+
+// ---------------- HttpSession ----------------
+
+HttpSession::HttpSession(tcp::socket&& socket, RequestHandler& handler, RunStats& stats,
+                         const HttpHandler& http_handler,
+                         std::function<void(std::weak_ptr<WebsocketSession>)> on_ws)
+    : stream_(std::move(socket)),
+      handler_(handler),
+      stats_(stats),
+      http_handler_(http_handler),
+      on_ws_(std::move(on_ws)) {}
+
+void HttpSession::run() {
+  stream_.expires_after(std::chrono::seconds(30));
+  http::async_read(stream_, buffer_, req_,
+                   beast::bind_front_handler(&HttpSession::on_read, shared_from_this()));
+}
+
+void HttpSession::on_read(beast::error_code ec, std::size_t) {
+  if (ec) return;
+  if (websocket::is_upgrade(req_)) {
+    auto ws = std::make_shared<WebsocketSession>(stream_.release_socket(), handler_, stats_);
+    on_ws_(ws);
+    ws->run(std::move(req_));
+    return;
+  }
+  HttpReply r;
+  if (req_.method() != http::verb::get)
+    r = {405, "text/plain", "only GET is served here\n"};
+  else
+    r = http_handler_(std::string_view(req_.target().data(), req_.target().size()));
+  res_ = std::make_shared<http::response<http::string_body>>(static_cast<http::status>(r.status),
+                                                              req_.version());
+  res_->set(http::field::content_type, r.content_type);
+  res_->body() = std::move(r.body);
+  res_->keep_alive(false);
+  res_->prepare_payload();
+  http::async_write(stream_, *res_, [self = shared_from_this()](beast::error_code, std::size_t) {
+    beast::error_code ignored;
+    self->stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+  });
+}
+
+// ---------------- Listener ----------------
+
+Listener::Listener(net::io_context& ioc, tcp::endpoint endpoint, bool use_strands,
+                   RequestHandler& handler, RunStats& stats, HttpHandler http_handler)
+    : ioc_(ioc),
+      acceptor_(ioc),
+      use_strands_(use_strands),
+      handler_(handler),
+      stats_(stats),
+      http_handler_(std::move(http_handler)) {
+  acceptor_.open(endpoint.protocol());
+  acceptor_.set_option(net::socket_base::reuse_address(true));
+  acceptor_.bind(endpoint);
+  acceptor_.listen(net::socket_base::max_listen_connections);
+  port_ = acceptor_.local_endpoint().port();
+}
+
+void Listener::run() { do_accept(); }
+
+void Listener::do_accept() {
+  // With one I/O thread the io_context itself serialises everything; strands only with more.
+  if (use_strands_)
+    acceptor_.async_accept(net::make_strand(ioc_),
+                           beast::bind_front_handler(&Listener::on_accept, shared_from_this()));
+  else
+    acceptor_.async_accept(ioc_, beast::bind_front_handler(&Listener::on_accept, shared_from_this()));
+}
+
+void Listener::on_accept(beast::error_code ec, tcp::socket socket) {
+  if (ec) {
+    if (ec == net::error::operation_aborted) return;
+    log()->warn("accept failed: {}", ec.message());
+  } else {
+    std::make_shared<HttpSession>(std::move(socket), handler_, stats_, http_handler_,
+                                  [this](std::weak_ptr<WebsocketSession> ws) {
+                                    std::lock_guard lk(mu_);
+                                    std::erase_if(sessions_, [](auto& w) { return w.expired(); });
+                                    sessions_.push_back(std::move(ws));
+                                  })
+        ->run();
+  }
+  if (acceptor_.is_open()) do_accept();
+}
+
+void Listener::stop() {
+  net::dispatch(acceptor_.get_executor(), [self = shared_from_this()] {
+    beast::error_code ec;
+    self->acceptor_.close(ec);
+  });
+}
+
+void Listener::close_sessions() {
+  std::lock_guard lk(mu_);
+  for (auto& w : sessions_)
+    if (auto s = w.lock()) s->close();
+}
+
+}  // namespace tandem::server

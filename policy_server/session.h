@@ -1,0 +1,105 @@
+#pragma once
+// Connections, after Beast's advanced server: the listener hands each socket to an
+// HttpSession, which reads one HTTP request; a WebSocket upgrade becomes a
+// WebsocketSession, anything else is a plain GET (/healthz, /metrics, /results).
+//
+// WebsocketSession data flow: do_read -> on_read (verify frame, RequestHandler::handle,
+// which replies now or from an InferenceBatcher flush) -> send() -> write queue ->
+// do_write/on_write (one async_write in flight). All of a session's handlers run on its
+// strand; send() from another thread dispatches onto it. Errors are error codes: a
+// session never throws out of a handler.
+#include <deque>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/websocket.hpp>
+
+#include "policy_server/reply_sink.h"
+#include "policy_server/request_handler.h"
+
+namespace tandem::server {
+
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace websocket = beast::websocket;
+namespace net = boost::asio;
+using tcp = net::ip::tcp;
+
+// Answers plain HTTP GETs: returns (status, content_type, body) for a target.
+struct HttpReply {
+  int status = 200;
+  std::string content_type = "text/plain";
+  std::string body;
+};
+using HttpHandler = std::function<HttpReply(std::string_view target)>;
+
+class WebsocketSession : public ReplySink, public std::enable_shared_from_this<WebsocketSession> {
+ public:
+  WebsocketSession(tcp::socket&& socket, RequestHandler& handler, RunStats& stats);
+  ~WebsocketSession() override;
+  void run(http::request<http::string_body> req);
+  void send(wire::Frame frame) override;
+  void close();
+
+ private:
+  void on_accept(beast::error_code ec);
+  void do_read();
+  void on_read(beast::error_code ec, std::size_t bytes);
+  void do_write();
+  void on_write(beast::error_code ec, std::size_t bytes);
+
+  websocket::stream<beast::tcp_stream> ws_;
+  beast::flat_buffer buffer_;
+  std::deque<wire::Frame> queue_;
+  RequestHandler& handler_;
+  RunStats& stats_;
+  bool open_ = false;
+};
+
+class HttpSession : public std::enable_shared_from_this<HttpSession> {
+ public:
+  HttpSession(tcp::socket&& socket, RequestHandler& handler, RunStats& stats,
+              const HttpHandler& http_handler,
+              std::function<void(std::weak_ptr<WebsocketSession>)> on_ws);
+  void run();
+
+ private:
+  void on_read(beast::error_code ec, std::size_t);
+  beast::tcp_stream stream_;
+  beast::flat_buffer buffer_;
+  http::request<http::string_body> req_;
+  std::shared_ptr<http::response<http::string_body>> res_;
+  RequestHandler& handler_;
+  RunStats& stats_;
+  const HttpHandler& http_handler_;
+  std::function<void(std::weak_ptr<WebsocketSession>)> on_ws_;
+};
+
+class Listener : public std::enable_shared_from_this<Listener> {
+ public:
+  Listener(net::io_context& ioc, tcp::endpoint endpoint, bool use_strands, RequestHandler& handler,
+           RunStats& stats, HttpHandler http_handler);
+  void run();
+  void stop();
+  uint16_t port() const { return port_; }
+  void close_sessions();
+
+ private:
+  void do_accept();
+  void on_accept(beast::error_code ec, tcp::socket socket);
+  net::io_context& ioc_;
+  tcp::acceptor acceptor_;
+  bool use_strands_;
+  RequestHandler& handler_;
+  RunStats& stats_;
+  HttpHandler http_handler_;
+  uint16_t port_ = 0;
+  std::mutex mu_;
+  std::vector<std::weak_ptr<WebsocketSession>> sessions_;
+};
+
+}  // namespace tandem::server
