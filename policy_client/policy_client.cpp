@@ -154,6 +154,9 @@ PolicyClient::PolicyClient(const std::string& address, InferenceMode mode, Clien
   std::lock_guard lk(impl_->mu);
   impl_->reconnect("connecting");
   impl_->reconnects = 0;
+  // Request ids start at a random point so that the server can tell this client's resent
+  // requests (duplicates) from another client's that carries an episode on.
+  impl_->next_id = (impl_->rng() >> 2) | 1;
 }
 
 PolicyClient::~PolicyClient() {

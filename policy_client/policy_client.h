@@ -9,8 +9,10 @@
 //
 // Errors: a failing get_action/start_episode throws RequestError at once. log_returns,
 // log_action and end_episode do not wait for their reply; an Error the server sends for one
-// of them is thrown (as RequestError naming the request) by the NEXT call on this client,
-// or by flush(), which waits until every request sent so far is answered.
+// of them is kept and thrown (as RequestError naming the failed request) by the first call
+// that starts after it arrived, or by flush(), which waits until every request sent so far
+// is answered. Replies arrive in order, so the error of a pipelined request is thrown at the
+// latest by the second call after it; a call that has succeeded is never turned into an error.
 //
 // Threading: all methods are thread-safe; calls on one client are serialised (one
 // connection, one request in flight at a time). For concurrent episodes use one client per

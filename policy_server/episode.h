@@ -42,14 +42,15 @@ class Episode {
   bool explore() const { return explore_; }
   std::mutex& mutex() { return mu_; }
 
-  // Requests of one client carry increasing ids; a repeat (resent after a reconnect) is a
-  // duplicate and must not be applied twice.
+  // Requests of one client carry increasing ids from a random 62-bit start; a repeat
+  // (resent after a reconnect) is a duplicate and must not be applied twice. Ids far below
+  // the last one come from another client that carries the episode on: not duplicates.
   bool is_duplicate(uint64_t request_id) const {
-    return request_id != 0 && request_id <= last_request_id_;
+    return request_id != 0 && request_id <= last_request_id_ &&
+           last_request_id_ - request_id < kDuplicateWindow;
   }
-  void mark_applied(uint64_t request_id) {
-    if (request_id > last_request_id_) last_request_id_ = request_id;
-  }
+  static constexpr uint64_t kDuplicateWindow = 1u << 20;
+  void mark_applied(uint64_t request_id) { last_request_id_ = request_id; }
   const wire::Frame& last_action_reply() const { return last_action_reply_; }
   uint64_t last_action_request() const { return last_action_request_; }
   void set_last_action_reply(uint64_t rid, wire::Frame f) {

@@ -30,6 +30,7 @@ class Server {
   void wait();               // blocks until stop() or a stop criterion
   void request_stop();       // async-signal-unsafe; from any thread
   const ServerContext& context() const { return *ctx_; }
+  ServerContext& context() { return *ctx_; }
   const ServerConfig& config() const;
   std::string metrics_text() const;  // Prometheus exposition
 

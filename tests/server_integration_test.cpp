@@ -1,0 +1,268 @@
+// Server + PolicyClient in one process, on an ephemeral port: RLlib's episode semantics
+// and the handling of bad input.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <thread>
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/websocket.hpp>
+
+#include "policy_client/policy_client.h"
+#include "policy_server/server.h"
+#include "policy_server/server_context.h"
+
+using namespace tandem;
+using client::PolicyClient;
+using client::RequestError;
+
+namespace {
+
+nlohmann::json single_agent_config() {
+  return nlohmann::json::parse(R"({
+    "algorithm": "ppo", "port": 0, "seed": 3, "results_dir": "test_results/integration",
+    "config": {"train_batch_size": 64, "sgd_minibatch_size": 32, "num_sgd_iter": 2,
+               "rollout_fragment_length": 1000, "model": {"fcnet_hiddens": [16]}},
+    "policies": {"p": {"observation_space": {"type": "box", "shape": [2]},
+                       "action_space": {"type": "discrete", "n": 3}}}
+  })");
+}
+
+struct Running {
+  explicit Running(nlohmann::json j, bool train = false) {
+    auto cfg = server::parse_server_config(j);
+    cfg.train = train;
+    srv = std::make_unique<server::Server>(std::move(cfg));
+    srv->start();
+    address = "ws://127.0.0.1:" + std::to_string(srv->port());
+  }
+  // Fragments pushed for training so far (train=false keeps them in the queue).
+  std::vector<algo::Trajectory> take(int policy = 0) {
+    std::vector<int64_t> need(srv->context().config.policies.size(), 1);
+    auto got = srv->context().samples.wait_take(need, std::chrono::milliseconds(500));
+    return got[policy];
+  }
+  std::unique_ptr<server::Server> srv;
+  std::string address;
+};
+
+const std::vector<float> kObs{0.1f, -0.2f};
+
+}  // namespace
+
+TEST_CASE("rewards between two actions add up and belong to the earlier action") {
+  Running r(single_agent_config());
+  PolicyClient c(r.address);
+  auto ep = c.start_episode();
+  c.get_action(ep, kObs);
+  c.log_returns(ep, 1.f);
+  c.log_returns(ep, 2.f);
+  c.get_action(ep, kObs);  // no reward logged for this one -> 0
+  c.get_action(ep, kObs);
+  c.log_returns(ep, 5.f);
+  c.end_episode(ep, kObs);
+  c.flush();
+  auto t = r.take();
+  REQUIRE(t.size() == 1);
+  CHECK(t[0].rewards == std::vector<float>{3.f, 0.f, 5.f});
+  CHECK(t[0].terminated);
+  CHECK(t[0].bootstrap_value == 0.f);
+  CHECK(r.srv->context().stats.peek().episodes_total == 1);
+  CHECK(r.srv->context().stats.peek().episode_reward.mean == doctest::Approx(8.0));
+  CHECK(r.srv->context().stats.timesteps_total() == 3);
+}
+
+TEST_CASE("truncated episodes bootstrap from the value of the last observation") {
+  Running r(single_agent_config());
+  PolicyClient c(r.address);
+  auto ep = c.start_episode();
+  c.get_action(ep, kObs);
+  c.log_returns(ep, 1.f);
+  const std::vector<float> last{0.7f, 0.3f};
+  c.end_episode(ep, last, /*truncated=*/true);
+  c.flush();
+  auto t = r.take();
+  REQUIRE(t.size() == 1);
+  CHECK_FALSE(t[0].terminated);
+  std::vector<float> v;
+  r.srv->context().algorithms[0]->snapshot()->compute_values(last, 1, v);
+  CHECK(t[0].bootstrap_value == doctest::Approx(v[0]));
+  CHECK(t[0].bootstrap_value != 0.f);
+}
+
+TEST_CASE("training_enabled=false episodes are served and counted but never trained on") {
+  Running r(single_agent_config());
+  PolicyClient c(r.address);
+  auto ep = c.start_episode(std::nullopt, /*training_enabled=*/false);
+  for (int i = 0; i < 4; ++i) {
+    c.get_action(ep, kObs);
+    c.log_returns(ep, 1.f);
+  }
+  c.end_episode(ep, kObs);
+  c.flush();
+  CHECK(r.take().empty());
+  CHECK(r.srv->context().stats.peek().episodes_total == 1);
+  CHECK(r.srv->context().stats.peek().episode_reward.mean == doctest::Approx(4.0));
+}
+
+TEST_CASE("long episodes are cut into fragments bootstrapped with the next step's value") {
+  auto j = single_agent_config();
+  j["config"]["rollout_fragment_length"] = 2;
+  Running r(j);
+  PolicyClient c(r.address);
+  auto ep = c.start_episode();
+  for (int i = 0; i < 5; ++i) {
+    c.get_action(ep, kObs);
+    c.log_returns(ep, 1.f);
+  }
+  c.end_episode(ep, kObs);
+  c.flush();
+  auto t = r.take();
+  REQUIRE(t.size() == 3);
+  CHECK(t[0].size() == 2);
+  CHECK_FALSE(t[0].terminated);
+  CHECK(t[0].bootstrap_value == doctest::Approx(t[1].vf_preds[0]));
+  CHECK(t[2].size() == 1);
+  CHECK(t[2].terminated);
+}
+
+TEST_CASE("multi-agent: mapping, per-agent rewards and done flags") {
+  auto j = nlohmann::json::parse(R"({
+    "algorithm": "ppo", "port": 0, "results_dir": "test_results/ma",
+    "config": {"train_batch_size": 64, "sgd_minibatch_size": 32, "model": {"fcnet_hiddens": [8]}},
+    "policies": {
+      "p1": {"observation_space": {"type": "multi_discrete", "nvec": [4, 4]}, "action_space": {"type": "discrete", "n": 4}},
+      "p2": {"observation_space": {"type": "multi_discrete", "nvec": [4, 4]}, "action_space": {"type": "discrete", "n": 4}}},
+    "policy_mapping": {"agent1": "p1", "agent2": "p2"}
+  })");
+  Running r(j);
+  PolicyClient c(r.address);
+  auto ep = c.start_episode();
+  client::AgentObs both{{"agent1", {0, 3}}, {"agent2", {3, 0}}};
+  auto acts = c.get_action(ep, both);
+  REQUIRE(acts.size() == 2);
+  CHECK(acts.at("agent1").as_int() >= 0);
+  CHECK(acts.at("agent1").as_int() < 4);
+  c.log_returns(ep, {{"agent1", 1.f}, {"agent2", -0.1f}});
+  c.get_action(ep, both);
+  c.log_returns(ep, {{"agent1", -1.f}, {"agent2", 1.f}}, {{"agent1", true}});
+  // agent1 is done: it may not act again.
+  CHECK_THROWS_AS(c.get_action(ep, client::AgentObs{{"agent1", {0, 1}}}), RequestError);
+  c.get_action(ep, client::AgentObs{{"agent2", {1, 2}}});
+  c.log_returns(ep, {{"agent2", 2.f}});
+  c.end_episode(ep, client::AgentObs{{"agent2", {1, 2}}});
+  c.flush();
+  auto t1 = r.take(0);
+  REQUIRE(t1.size() == 1);
+  CHECK(t1[0].rewards == std::vector<float>{1.f, -1.f});
+  CHECK(t1[0].terminated);
+  CHECK(t1[0].obs.size() == 2 * 8);  // one-hot MultiDiscrete([4,4])
+  CHECK(t1[0].obs[0] == 1.f);
+  CHECK(t1[0].obs[4 + 3] == 1.f);
+  auto m = r.srv->context().stats.peek();
+  CHECK(m.policy_reward_mean.at("p1") == doctest::Approx(0.0));
+  CHECK(m.policy_reward_mean.at("p2") == doctest::Approx(2.9));
+  CHECK(r.srv->context().stats.timesteps_total() == 3);
+}
+
+TEST_CASE("bad requests get an Error naming the problem and change nothing") {
+  Running r(single_agent_config());
+  PolicyClient c(r.address);
+  auto code_of = [&](auto&& f) {
+    try {
+      f();
+    } catch (const RequestError& e) {
+      return e.code;
+    }
+    return std::string("no error");
+  };
+  CHECK(code_of([&] { c.get_action("nope", kObs); }) == "UnknownEpisode");
+  auto ep = c.start_episode("mine");
+  CHECK(ep == "mine");
+  CHECK(code_of([&] { c.start_episode("mine"); }) == "DuplicateEpisode");
+  CHECK(code_of([&] { c.get_action(ep, std::vector<float>{1, 2, 3}); }) == "BadObservation");
+  CHECK(code_of([&] { c.get_action(ep, std::vector<float>{NAN, 0}); }) == "BadObservation");
+  // A pipelined request's error is thrown by the next call.
+  c.log_returns("nope", 1.f);
+  CHECK(code_of([&] { c.flush(); }) == "UnknownEpisode");
+  c.log_returns("nope", 1.f);
+  c.get_action(ep, kObs);  // succeeds; the earlier error arrives meanwhile
+  CHECK(code_of([&] { c.get_action(ep, kObs); }) == "UnknownEpisode");
+  // The episode is intact: no step was recorded by the failed calls.
+  c.get_action(ep, kObs);
+  c.end_episode(ep, kObs);
+  c.flush();
+  auto t = r.take();
+  REQUIRE(t.size() == 1);
+  CHECK(t[0].size() == 2);
+}
+
+TEST_CASE("garbage frames and abrupt disconnects do not disturb other clients") {
+  namespace beast = boost::beast;
+  namespace net = boost::asio;
+  Running r(single_agent_config());
+  PolicyClient good(r.address);
+  auto ep = good.start_episode();
+  good.get_action(ep, kObs);
+  {
+    net::io_context ioc;
+    beast::websocket::stream<net::ip::tcp::socket> ws(ioc);
+    net::ip::tcp::resolver res(ioc);
+    net::connect(ws.next_layer(), res.resolve("127.0.0.1", std::to_string(r.srv->port())));
+    ws.handshake("127.0.0.1", "/");
+    ws.binary(true);
+    std::vector<uint8_t> junk(64, 0xAB);
+    ws.write(net::buffer(junk));
+    beast::flat_buffer b;
+    ws.read(b);
+    auto bytes = static_cast<const uint8_t*>(b.data().data());
+    auto d = wire::decode_frame({bytes, b.size()});
+    REQUIRE(d);
+    REQUIRE(d.envelope->message_type() == wire::fb::Message::Error);
+    CHECK(d.envelope->message_as_Error()->code() == wire::fb::ErrorCode::BadFrame);
+    // Truncated valid frame.
+    auto f = wire::encode_get_config(7);
+    ws.write(net::buffer(f.data(), f.size() / 2));
+    b.clear();
+    ws.read(b);
+    auto d2 = wire::decode_frame({static_cast<const uint8_t*>(b.data().data()), b.size()});
+    REQUIRE(d2);
+    CHECK(d2.envelope->message_type() == wire::fb::Message::Error);
+  }
+  {
+    // Abrupt disconnect in the middle of an episode: the socket just goes away.
+    PolicyClient quitter(r.address);
+    auto ep2 = quitter.start_episode("abandoned");
+    quitter.get_action(ep2, kObs);
+  }
+  good.get_action(ep, kObs);
+  good.log_returns(ep, 1.f);
+  good.end_episode(ep, kObs);
+  good.flush();
+  // The abandoned episode is still open and can be continued by another connection.
+  PolicyClient other(r.address);
+  other.get_action("abandoned", kObs);
+  other.end_episode("abandoned", kObs);
+  other.flush();
+  CHECK(r.srv->context().stats.peek().episodes_total == 2);
+}
+
+TEST_CASE("the server trains while it serves and publishes new weight versions") {
+  Running r(single_agent_config(), /*train=*/true);
+  PolicyClient c(r.address);
+  for (int e = 0; e < 20; ++e) {
+    auto ep = c.start_episode();
+    for (int i = 0; i < 10; ++i) {
+      c.get_action(ep, kObs);
+      c.log_returns(ep, 1.f);
+    }
+    c.end_episode(ep, kObs);
+  }
+  c.flush();
+  for (int i = 0; i < 100 && r.srv->context().training_iteration.load() < 2; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  CHECK(r.srv->context().training_iteration.load() >= 2);
+  CHECK(r.srv->context().algorithms[0]->snapshot()->version() >= 2);
+}
