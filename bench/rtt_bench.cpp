@@ -1,0 +1,109 @@
+// rtt_bench: single-client get_action round trip against a tandem-server, next to a plain
+// Beast WebSocket echo of a frame of the same size measured in the same run.
+//   rtt_bench --echo-server            serves echo on a free port, prints "listening on ws://..."
+//   rtt_bench --server URL --echo URL  measures both (N round trips each) and prints p50/p99
+#include <algorithm>
+#include <numeric>
+#include <chrono>
+#include <iostream>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+#include <boost/asio/connect.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/websocket.hpp>
+
+#include "policy_client/policy_client.h"
+
+namespace beast = boost::beast;
+namespace net = boost::asio;
+using tcp = net::ip::tcp;
+
+namespace {
+void echo_server() {
+  net::io_context ioc;
+  tcp::acceptor acc(ioc, {net::ip::make_address("127.0.0.1"), 0});
+  std::cout << "listening on ws://127.0.0.1:" << acc.local_endpoint().port() << std::endl;
+  for (;;) {
+    tcp::socket s(ioc);
+    acc.accept(s);
+    s.set_option(tcp::no_delay(true));
+    beast::websocket::stream<tcp::socket> ws(std::move(s));
+    ws.accept();
+    ws.binary(true);
+    beast::flat_buffer b;
+    beast::error_code ec;
+    for (;;) {
+      ws.read(b, ec);
+      if (ec) break;
+      ws.write(b.data(), ec);
+      if (ec) break;
+      b.consume(b.size());
+    }
+  }
+}
+
+void report(const char* what, std::vector<double>& us) {
+  std::sort(us.begin(), us.end());
+  auto q = [&](double p) { return us[static_cast<size_t>(p * static_cast<double>(us.size() - 1))]; };
+  std::cout << what << ": n=" << us.size() << "  p50 " << q(0.5) << " us  p99 " << q(0.99)
+            << " us  mean " << std::accumulate(us.begin(), us.end(), 0.0) / static_cast<double>(us.size())
+            << " us" << std::endl;
+}
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"round-trip benchmark"};
+  bool serve_echo = false;
+  std::string server, echo;
+  int n = 20000;
+  app.add_flag("--echo-server", serve_echo);
+  app.add_option("--server", server);
+  app.add_option("--echo", echo);
+  app.add_option("-n", n);
+  CLI11_PARSE(app, argc, argv);
+  if (serve_echo) {
+    echo_server();
+    return 0;
+  }
+  using clk = std::chrono::steady_clock;
+  std::vector<float> obs{0.01f, -0.02f, 0.03f, 0.04f};
+  {
+    // Echo: a 120-byte frame, about the size of a GetAction / Actions frame.
+    auto hp = echo.substr(5);
+    auto colon = hp.rfind(':');
+    net::io_context ioc;
+    tcp::resolver r(ioc);
+    beast::websocket::stream<tcp::socket> ws(ioc);
+    net::connect(ws.next_layer(), r.resolve(hp.substr(0, colon), hp.substr(colon + 1)));
+    ws.next_layer().set_option(tcp::no_delay(true));
+    ws.handshake(hp, "/");
+    ws.binary(true);
+    std::vector<uint8_t> frame(120, 7);
+    beast::flat_buffer b;
+    std::vector<double> us;
+    for (int i = 0; i < n + 1000; ++i) {
+      auto t0 = clk::now();
+      ws.write(net::buffer(frame));
+      ws.read(b);
+      b.consume(b.size());
+      if (i >= 1000) us.push_back(std::chrono::duration<double, std::micro>(clk::now() - t0).count());
+    }
+    report("beast echo   ", us);
+  }
+  {
+    tandem::client::PolicyClient c(server);
+    std::vector<double> us;
+    auto ep = c.start_episode(std::nullopt, /*training_enabled=*/false);
+    for (int i = 0; i < n + 1000; ++i) {
+      auto t0 = clk::now();
+      c.get_action(ep, obs);
+      if (i >= 1000) us.push_back(std::chrono::duration<double, std::micro>(clk::now() - t0).count());
+    }
+    c.end_episode(ep, obs);
+    c.flush();
+    report("get_action   ", us);
+  }
+  return 0;
+}
