@@ -1,0 +1,138 @@
+// two_trainers: ONE MultiAgentArena simulation, several policy servers. Each agent is routed
+// to the server that owns it (--route agent1=ws://127.0.0.1:9900 --route agent2=ws://...:9910);
+// the simulator opens one PolicyClient per server and per simulator thread. Which agent
+// goes to which server (and so which algorithm) is configuration, not code.
+#include <atomic>
+#include <chrono>
+#include <deque>
+#include <iomanip>
+#include <iostream>
+#include <map>
+#include <mutex>
+#include <numeric>
+#include <thread>
+
+#include <CLI/CLI.hpp>
+
+#include "policy_client/policy_client.h"
+#include "sims/multi_agent_arena.h"
+
+using tandem::client::AgentObs;
+using tandem::client::PolicyClient;
+
+int main(int argc, char** argv) {
+  CLI::App app{"MultiAgentArena shared by several tandem-servers"};
+  std::vector<std::string> routes{"agent1=ws://127.0.0.1:9900", "agent2=ws://127.0.0.1:9910"};
+  int threads = 1;
+  int64_t max_steps = 80000;
+  uint64_t seed = 0;
+  double report_every = 4000;
+  app.add_option("--route", routes, "AGENT=ws://HOST:PORT, one per agent");
+  app.add_option("--concurrent", threads, "concurrent episodes (one thread each)")->check(CLI::Range(1, 256));
+  app.add_option("--steps", max_steps, "env step budget");
+  app.add_option("--seed", seed, "simulator seed");
+  app.add_option("--report-every", report_every, "print a table row every N env steps");
+  CLI11_PARSE(app, argc, argv);
+
+  std::map<std::string, std::string> agent_server;
+  for (const auto& r : routes) {
+    auto eq = r.find('=');
+    if (eq == std::string::npos) {
+      std::cerr << "two_trainers: --route must be AGENT=URL, got '" << r << "'\n";
+      return 2;
+    }
+    agent_server[r.substr(0, eq)] = r.substr(eq + 1);
+  }
+  for (const char* a : {tandem::sims::MultiAgentArena::kAgent1, tandem::sims::MultiAgentArena::kAgent2})
+    if (!agent_server.count(a)) {
+      std::cerr << "two_trainers: no --route for " << a << '\n';
+      return 2;
+    }
+
+  std::atomic<int64_t> steps{0}, episodes{0};
+  std::atomic<bool> stop{false};
+  std::mutex mu;
+  std::map<std::string, std::deque<double>> last100;
+  int64_t next_report = static_cast<int64_t>(report_every);
+  const auto t0 = std::chrono::steady_clock::now();
+  std::cout << std::setw(9) << "env_steps" << std::setw(10) << "episodes" << std::setw(10) << "wall_s";
+  for (const auto& [a, url] : agent_server) std::cout << std::setw(22) << (a + " @" + url.substr(url.rfind(':') + 1));
+  std::cout << std::endl;
+
+  auto worker = [&](int w) {
+    try {
+      std::map<std::string, std::unique_ptr<PolicyClient>> clients;  // one per server URL
+      for (const auto& [a, url] : agent_server)
+        if (!clients.count(url)) clients[url] = std::make_unique<PolicyClient>(url);
+      tandem::sims::ArenaConfig cfg;
+      cfg.seed = seed * 1000 + static_cast<uint64_t>(w);
+      tandem::sims::MultiAgentArena env(cfg);
+      while (!stop) {
+        auto obs = env.reset();
+        std::map<std::string, std::string> ep;  // url -> episode id on that server
+        for (auto& [url, c] : clients) ep[url] = c->start_episode();
+        std::map<std::string, double> ret;
+        for (;;) {
+          // Route each agent's observation to its server; one request per server.
+          std::map<std::string, AgentObs> per_server;
+          for (const auto& [a, o] : obs) per_server[agent_server.at(a)][a] = o;
+          tandem::sims::ActionDict actions;
+          for (auto& [url, agents] : per_server)
+            for (auto& [a, act] : clients[url]->get_action(ep[url], agents)) actions[a] = act.as_int();
+          auto r = env.step(actions);
+          std::map<std::string, std::map<std::string, float>> rewards;
+          for (const auto& [a, x] : r.rewards) {
+            rewards[agent_server.at(a)][a] = x;
+            ret[a] += x;
+          }
+          for (auto& [url, rw] : rewards) clients[url]->log_returns(ep[url], rw);
+          obs = r.obs;
+          ++steps;
+          if (r.all_done) break;
+        }
+        // The arena ends on a time limit: truncated, bootstrapped from the last observation.
+        const std::map<std::string, double> metrics{
+            {"new_fields_discovered", env.new_fields_discovered()},
+            {"num_collisions", env.num_collisions()}};
+        std::map<std::string, AgentObs> last;
+        for (const auto& [a, o] : obs) last[agent_server.at(a)][a] = o;
+        for (auto& [url, c] : clients) c->end_episode(ep[url], last[url], /*truncated=*/true, metrics);
+        ++episodes;
+        std::lock_guard lk(mu);
+        for (const auto& [a, x] : ret) {
+          auto& d = last100[a];
+          d.push_back(x);
+          if (d.size() > 100) d.pop_front();
+        }
+        if (steps >= next_report) {
+          next_report += static_cast<int64_t>(report_every);
+          const double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+          std::cout << std::setw(9) << steps << std::setw(10) << episodes << std::setw(10) << std::fixed
+                    << std::setprecision(1) << el;
+          for (const auto& [a, url] : agent_server) {
+            const auto& d = last100[a];
+            std::cout << std::setw(22) << std::setprecision(2)
+                      << std::accumulate(d.begin(), d.end(), 0.0) / static_cast<double>(std::max<size_t>(1, d.size()));
+          }
+          std::cout << std::endl;
+        }
+        if (steps >= max_steps) stop = true;
+      }
+      for (auto& [url, c] : clients) c->flush();
+    } catch (const std::exception& e) {
+      std::cerr << "two_trainers: " << e.what() << std::endl;
+      std::exit(1);
+    }
+  };
+  std::vector<std::thread> ts;
+  for (int w = 0; w < threads; ++w) ts.emplace_back(worker, w);
+  for (auto& t : ts) t.join();
+  const double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  std::cout << "done: " << steps << " env steps, " << episodes << " episodes, " << std::setprecision(1) << el
+            << " s; mean return over the last 100 episodes:";
+  for (const auto& [a, d] : last100)
+    std::cout << ' ' << a << ' ' << std::setprecision(2)
+              << std::accumulate(d.begin(), d.end(), 0.0) / static_cast<double>(std::max<size_t>(1, d.size()));
+  std::cout << std::endl;
+  return 0;
+}
