@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Benchmark: A2C on CartPole-v1 through tandem-server, simulator in its own process.
+# Prints the env steps and wall time at which the mean return of the last 100 episodes
+# first reached 475 (from the server's result.json), and the totals at 100k steps.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+[ -x build/policy_server/tandem-server ] || bash scripts/build.sh
+source scripts/run_server.sh
+seed=${1:-1}
+out=results/bench_cartpole_a2c_seed$seed
+rm -rf "$out"
+start_server configs/cartpole_a2c.json "$out" --seed "$seed" --stop-timesteps 0
+start=$(date +%s.%N)
+./build/examples/cartpole_client --server "$SERVER_URL" --concurrent 4 --steps ${STEPS:-300000} --seed "$seed" | tail -n 1
+end=$(date +%s.%N)
+kill -TERM "$SERVER_PID"; wait "$SERVER_PID" || true
+python3 - "$out/result.json" "$start" "$end" <<'PY'
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+hit = next((r for r in rows if (r.get("episode_reward_mean") or 0) >= 475), None)
+print(f"seed run: {len(rows)} iterations, client wall {float(sys.argv[3]) - float(sys.argv[2]):.1f}s")
+if hit:
+    print(f"mean return (last 100 episodes) >= 475 at {hit['timesteps_total']} env steps, "
+          f"{hit['time_total_s']:.1f}s after the first iteration (iteration {hit['training_iteration']})")
+else:
+    print("did not reach 475")
+last = rows[-1]
+print(f"final: {last['timesteps_total']} steps, episode_reward_mean {last['episode_reward_mean']}")
+PY
