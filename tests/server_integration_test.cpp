@@ -266,3 +266,34 @@ TEST_CASE("the server trains while it serves and publishes new weight versions")
   CHECK(r.srv->context().training_iteration.load() >= 2);
   CHECK(r.srv->context().algorithms[0]->snapshot()->version() >= 2);
 }
+
+TEST_CASE("log_action records the client's action with its behaviour log-probability") {
+  Running r(single_agent_config());
+  PolicyClient c(r.address);
+  auto ep = c.start_episode();
+  client::Action a;
+  a.discrete = {2};
+  c.log_action(ep, kObs, a);
+  c.log_returns(ep, 1.f);
+  a.discrete = {7};  // outside Discrete(3)
+  c.log_action(ep, kObs, a);
+  bool threw = false;
+  try {
+    c.flush();
+  } catch (const RequestError& e) {
+    threw = e.code == "BadAction";
+  }
+  CHECK(threw);
+  c.end_episode(ep, kObs);
+  c.flush();
+  auto t = r.take();
+  REQUIRE(t.size() == 1);
+  REQUIRE(t[0].size() == 1);
+  CHECK(t[0].actions[0] == 2);
+  CHECK(t[0].rewards[0] == 1.f);
+  const auto& logits = t[0].dist_inputs;
+  REQUIRE(logits.size() == 3);
+  double mx = std::max({logits[0], logits[1], logits[2]}), z = 0;
+  for (float l : logits) z += std::exp(l - mx);
+  CHECK(t[0].action_logp[0] == doctest::Approx(logits[2] - mx - std::log(z)).epsilon(1e-4));
+}

@@ -1,17 +1,20 @@
 #!/usr/bin/env bash
-# Benchmark: PPO on CartPole-v1 through tandem-server, simulator in its own process.
+# Benchmark: PPO or A2C on CartPole-v1 through tandem-server, simulator in its own process.
+# usage: bench/cartpole.sh [ppo|a2c] [SEED] [STEPS]   (defaults: ppo 1 100000)
 # Prints the env steps and wall time at which the mean return of the last 100 episodes
-# first reached 475 (from the server's result.json), and the totals at 100k steps.
+# first reached 475 (from the server's result.json), and the totals at the step budget.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -x build/policy_server/tandem-server ] || bash scripts/build.sh
 source scripts/run_server.sh
-seed=${1:-1}
-out=results/bench_cartpole_ppo_seed$seed
+algo=${1:-ppo}
+seed=${2:-1}
+steps=${3:-100000}
+out=results/bench_cartpole_${algo}_seed$seed
 rm -rf "$out"
-start_server configs/cartpole_ppo.json "$out" --seed "$seed" --stop-timesteps 0
+start_server configs/cartpole_$algo.json "$out" --seed "$seed" --stop-timesteps 0
 start=$(date +%s.%N)
-./build/examples/cartpole_client --server "$SERVER_URL" --concurrent 4 --steps 100000 --seed "$seed" | tail -n 1
+./build/examples/cartpole_client --server "$SERVER_URL" --concurrent 4 --steps "$steps" --seed "$seed" | tail -n 1
 end=$(date +%s.%N)
 kill -TERM "$SERVER_PID"; wait "$SERVER_PID" || true
 python3 - "$out/result.json" "$start" "$end" <<'PY'
