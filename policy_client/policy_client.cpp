@@ -165,7 +165,11 @@ PolicyClient::~PolicyClient() {
     if (impl_->ws) {
       // Let pipelined requests land before closing.
       while (!impl_->unacked.empty()) impl_->wait(impl_->unacked.begin()->first);
-      impl_->ws->close(websocket::close_code::normal);
+      // No close handshake: it would block forever on a server that stopped answering.
+      // Every request is answered by now, so the server loses nothing when the socket ends.
+      beast::error_code ec;
+      impl_->ws->next_layer().shutdown(tcp::socket::shutdown_both, ec);
+      impl_->ws->next_layer().close(ec);
     }
   } catch (...) {
   }

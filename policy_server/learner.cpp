@@ -4,6 +4,8 @@
 
 #include <chrono>
 
+#include "policy_server/checkpoint.h"
+
 namespace tandem::server {
 
 nlohmann::json metrics_to_json(const IterationMetrics& m) {
@@ -89,6 +91,7 @@ void Learner::loop() {
     if (!any) continue;
     const auto now = std::chrono::steady_clock::now();
     const int64_t iter = ++ctx_.training_iteration;
+    trained_any_ = true;
     auto m = ctx_.stats.take_iteration();
     auto row = metrics_to_json(m);
     const double dt = std::chrono::duration<double>(now - t_iter).count();
@@ -114,6 +117,8 @@ void Learner::loop() {
     log->info("iter {:4d}  steps {:8d}  episodes {:6d}  reward_mean {:8.2f}  len_mean {:6.1f} {} | {:.2f}s ({:.2f}s learn)",
               iter, m.timesteps_total, m.episodes_total, m.episode_reward.mean, m.episode_len_mean,
               pol, dt, learn_time);
+    if (ctx_.config.checkpoint_frequency > 0 && iter % ctx_.config.checkpoint_frequency == 0)
+      log->info("checkpoint {}", save_checkpoint(ctx_));
     const auto& stop = ctx_.config.stop;
     const bool done =
         (stop.training_iteration && iter >= stop.training_iteration) ||

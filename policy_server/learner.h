@@ -25,6 +25,7 @@ class Learner {
   void start();
   void stop();  // joins
   nlohmann::json last_result() const;
+  bool trained() const { return trained_any_; }
 
  private:
   void loop();
@@ -33,6 +34,7 @@ class Learner {
   ResultsWriter writer_;
   std::thread thread_;
   std::atomic<bool> stopping_{false};
+  std::atomic<bool> trained_any_{false};
   mutable std::mutex mu_;
   nlohmann::json last_;
 };

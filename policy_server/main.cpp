@@ -23,6 +23,7 @@ int main(int argc, char** argv) {
   int64_t seed = -1, stop_iters = -1, stop_steps = -1;
   double stop_reward = std::nan("");
   bool no_train = false;
+  std::string restore;
   app.add_option("-c,--config", config_path, "JSON config file")->required()->check(CLI::ExistingFile);
   app.add_option("--algo", algorithm, "override 'algorithm' (ppo, a2c)");
   app.add_option("--host", host, "override 'host'");
@@ -33,6 +34,7 @@ int main(int argc, char** argv) {
   app.add_option("--stop-timesteps", stop_steps, "override stop.timesteps_total");
   app.add_option("--stop-reward", stop_reward, "override stop.episode_reward_mean");
   app.add_flag("--no-train", no_train, "serve only, never train");
+  app.add_option("--restore", restore, "checkpoint folder to restore (RESULTS_DIR/checkpoint_NNNNNN)");
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error");
   CLI11_PARSE(app, argc, argv);
 
@@ -50,6 +52,7 @@ int main(int argc, char** argv) {
     if (!std::isnan(stop_reward)) j["stop"]["episode_reward_mean"] = stop_reward;
     auto cfg = tandem::server::parse_server_config(j);
     cfg.train = !no_train;
+    cfg.restore = restore;
     auto level = spdlog::level::from_str(cfg.log_level);
     if (level == spdlog::level::off && cfg.log_level != "off")
       throw std::invalid_argument("unknown log level '" + cfg.log_level + "'");

@@ -59,6 +59,13 @@ class RunStats {
   // The current view without resetting anything (for /metrics).
   IterationMetrics peek() const;
 
+  // Counters carried on from a checkpoint.
+  void restore_counters(int64_t env_steps, int64_t agent_steps, int64_t episodes) {
+    env_steps_ = env_steps;
+    agent_steps_ = agent_steps;
+    std::lock_guard lk(mu_);
+    episodes_total_ = episodes;
+  }
   int64_t timesteps_total() const { return env_steps_.load(std::memory_order_relaxed); }
   std::atomic<int64_t> connected_clients{0};
   std::atomic<int64_t> open_episodes{0};

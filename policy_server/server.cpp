@@ -7,6 +7,7 @@
 
 #include <boost/asio/executor_work_guard.hpp>
 
+#include "policy_server/checkpoint.h"
 #include "policy_server/learner.h"
 #include "policy_server/request_handler.h"
 #include "policy_server/session.h"
@@ -33,6 +34,7 @@ Server::Server(ServerConfig cfg) {
         &ctx_->samples, static_cast<int>(i),
         c.train && c.sample_backpressure ? c.policies[i].config.train_batch_size : 0));
   }
+  if (!c.restore.empty()) restore_checkpoint(*ctx_, c.restore);
   ctx_->config_json = c.to_json().dump();
   learner_ = std::make_unique<Learner>(*ctx_, [this] { request_stop(); });
 }
@@ -109,6 +111,13 @@ void Server::stop() {
     listener_->close_sessions();
   }
   learner_->stop();
+  if (ctx_->config.checkpoint_at_end && learner_->trained()) {
+    try {
+      spdlog::info("checkpoint {}", save_checkpoint(*ctx_));
+    } catch (const std::exception& e) {
+      spdlog::error("checkpoint at end failed: {}", e.what());
+    }
+  }
   if (sweep_) boost::asio::post(ioc_, [this] { sweep_->cancel(); });
   // Give close handshakes a moment, then stop the loop.
   std::this_thread::sleep_for(std::chrono::milliseconds(50));

@@ -70,6 +70,9 @@ nlohmann::json ServerConfig::to_json() const {
   j["stop"] = stop_j;
   j["io_threads"] = io_threads;
   j["sample_backpressure"] = sample_backpressure;
+  j["checkpoint_frequency"] = checkpoint_frequency;
+  j["checkpoint_at_end"] = checkpoint_at_end;
+  j["keep_checkpoints_num"] = keep_checkpoints_num;
   j["max_open_episodes"] = max_open_episodes;
   j["episode_timeout_s"] = episode_timeout_s;
   j["metrics_num_episodes_for_smoothing"] = metrics_num_episodes_for_smoothing;
@@ -80,7 +83,8 @@ ServerConfig parse_server_config(const nlohmann::json& j) {
   check_keys(j, "",
              {"algorithm", "host", "port", "seed", "results_dir", "config", "policies",
               "policy_mapping", "stop", "io_threads", "max_open_episodes", "episode_timeout_s",
-              "metrics_num_episodes_for_smoothing", "log_level", "sample_backpressure"});
+              "metrics_num_episodes_for_smoothing", "log_level", "sample_backpressure", "checkpoint_frequency", "checkpoint_at_end",
+              "keep_checkpoints_num"});
   ServerConfig c;
   if (j.contains("algorithm")) c.algorithm = get<std::string>(j, "algorithm", "");
   {
@@ -99,6 +103,15 @@ ServerConfig parse_server_config(const nlohmann::json& j) {
   }
   if (j.contains("seed")) c.seed = get<uint64_t>(j, "seed", "");
   if (j.contains("results_dir")) c.results_dir = get<std::string>(j, "results_dir", "");
+  if (j.contains("checkpoint_frequency")) {
+    c.checkpoint_frequency = get<int64_t>(j, "checkpoint_frequency", "");
+    if (c.checkpoint_frequency < 0) bad("'checkpoint_frequency' must be >= 0");
+  }
+  if (j.contains("checkpoint_at_end")) c.checkpoint_at_end = get<bool>(j, "checkpoint_at_end", "");
+  if (j.contains("keep_checkpoints_num")) {
+    c.keep_checkpoints_num = get<int64_t>(j, "keep_checkpoints_num", "");
+    if (c.keep_checkpoints_num < 0) bad("'keep_checkpoints_num' must be >= 0");
+  }
   if (j.contains("sample_backpressure")) c.sample_backpressure = get<bool>(j, "sample_backpressure", "");
   if (j.contains("log_level")) c.log_level = get<std::string>(j, "log_level", "");
   if (j.contains("io_threads")) {

@@ -43,6 +43,10 @@ struct ServerConfig {
   int64_t max_open_episodes = 10000;            // StartEpisode beyond this gets TooManyEpisodes
   double episode_timeout_s = 600.0;             // an episode idle this long is dropped (logged)
   int64_t metrics_num_episodes_for_smoothing = 100;  // episodes in the reward/length means
+  int64_t checkpoint_frequency = 0;             // checkpoint every N iterations (0 = never)
+  bool checkpoint_at_end = true;                // checkpoint when the server stops after training
+  int64_t keep_checkpoints_num = 0;             // keep only the newest N checkpoints (0 = all)
+  std::string restore;                          // checkpoint folder to restore at start (--restore)
   bool sample_backpressure = true;              // pause serving while a full batch waits for the learner
   bool train = true;                            // false: serve only (--no-train)
   std::string log_level = "info";               // spdlog level
