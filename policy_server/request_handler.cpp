@@ -9,9 +9,14 @@ using wire::fb::ErrorCode;
 namespace fb = wire::fb;
 
 namespace {
-std::string agent_name(const fb::AgentObs* a) {
-  auto id = wire::view(a->agent_id());
+// An absent or empty agent id is the single agent "agent0" (RLlib's default agent id).
+std::string agent_name(const flatbuffers::String* s) {
+  auto id = wire::view(s);
   return id.empty() ? std::string("agent0") : std::string(id);
+}
+
+std::string unknown_episode(std::string_view id) {
+  return "unknown episode '" + std::string(id) + "'";
 }
 }  // namespace
 
@@ -82,7 +87,7 @@ void RequestHandler::queue_actions(
     sink->send(wire::encode_error(rid, c, msg));
   };
   auto ep = ctx_.episodes.find(episode_id);
-  if (!ep) return error(ErrorCode::UnknownEpisode, "unknown episode '" + std::string(episode_id) + "'");
+  if (!ep) return error(ErrorCode::UnknownEpisode, unknown_episode(episode_id));
   if (!agents || agents->size() == 0) return error(ErrorCode::BadRequest, "no agent observations");
   if (actions && actions->size() != agents->size())
     return error(ErrorCode::BadRequest, "LogAction needs one action per observation");
@@ -103,7 +108,7 @@ void RequestHandler::queue_actions(
     }
     for (size_t i = 0; i < n; ++i) {
       const auto* a = agents->Get(static_cast<flatbuffers::uoffset_t>(i));
-      const std::string id = agent_name(a);
+      const std::string id = agent_name(a->agent_id());
       for (const auto& prev : req->agent_ids)
         if (prev == id) return error(ErrorCode::BadRequest, "agent '" + id + "' appears twice");
       const int p = ctx_.config.policy_index_for(id);
@@ -185,8 +190,7 @@ void RequestHandler::complete(const std::shared_ptr<PendingAction>& req) {
 void RequestHandler::log_returns(uint64_t rid, const fb::LogReturns& m, ReplySink& sink) {
   auto ep = ctx_.episodes.find(wire::view(m.episode_id()));
   if (!ep)
-    return sink.send(wire::encode_error(rid, ErrorCode::UnknownEpisode,
-                                        "unknown episode '" + std::string(wire::view(m.episode_id())) + "'"));
+    return sink.send(wire::encode_error(rid, ErrorCode::UnknownEpisode, unknown_episode(wire::view(m.episode_id()))));
   if (!m.rewards() || m.rewards()->size() == 0)
     return sink.send(wire::encode_error(rid, ErrorCode::BadRequest, "no rewards"));
   std::lock_guard lk(ep->mutex());
@@ -194,7 +198,7 @@ void RequestHandler::log_returns(uint64_t rid, const fb::LogReturns& m, ReplySin
   if (ep->is_duplicate(rid)) return sink.send(wire::encode_ack(rid));
   // Validate everything first: a bad request changes nothing.
   for (const auto* r : *m.rewards()) {
-    const std::string id = r->agent_id() && r->agent_id()->size() ? r->agent_id()->str() : "agent0";
+    const std::string id = agent_name(r->agent_id());
     if (!std::isfinite(r->reward()))
       return sink.send(wire::encode_error(rid, ErrorCode::BadRequest,
                                           "reward of agent '" + id + "' is not finite"));
@@ -203,7 +207,7 @@ void RequestHandler::log_returns(uint64_t rid, const fb::LogReturns& m, ReplySin
                                           "agent '" + id + "' is not mapped to any policy"));
   }
   for (const auto* r : *m.rewards()) {
-    const std::string id = r->agent_id() && r->agent_id()->size() ? r->agent_id()->str() : "agent0";
+    const std::string id = agent_name(r->agent_id());
     auto& t = ep->ensure_agent(id, ctx_.config.policy_index_for(id));
     if (t.done) {
       ep->add_pre_action_reward(r->reward());
@@ -219,13 +223,12 @@ void RequestHandler::end_episode(uint64_t rid, const fb::EndEpisode& m, ReplySin
   const auto id = wire::view(m.episode_id());
   auto ep = ctx_.episodes.find(id);
   if (!ep)
-    return sink.send(wire::encode_error(rid, ErrorCode::UnknownEpisode,
-                                        "unknown episode '" + std::string(id) + "'"));
+    return sink.send(wire::encode_error(rid, ErrorCode::UnknownEpisode, unknown_episode(id)));
   std::map<std::string, float> last_values;
   std::map<std::string, double> metrics;
   if (m.agents()) {
     for (const auto* a : *m.agents()) {
-      const std::string aid = agent_name(a);
+      const std::string aid = agent_name(a->agent_id());
       const int p = ctx_.config.policy_index_for(aid);
       if (p < 0)
         return sink.send(wire::encode_error(rid, ErrorCode::UnknownAgent,
