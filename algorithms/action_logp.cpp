@@ -17,6 +17,26 @@ double categorical_logp(std::span<const float> logits, int64_t a) {
 
 }  // namespace
 
+int64_t dist_dim(const Space& action_space) {
+  switch (action_space.kind) {
+    case SpaceKind::Discrete:
+    case SpaceKind::MultiDiscrete:
+      return action_space.preprocessed_size();
+    case SpaceKind::Box:
+      return 2 * action_space.raw_size();
+  }
+  return 0;
+}
+
+int64_t discrete_action_width(const Space& action_space) {
+  if (action_space.kind == SpaceKind::Box) return 0;
+  return action_space.raw_size();
+}
+
+int64_t continuous_action_width(const Space& action_space) {
+  return action_space.kind == SpaceKind::Box ? action_space.raw_size() : 0;
+}
+
 float action_logp(const Space& space, std::span<const float> dist_inputs,
                   std::span<const int64_t> discrete, std::span<const float> continuous) {
   switch (space.kind) {

@@ -10,6 +10,13 @@
 
 namespace tandem::algo {
 
+// Floats of distribution inputs per step: Discrete n, MultiDiscrete sum(nvec), Box 2 * size.
+int64_t dist_dim(const Space& action_space);
+// Integers of a discrete action per step (Discrete 1, MultiDiscrete nvec.size(), Box 0) and
+// floats of a continuous one (Box size, else 0).
+int64_t discrete_action_width(const Space& action_space);
+int64_t continuous_action_width(const Space& action_space);
+
 float action_logp(const Space& action_space, std::span<const float> dist_inputs,
                   std::span<const int64_t> discrete, std::span<const float> continuous);
 

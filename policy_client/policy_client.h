@@ -21,6 +21,14 @@
 // Reconnects: if the connection drops, the client reconnects (backoff, up to
 // reconnect_timeout_s) and resends every unanswered request; the server applies each
 // request of an episode once (request ids), so no step is lost or doubled.
+//
+// Local inference (InferenceMode::Local, RLlib's inference_mode="local"): the client pulls
+// the server's configuration and weights, computes actions in this process (no round trip
+// per step), uploads experience in the background when a fragment is complete or an
+// episode ends, and refreshes weights in the background (every update_interval_s, and at
+// once when an upload reply shows newer weights). Errors in local mode are the same
+// RequestErrors as in remote mode, raised by the client itself; errors the server sends for
+// an upload are thrown by the next call or by flush(). See local_worker.h for the threads.
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -36,7 +44,27 @@ namespace tandem::client {
 enum class InferenceMode { Remote, Local };
 
 struct ClientOptions {
-  double reconnect_timeout_s = 30.0;  // give up (throw ConnectionError) after this long
+  double reconnect_timeout_s = 30.0;  // remote: give up (throw ConnectionError) after this long
+  // --- local inference only ---
+  double update_interval_s = 10.0;       // poll the server for newer weights this often
+  bool fetch_new_weights_at_once = true; // also fetch as soon as an upload reply shows newer ones
+  int64_t max_buffered_steps = 100000;   // experience waiting for upload; beyond: drop the oldest
+  double max_block_s = 30.0;             // longest a call waits for buffer room (server reachable)
+  double close_timeout_s = 5.0;          // the destructor uploads what is buffered for this long
+  uint64_t seed = 0;                     // action sampling seed (0: random)
+};
+
+// Local inference counters (PolicyClient::local_stats()).
+struct LocalStats {
+  int64_t weights_version = -1;                    // lowest version over the hosted policies
+  std::map<std::string, int64_t> policy_versions;  // per policy id
+  int64_t weight_updates = 0;                      // weight sets loaded after the first
+  int64_t uploaded_steps = 0, uploaded_reports = 0;  // accepted by the server
+  int64_t buffered_steps = 0;                      // waiting for upload now
+  int64_t dropped_steps = 0, dropped_reports = 0;  // dropped: buffer full or closing unreachable
+  int64_t rejected_reports = 0;                    // the server answered with an Error
+  int64_t reconnects = 0;
+  bool connected = true;                           // the last attempt reached the server
 };
 
 struct Action {
@@ -64,6 +92,8 @@ class PolicyClient {
  public:
   explicit PolicyClient(const std::string& address, InferenceMode mode = InferenceMode::Remote,
                         ClientOptions options = {});
+  // RLlib's form: PolicyClient(address, InferenceMode::Local, update_interval_s).
+  PolicyClient(const std::string& address, InferenceMode mode, double update_interval_s);
   ~PolicyClient();
   PolicyClient(const PolicyClient&) = delete;
   PolicyClient& operator=(const PolicyClient&) = delete;
@@ -85,11 +115,15 @@ class PolicyClient {
                    const std::map<std::string, double>& custom_metrics = {});
   void end_episode(const std::string& episode_id, const AgentObs& obs, bool truncated = false,
                    const std::map<std::string, double>& custom_metrics = {});
-  // Waits for every outstanding reply; throws the first pipelined error.
+  // Waits for every outstanding reply (local: every buffered upload); throws the first
+  // pipelined error.
   void flush();
   // The server's configuration (algorithm, policies, spaces, mapping) as JSON text.
   std::string get_config();
   int64_t reconnects() const;
+  InferenceMode mode() const;
+  // Local mode: weight version, uploads, buffer and drop counters (remote: all defaults).
+  LocalStats local_stats() const;
 
  private:
   struct Impl;

@@ -3,6 +3,10 @@
 #include <cmath>
 #include <exception>
 
+#include <boost/asio/steady_timer.hpp>
+
+#include "policy_server/report_samples.h"
+
 namespace tandem::server {
 
 using wire::fb::ErrorCode;
@@ -39,7 +43,7 @@ void RequestHandler::handle(const fb::Envelope& env, const std::shared_ptr<Reply
       case fb::Message::GetWeights:
         return get_weights(rid, *env.message_as_GetWeights(), *sink);
       case fb::Message::ReportSamples:
-        return report_samples(rid, *env.message_as_ReportSamples(), *sink);
+        return report_samples(rid, *env.message_as_ReportSamples(), sink);
       default:
         return sink->send(wire::encode_error(
             rid, ErrorCode::BadRequest,
@@ -282,9 +286,81 @@ void RequestHandler::get_weights(uint64_t rid, const fb::GetWeights& m, ReplySin
   }
 }
 
-void RequestHandler::report_samples(uint64_t rid, const fb::ReportSamples&, ReplySink& sink) {
-  sink.send(wire::encode_error(rid, ErrorCode::BadRequest,
-                               "ReportSamples (local inference) is not supported by this server yet"));
+void RequestHandler::report_samples(uint64_t rid, const fb::ReportSamples& m,
+                                    const std::shared_ptr<ReplySink>& sink) {
+  auto error = [&](ErrorCode c, const std::string& msg) {
+    sink->send(wire::encode_error(rid, c, msg));
+  };
+  const auto episode_id = wire::view(m.episode_id());
+  if (m.env_steps() < 0 || m.episode_length() < 0 || !std::isfinite(m.episode_reward()))
+    return error(ErrorCode::BadRequest, "ReportSamples(" + std::string(episode_id) +
+                                            "): env_steps, episode_length or episode_reward is invalid");
+  // Validate every fragment before applying any.
+  std::vector<std::pair<int, algo::Trajectory>> trajs;
+  if (m.fragments()) {
+    for (const auto* f : *m.fragments()) {
+      const std::string id = agent_name(f->agent_id());
+      const int p = ctx_.config.policy_index_for(id);
+      if (p < 0)
+        return error(ErrorCode::UnknownAgent,
+                     "agent '" + id + "' is not mapped to any policy of this server");
+      algo::Trajectory t;
+      if (auto e = to_trajectory(*f, ctx_.config.policies[p], t)) return error(e.code, e.message);
+      trajs.emplace_back(p, std::move(t));
+    }
+  }
+  EpisodeSummary summary;
+  if (m.episode_done()) {
+    if (m.agent_rewards())
+      for (const auto* r : *m.agent_rewards()) {
+        const std::string id = agent_name(r->agent_id());
+        const int p = ctx_.config.policy_index_for(id);
+        if (p < 0 || !std::isfinite(r->reward()))
+          return error(ErrorCode::BadRequest, "agent_rewards: agent '" + id +
+                                                  "' is unmapped or its reward is not finite");
+        summary.policy_rewards[ctx_.config.policies[p].policy_id] += r->reward();
+      }
+    if (m.custom_metrics())
+      for (const auto* cm : *m.custom_metrics())
+        if (cm->name()) summary.custom_metrics[cm->name()->str()] = cm->value();
+    summary.reward = m.episode_reward();
+    summary.length = m.episode_length();
+    summary.evaluation = !m.explore();
+  }
+
+  std::vector<char> touched(ctx_.config.policies.size(), 0);
+  if (ctx_.reports.insert(rid)) {  // a resend after a reconnect is answered, not applied
+    int64_t agent_steps = 0;
+    for (auto& [p, t] : trajs) {
+      agent_steps += t.size();
+      touched[p] = 1;
+      if (m.training_enabled()) ctx_.samples.push(p, std::move(t));
+    }
+    ctx_.stats.add_env_steps(m.env_steps(), agent_steps);
+    if (m.episode_done()) ctx_.stats.episode_finished(std::move(summary));
+  }
+  reply_when_learner_ready(rid, std::move(touched), sink);
+}
+
+// Backpressure as in InferenceBatcher: while a whole train batch of a policy this report fed
+// waits for a busy learner, the reply is held (retried every millisecond), so a local client
+// cannot run far ahead of training. The reply carries every policy's newest weight version.
+void RequestHandler::reply_when_learner_ready(uint64_t rid, std::vector<char> touched,
+                                              const std::shared_ptr<ReplySink>& sink) {
+  const bool hold = ctx_.config.train && ctx_.config.sample_backpressure;
+  for (size_t p = 0; hold && p < touched.size(); ++p) {
+    if (touched[p] && ctx_.samples.steps_pending(static_cast<int>(p)) >=
+                          ctx_.config.policies[p].config.train_batch_size) {
+      auto timer = std::make_shared<boost::asio::steady_timer>(ctx_.ioc, std::chrono::milliseconds(1));
+      timer->async_wait([this, timer, rid, touched = std::move(touched), sink](boost::system::error_code ec) mutable {
+        if (!ec) reply_when_learner_ready(rid, std::move(touched), sink);
+      });
+      return;
+    }
+  }
+  std::vector<int64_t> versions;
+  for (const auto& a : ctx_.algorithms) versions.push_back(a->snapshot()->version());
+  sink->send(wire::encode_samples_accepted(rid, versions));
 }
 
 }  // namespace tandem::server

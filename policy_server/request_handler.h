@@ -3,6 +3,7 @@
 // replies go to a ReplySink. Never throws: every failure becomes an Error reply that names
 // the problem and echoes the request id; a bad request changes no state.
 #include <memory>
+#include <vector>
 
 #include "policy_server/reply_sink.h"
 #include "policy_server/server_context.h"
@@ -24,7 +25,10 @@ class RequestHandler {
   void log_returns(uint64_t rid, const wire::fb::LogReturns& m, ReplySink& sink);
   void end_episode(uint64_t rid, const wire::fb::EndEpisode& m, ReplySink& sink);
   void get_weights(uint64_t rid, const wire::fb::GetWeights& m, ReplySink& sink);
-  void report_samples(uint64_t rid, const wire::fb::ReportSamples& m, ReplySink& sink);
+  void report_samples(uint64_t rid, const wire::fb::ReportSamples& m,
+                      const std::shared_ptr<ReplySink>& sink);
+  void reply_when_learner_ready(uint64_t rid, std::vector<char> touched_policies,
+                                const std::shared_ptr<ReplySink>& sink);
 
   // Shared by GetAction and LogAction: validates the agents and queues them on their batchers.
   void queue_actions(uint64_t rid, std::string_view episode_id,

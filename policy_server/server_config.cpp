@@ -62,6 +62,10 @@ nlohmann::json ServerConfig::to_json() const {
                          {"config", p.config.to_json()}};
   }
   j["policies"] = pols;
+  // JSON objects are unordered: the index order of SamplesAccepted.policy_versions.
+  nlohmann::json order = nlohmann::json::array();
+  for (const auto& p : policies) order.push_back(p.policy_id);
+  j["policy_order"] = order;
   j["policy_mapping"] = policy_mapping;
   nlohmann::json stop_j = nlohmann::json::object();
   if (stop.training_iteration) stop_j["training_iteration"] = stop.training_iteration;

@@ -9,6 +9,7 @@
 #include "algorithms/policy.h"
 #include "policy_server/episode_registry.h"
 #include "policy_server/inference_batcher.h"
+#include "policy_server/report_samples.h"
 #include "policy_server/run_stats.h"
 #include "policy_server/sample_queue.h"
 #include "policy_server/server_config.h"
@@ -27,6 +28,7 @@ struct ServerContext {
   std::vector<std::unique_ptr<InferenceBatcher>> batchers;   // one per policy
   std::atomic<int64_t> training_iteration{0};
   std::atomic<double> time_total_s{0};
+  RecentRequests reports;                                    // ReportSamples already applied
   std::string config_json;                                   // GetConfig reply, built once
 };
 

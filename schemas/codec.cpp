@@ -160,24 +160,30 @@ Frame encode_get_weights(uint64_t rid, std::string_view policy_id, int64_t have_
 
 Frame encode_report_samples(uint64_t rid, const ReportSamplesView& r) {
   auto& fbb = builder();
-  std::vector<flatbuffers::Offset<fb::SampleStep>> steps;
-  steps.reserve(r.steps.size());
-  for (const auto& s : r.steps) {
-    auto id = str(fbb, s.agent_id);
-    auto obs = vec(fbb, s.obs);
-    auto d = vec(fbb, s.discrete);
-    auto c = vec(fbb, s.continuous);
-    auto di = vec(fbb, s.dist_inputs);
-    auto bo = vec(fbb, s.bootstrap_obs);
-    steps.push_back(fb::CreateSampleStep(fbb, id, obs, d, c, s.action_logp, s.vf_pred, di,
-                                         s.reward, s.terminated, s.truncated, bo));
+  std::vector<flatbuffers::Offset<fb::Fragment>> frags;
+  frags.reserve(r.fragments.size());
+  for (const auto& f : r.fragments) {
+    auto id = str(fbb, f.agent_id);
+    auto obs = vec(fbb, f.obs);
+    auto d = vec(fbb, f.discrete);
+    auto c = vec(fbb, f.continuous);
+    auto lp = vec(fbb, f.action_logp);
+    auto vf = vec(fbb, f.vf_preds);
+    auto di = vec(fbb, f.dist_inputs);
+    auto rw = vec(fbb, f.rewards);
+    frags.push_back(fb::CreateFragment(fbb, id, obs, d, c, lp, vf, di, rw, f.terminated,
+                                       f.bootstrap_value));
   }
-  auto sv = fbb.CreateVector(steps);
+  auto fv = fbb.CreateVector(frags);
   auto ep = str(fbb, r.episode_id);
-  auto pid = str(fbb, r.policy_id);
+  std::vector<flatbuffers::Offset<fb::AgentReward>> rews;
+  for (const auto& a : r.agent_rewards)
+    rews.push_back(fb::CreateAgentReward(fbb, str(fbb, a.agent_id), a.reward, a.done));
+  auto rv = fbb.CreateVector(rews);
   auto m = metrics(fbb, r.custom_metrics);
-  auto msg = fb::CreateReportSamples(fbb, ep, r.weights_version, pid, sv, r.episode_done,
-                                     r.training_enabled, m);
+  auto msg = fb::CreateReportSamples(fbb, ep, r.weights_version, fv, r.env_steps,
+                                     r.training_enabled, r.explore, r.episode_done,
+                                     r.episode_reward, r.episode_length, rv, m);
   return finish(fbb, rid, fb::Message::ReportSamples, msg.Union());
 }
 
@@ -218,6 +224,12 @@ Frame encode_error(uint64_t rid, fb::ErrorCode code, std::string_view message) {
   auto& fbb = builder();
   auto m = fb::CreateError(fbb, code, str(fbb, message));
   return finish(fbb, rid, fb::Message::Error, m.Union());
+}
+
+Frame encode_samples_accepted(uint64_t rid, std::span<const int64_t> policy_versions) {
+  auto& fbb = builder();
+  auto m = fb::CreateSamplesAccepted(fbb, vec(fbb, policy_versions));
+  return finish(fbb, rid, fb::Message::SamplesAccepted, m.Union());
 }
 
 const char* error_code_name(fb::ErrorCode code) { return fb::EnumNameErrorCode(code); }

@@ -52,18 +52,18 @@ struct MetricView {
   std::string_view name;
   double value = 0.0;
 };
-struct SampleStepView {
+// One agent's consecutive steps (columnar; see table Fragment in tandem.fbs).
+struct FragmentView {
   std::string_view agent_id;
   std::span<const float> obs;
   std::span<const int64_t> discrete;
   std::span<const float> continuous;
-  float action_logp = 0.f;
-  float vf_pred = 0.f;
+  std::span<const float> action_logp;
+  std::span<const float> vf_preds;
   std::span<const float> dist_inputs;
-  float reward = 0.f;
+  std::span<const float> rewards;
   bool terminated = false;
-  bool truncated = false;
-  std::span<const float> bootstrap_obs;
+  float bootstrap_value = 0.f;
 };
 
 // Requests.
@@ -83,11 +83,15 @@ Frame encode_get_config(uint64_t rid);
 Frame encode_get_weights(uint64_t rid, std::string_view policy_id, int64_t have_version);
 struct ReportSamplesView {
   std::string_view episode_id;
-  std::string_view policy_id;
   int64_t weights_version = 0;
-  std::span<const SampleStepView> steps;
-  bool episode_done = false;
+  std::span<const FragmentView> fragments;
+  int64_t env_steps = 0;
   bool training_enabled = true;
+  bool explore = true;
+  bool episode_done = false;
+  double episode_reward = 0.0;
+  int64_t episode_length = 0;
+  std::span<const AgentRewardView> agent_rewards;
   std::span<const MetricView> custom_metrics;
 };
 Frame encode_report_samples(uint64_t rid, const ReportSamplesView& r);
@@ -100,6 +104,7 @@ Frame encode_config(uint64_t rid, std::string_view json);
 Frame encode_weights(uint64_t rid, std::string_view policy_id, int64_t version, int32_t chunk_index,
                      int32_t num_chunks, std::span<const uint8_t> data);
 Frame encode_error(uint64_t rid, fb::ErrorCode code, std::string_view message);
+Frame encode_samples_accepted(uint64_t rid, std::span<const int64_t> policy_versions);
 
 // Helpers for readers.
 inline std::string_view view(const flatbuffers::String* s) {

@@ -60,17 +60,6 @@ torch::Tensor apply_activation(Activation a, const torch::Tensor& x) {
   return x;
 }
 
-int64_t dist_dim(const Space& action_space) {
-  switch (action_space.kind) {
-    case SpaceKind::Discrete:
-    case SpaceKind::MultiDiscrete:
-      return action_space.preprocessed_size();
-    case SpaceKind::Box:
-      return 2 * action_space.raw_size();
-  }
-  return 0;
-}
-
 ActorCriticImpl::ActorCriticImpl(const Space& observation_space, const Space& action_space,
                                  const ModelConfig& model, std::optional<uint64_t> seed)
     : obs_dim_(observation_space.preprocessed_size()),

@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "algorithms/action_logp.h"
 #include "algorithms/policy.h"
 
 namespace tandem::algo {
@@ -22,9 +23,7 @@ enum class Activation { Tanh, Relu, Elu, Linear };
 Activation parse_activation(const std::string& name);
 torch::Tensor apply_activation(Activation a, const torch::Tensor& x);
 
-// Number of distribution inputs for an action space (Discrete: n logits; MultiDiscrete:
-// sum(nvec) logits; Box: d means then d log-stds).
-int64_t dist_dim(const Space& action_space);
+// dist_dim(action_space): algorithms/action_logp.h.
 
 struct ModelOutput {
   torch::Tensor dist_inputs;  // [B, dist_dim]

@@ -1,0 +1,175 @@
+#include "policy_client/connection.h"
+
+#include <thread>
+
+#include <boost/asio/connect.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/websocket.hpp>
+
+namespace tandem::client {
+
+namespace beast = boost::beast;
+namespace websocket = beast::websocket;
+namespace net = boost::asio;
+using tcp = net::ip::tcp;
+namespace fb = wire::fb;
+
+Connection::Connection(const std::string& address, double reconnect_timeout_s)
+    : reconnect_timeout_s_(reconnect_timeout_s) {
+  std::string a = address;
+  if (a.rfind("ws://", 0) == 0) a = a.substr(5);
+  auto slash = a.find('/');
+  if (slash != std::string::npos) {
+    path_ = a.substr(slash);
+    a = a.substr(0, slash);
+  }
+  auto colon = a.rfind(':');
+  if (colon == std::string::npos || colon == 0 || colon + 1 == a.size())
+    throw std::invalid_argument("address must look like ws://HOST:PORT, got '" + address + "'");
+  host_ = a.substr(0, colon);
+  port_ = a.substr(colon + 1);
+  endpoint_ = "ws://" + host_ + ":" + port_;
+  // Request ids start at a random point so that the server can tell this client's resent
+  // requests (duplicates) from another client's that carries an episode on.
+  next_id_ = (rng() >> 2) | 1;
+}
+
+Connection::~Connection() { disconnect(); }
+
+void Connection::disconnect() {
+  if (!ws_) return;
+  // No close handshake: it would block forever on a server that stopped answering.
+  beast::error_code ec;
+  ws_->next_layer().shutdown(tcp::socket::shutdown_both, ec);
+  ws_->next_layer().close(ec);
+  ws_.reset();
+}
+
+void Connection::connect_once() {
+  tcp::resolver resolver(ioc_);
+  auto results = resolver.resolve(host_, port_);
+  auto s = std::make_unique<websocket::stream<tcp::socket>>(ioc_);
+  net::connect(s->next_layer(), results);
+  s->next_layer().set_option(tcp::no_delay(true));
+  s->read_message_max(wire::kMaxFrameBytes);
+  s->binary(true);
+  s->handshake(host_ + ":" + port_, path_);
+  ws_ = std::move(s);
+  buf_.clear();
+}
+
+void Connection::reconnect(const std::string& why) {
+  const auto deadline = std::chrono::steady_clock::now() +
+                        std::chrono::duration<double>(reconnect_timeout_s_);
+  auto backoff = std::chrono::milliseconds(20);
+  for (;;) {
+    try {
+      disconnect();
+      connect_once();
+      break;
+    } catch (const std::exception& e) {
+      if (std::chrono::steady_clock::now() + backoff > deadline)
+        throw ConnectionError("cannot reach tandem-server at " + endpoint_ + " (" + why +
+                              "; last: " + e.what() + ")");
+      std::this_thread::sleep_for(backoff);
+      backoff = std::min(backoff * 2, std::chrono::milliseconds(1000));
+    }
+  }
+  ++reconnects;
+  for (auto& [rid, s] : unacked_) ws_->write(net::buffer(s.frame));
+}
+
+void Connection::send(wire::Frame frame, uint64_t rid, std::string what) {
+  auto [it, ok] = unacked_.emplace(rid, Sent{std::move(frame), std::move(what)});
+  try {
+    if (!ws_) throw beast::system_error(net::error::not_connected);
+    ws_->write(net::buffer(it->second.frame));
+  } catch (const beast::system_error& e) {
+    reconnect(e.code().message());  // resends this one too
+  }
+}
+
+wire::Frame Connection::read_frame() {
+  buf_.clear();
+  ws_->read(buf_);
+  auto data = buf_.data();
+  wire::Frame bytes(static_cast<const uint8_t*>(data.data()),
+                    static_cast<const uint8_t*>(data.data()) + data.size());
+  auto d = wire::decode_frame(bytes);
+  if (!d) throw ConnectionError("server sent an invalid frame: " + d.message);
+  return bytes;
+}
+
+wire::Frame Connection::wait(uint64_t rid) {
+  for (;;) {
+    wire::Frame bytes;
+    try {
+      if (!ws_) throw beast::system_error(net::error::not_connected);
+      bytes = read_frame();
+    } catch (const beast::system_error& e) {
+      reconnect(e.code().message());
+      continue;
+    }
+    const auto* env = fb::GetEnvelope(bytes.data());  // verified in read_frame()
+    const uint64_t got = env->request_id();
+    auto it = unacked_.find(got);
+    if (it == unacked_.end()) continue;  // a late duplicate reply, or a stray chunk
+    std::string what = std::move(it->second.what);
+    unacked_.erase(it);
+    if (got == rid) return bytes;
+    if (env->message_type() == fb::Message::Error) {
+      const auto* e = env->message_as_Error();
+      errors_.emplace_back(wire::error_code_name(e->code()), what,
+                           std::string(wire::view(e->message())));
+    }
+  }
+}
+
+wire::Frame Connection::wait_more(uint64_t rid) {
+  for (;;) {
+    wire::Frame bytes;
+    try {
+      if (!ws_) throw beast::system_error(net::error::not_connected);
+      bytes = read_frame();
+    } catch (const beast::system_error& e) {
+      disconnect();
+      throw ConnectionError("connection dropped during a chunked reply: " + e.code().message());
+    }
+    if (fb::GetEnvelope(bytes.data())->request_id() == rid) return bytes;
+  }
+}
+
+void Connection::throw_pending() {
+  if (errors_.empty()) return;
+  auto e = errors_.front();
+  errors_.clear();
+  throw e;
+}
+
+wire::Frame Connection::call(uint64_t rid, wire::Frame frame, std::string what) {
+  throw_pending();
+  send(std::move(frame), rid, what);
+  auto reply = wait(rid);
+  const auto* env = fb::GetEnvelope(reply.data());
+  if (env->message_type() == fb::Message::Error) {
+    const auto* e = env->message_as_Error();
+    throw RequestError(wire::error_code_name(e->code()), what, std::string(wire::view(e->message())));
+  }
+  return reply;
+}
+
+void Connection::drain() {
+  while (!unacked_.empty()) {
+    const uint64_t rid = unacked_.rbegin()->first;
+    const std::string what = unacked_.rbegin()->second.what;
+    auto reply = wait(rid);
+    const auto* env = fb::GetEnvelope(reply.data());
+    if (env->message_type() == fb::Message::Error) {
+      const auto* e = env->message_as_Error();
+      errors_.emplace_back(wire::error_code_name(e->code()), what,
+                           std::string(wire::view(e->message())));
+    }
+  }
+}
+
+}  // namespace tandem::client

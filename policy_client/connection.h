@@ -1,0 +1,79 @@
+#pragma once
+// One blocking WebSocket connection to a tandem-server, as the PolicyClient uses it: send a
+// request, read replies until the one wanted arrives, reconnect and resend on failure.
+//
+//   send(frame, rid) -> unacked[rid] -> the server answers in order -> wait(rid) returns it;
+//   replies to earlier pipelined requests seen on the way are matched and, when they are
+//   Errors, kept in `errors` for the caller to throw.
+//
+// Not thread-safe: the owner serialises every call (remote mode: the client's mutex; local
+// mode: its background thread).
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/websocket/stream.hpp>
+
+#include "policy_client/policy_client.h"
+#include "schemas/codec.h"
+
+namespace tandem::client {
+
+class Connection {
+ public:
+  // `address`: ws://HOST:PORT[/path]. Throws std::invalid_argument for a malformed address.
+  Connection(const std::string& address, double reconnect_timeout_s);
+  ~Connection();  // closes the socket without a close handshake (never blocks)
+
+  // (Re)connects with exponential backoff for up to reconnect_timeout_s (throws
+  // ConnectionError after that), then resends every unanswered request in order.
+  void reconnect(const std::string& why);
+  bool connected() const { return ws_ != nullptr; }
+  void set_reconnect_timeout(double s) { reconnect_timeout_s_ = s; }
+  // Drops the socket (the next send or read reconnects).
+  void disconnect();
+
+  uint64_t next_id() { return next_id_++; }
+  void send(wire::Frame frame, uint64_t rid, std::string what);
+  // Reads replies until the one for `rid` arrives; returns its bytes (verified).
+  wire::Frame wait(uint64_t rid);
+  // A further reply frame for `rid` (chunked Weights). Throws ConnectionError when the
+  // connection dropped meanwhile (the rest of the chunks is lost with it).
+  wire::Frame wait_more(uint64_t rid);
+  // send + wait; throws RequestError for an Error reply, or a kept pipelined error first.
+  wire::Frame call(uint64_t rid, wire::Frame frame, std::string what);
+  // Waits for every unanswered request; keeps their errors.
+  void drain();
+  void throw_pending();
+  bool has_unacked() const { return !unacked_.empty(); }
+
+  const std::string& endpoint() const { return endpoint_; }
+  int64_t reconnects = 0;
+  std::mt19937_64 rng{std::random_device{}()};
+
+ private:
+  void connect_once();
+  wire::Frame read_frame();
+
+  std::string host_, port_, path_ = "/", endpoint_;
+  double reconnect_timeout_s_;
+  boost::asio::io_context ioc_;
+  std::unique_ptr<boost::beast::websocket::stream<boost::asio::ip::tcp::socket>> ws_;
+  boost::beast::flat_buffer buf_;
+  uint64_t next_id_ = 1;
+  struct Sent {
+    wire::Frame frame;
+    std::string what;
+  };
+  std::map<uint64_t, Sent> unacked_;  // sent, not answered yet (resent after a reconnect)
+  std::vector<RequestError> errors_;  // errors of pipelined requests, thrown by the next call
+};
+
+}  // namespace tandem::client

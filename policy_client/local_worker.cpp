@@ -1,0 +1,539 @@
+#include "policy_client/local_worker.h"
+
+#include <chrono>
+
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+namespace tandem::client {
+
+namespace fb = wire::fb;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+// The bytes a report may fill (the rest of the frame is headroom for the envelope).
+constexpr size_t kReportBudget = wire::kMaxFrameBytes - (64u << 10);
+
+std::string request_name(const char* what, const std::string& episode_id) {
+  return std::string(what) + "(" + episode_id + ")";
+}
+}  // namespace
+
+LocalWorker::LocalWorker(const std::string& address, const ClientOptions& options)
+    : opt_(options) {
+  conn_ = std::make_unique<Connection>(address, opt_.reconnect_timeout_s);
+  rng_.seed(opt_.seed ? opt_.seed : conn_->rng());
+  conn_->reconnect("connecting");
+  conn_->reconnects = 0;
+  const uint64_t rid = conn_->next_id();
+  auto reply = conn_->call(rid, wire::encode_get_config(rid), "GetConfig");
+  load_config(std::string(wire::view(fb::GetEnvelope(reply.data())->message_as_Config()->json())));
+  models_.resize(specs_.size());
+  fetch_weights();
+  for (size_t p = 0; p < models_.size(); ++p)
+    if (!models_[p])
+      throw ConnectionError("tandem-server at " + conn_->endpoint() + " sent no weights for policy '" +
+                            specs_[p].policy_id + "'");
+  // From here on only the background thread uses the connection; it never gives up, and
+  // retries in short rounds so that it notices a closing client.
+  conn_->set_reconnect_timeout(1.0);
+  thread_ = std::thread([this] { run(); });
+}
+
+LocalWorker::~LocalWorker() {
+  {
+    std::lock_guard lk(qmu_);
+    stop_ = true;
+  }
+  work_cv_.notify_all();
+  room_cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+void LocalWorker::load_config(const std::string& text) {
+  config_json_ = text;
+  try {
+    const auto j = nlohmann::json::parse(text);
+    std::vector<std::string> order;
+    if (j.contains("policy_order")) {
+      order = j.at("policy_order").get<std::vector<std::string>>();
+    } else {
+      for (const auto& [id, p] : j.at("policies").items()) order.push_back(id);
+    }
+    for (const auto& id : order) {
+      const auto& p = j.at("policies").at(id);
+      algo::PolicySpec s;
+      s.policy_id = id;
+      s.observation_space = algo::Space::from_json(p.at("observation_space"));
+      s.action_space = algo::Space::from_json(p.at("action_space"));
+      s.config.merge_json(p.at("config"));
+      specs_.push_back(std::move(s));
+    }
+    mapping_ = j.at("policy_mapping").get<std::map<std::string, std::string>>();
+  } catch (const std::exception& e) {
+    throw ConnectionError("cannot use the configuration of tandem-server at " + conn_->endpoint() +
+                          ": " + e.what());
+  }
+}
+
+int LocalWorker::policy_for(const std::string& agent_id) const {
+  auto it = mapping_.find(agent_id);
+  if (it == mapping_.end()) it = mapping_.find("*");
+  if (it == mapping_.end()) return -1;
+  for (size_t i = 0; i < specs_.size(); ++i)
+    if (specs_[i].policy_id == it->second) return static_cast<int>(i);
+  return -1;
+}
+
+std::shared_ptr<const algo::InferenceModel> LocalWorker::model(int policy) const {
+  std::lock_guard lk(models_mu_);
+  return models_[static_cast<size_t>(policy)];
+}
+
+void LocalWorker::throw_pending() {
+  std::lock_guard lk(qmu_);
+  if (errors_.empty()) return;
+  auto e = errors_.front();
+  errors_.clear();
+  throw e;
+}
+
+LocalWorker::Episode& LocalWorker::episode(const std::string& id, const char* request) {
+  auto it = episodes_.find(id);
+  if (it == episodes_.end())
+    throw RequestError("UnknownEpisode", request_name(request, id), "unknown episode '" + id + "'");
+  return it->second;
+}
+
+std::string LocalWorker::start_episode(std::optional<std::string> episode_id,
+                                       bool training_enabled, bool explore) {
+  throw_pending();
+  std::lock_guard lk(mu_);
+  std::string id;
+  if (episode_id) {
+    id = *episode_id;
+  } else {
+    char b[40];
+    std::snprintf(b, sizeof b, "ep-%016llx", static_cast<unsigned long long>(rng_()));
+    id = b;
+  }
+  auto [it, inserted] = episodes_.try_emplace(id);
+  if (!inserted)
+    throw RequestError("DuplicateEpisode", request_name("StartEpisode", id),
+                       "episode '" + id + "' is already open");
+  it->second.training_enabled = training_enabled;
+  it->second.explore = explore;
+  return id;
+}
+
+void LocalWorker::close_fragment(AgentState& a, bool terminated, float bootstrap, Episode& ep) {
+  if (a.frag.size() == 0) return;
+  a.frag.terminated = terminated;
+  a.frag.bootstrap_value = terminated ? 0.f : bootstrap;
+  ep.ready.push_back(std::move(a.frag));
+  a.frag = LocalFragment{};
+}
+
+std::map<std::string, Action> LocalWorker::get_action(const std::string& episode_id,
+                                                      const AgentObs& obs,
+                                                      std::span<const float> single_agent_mask) {
+  throw_pending();
+  std::lock_guard lk(mu_);
+  auto& ep = episode(episode_id, "GetAction");
+  const auto what = request_name("GetAction", episode_id);
+  if (obs.empty()) throw RequestError("BadRequest", what, "no agent observations");
+  // Validate every agent first: a bad call changes nothing.
+  std::vector<int> policies;
+  for (const auto& [id, o] : obs) {
+    const int p = policy_for(id);
+    if (p < 0) throw RequestError("UnknownAgent", what, "agent '" + id + "' is not mapped to any policy of this server");
+    if (auto it = ep.agents.find(id); it != ep.agents.end() && it->second.done)
+      throw RequestError("UnknownAgent", what, "agent '" + id + "' is already done in episode '" + episode_id + "'");
+    if (auto why = specs_[p].observation_space.validate(o); !why.empty())
+      throw RequestError("BadObservation", what, "agent '" + id + "': " + why);
+    if (!single_agent_mask.empty() &&
+        static_cast<int64_t>(single_agent_mask.size()) != algo::dist_dim(specs_[p].action_space))
+      throw RequestError("BadObservation", what, "agent '" + id + "': action_mask has " +
+                                                     std::to_string(single_agent_mask.size()) +
+                                                     " values, the action space needs " +
+                                                     std::to_string(algo::dist_dim(specs_[p].action_space)));
+    policies.push_back(p);
+  }
+  std::map<std::string, Action> actions;
+  size_t i = 0;
+  for (const auto& [id, o] : obs) {
+    const int p = policies[i++];
+    const auto& spec = specs_[p];
+    pre_.resize(static_cast<size_t>(spec.observation_space.preprocessed_size()));
+    spec.observation_space.preprocess(o, pre_.data());
+    const uint8_t explore = ep.explore ? 1 : 0;
+    model(p)->compute_actions(pre_, 1, single_agent_mask, {&explore, 1}, rng_, out_);
+    auto& r = out_[0];
+    auto& a = ep.agents[id];
+    a.policy = p;
+    a.acted = true;
+    if (a.frag.size() >= spec.config.rollout_fragment_length) close_fragment(a, false, r.vf_pred, ep);
+    auto& f = a.frag;
+    f.agent_id = id;
+    f.obs.insert(f.obs.end(), o.begin(), o.end());
+    f.discrete.insert(f.discrete.end(), r.discrete.begin(), r.discrete.end());
+    f.continuous.insert(f.continuous.end(), r.continuous.begin(), r.continuous.end());
+    f.action_logp.push_back(r.logp);
+    f.vf_preds.push_back(r.vf_pred);
+    f.dist_inputs.insert(f.dist_inputs.end(), r.dist_inputs.begin(), r.dist_inputs.end());
+    f.rewards.push_back(0.f);
+    actions[id] = Action{r.discrete, r.continuous};
+  }
+  ++ep.env_steps_unreported;
+  ++ep.length;
+  if (!ep.ready.empty()) queue_report(episode_id, ep, false);
+  return actions;
+}
+
+void LocalWorker::log_action(const std::string& episode_id, const AgentObs& obs,
+                             const std::map<std::string, Action>& actions) {
+  throw_pending();
+  std::lock_guard lk(mu_);
+  auto& ep = episode(episode_id, "LogAction");
+  const auto what = request_name("LogAction", episode_id);
+  for (const auto& [id, o] : obs) {
+    const int p = policy_for(id);
+    if (p < 0) throw RequestError("UnknownAgent", what, "agent '" + id + "' is not mapped to any policy of this server");
+    if (auto why = specs_[p].observation_space.validate(o); !why.empty())
+      throw RequestError("BadObservation", what, "agent '" + id + "': " + why);
+    auto act = actions.find(id);
+    if (act == actions.end()) throw RequestError("BadRequest", what, "LogAction needs one action per observation");
+    const auto& as = specs_[p].action_space;
+    std::vector<float> as_float(act->second.discrete.begin(), act->second.discrete.end());
+    if (as.kind == algo::SpaceKind::Box) as_float = act->second.continuous;
+    if (auto why = as.validate(as_float); !why.empty())
+      throw RequestError("BadAction", what, "agent '" + id + "': " + why);
+  }
+  for (const auto& [id, o] : obs) {
+    const int p = policy_for(id);
+    const auto& spec = specs_[p];
+    const auto& act = actions.at(id);
+    pre_.resize(static_cast<size_t>(spec.observation_space.preprocessed_size()));
+    spec.observation_space.preprocess(o, pre_.data());
+    const uint8_t greedy = 0;  // only the distribution and the value are used
+    model(p)->compute_actions(pre_, 1, {}, {&greedy, 1}, rng_, out_);
+    auto& r = out_[0];
+    const float logp = algo::action_logp(spec.action_space, r.dist_inputs, act.discrete, act.continuous);
+    auto& a = ep.agents[id];
+    if (a.done) continue;
+    a.policy = p;
+    a.acted = true;
+    if (a.frag.size() >= spec.config.rollout_fragment_length) close_fragment(a, false, r.vf_pred, ep);
+    auto& f = a.frag;
+    f.agent_id = id;
+    f.obs.insert(f.obs.end(), o.begin(), o.end());
+    f.discrete.insert(f.discrete.end(), act.discrete.begin(), act.discrete.end());
+    f.continuous.insert(f.continuous.end(), act.continuous.begin(), act.continuous.end());
+    f.action_logp.push_back(logp);
+    f.vf_preds.push_back(r.vf_pred);
+    f.dist_inputs.insert(f.dist_inputs.end(), r.dist_inputs.begin(), r.dist_inputs.end());
+    f.rewards.push_back(0.f);
+  }
+  ++ep.env_steps_unreported;
+  ++ep.length;
+  if (!ep.ready.empty()) queue_report(episode_id, ep, false);
+}
+
+void LocalWorker::log_returns(const std::string& episode_id,
+                              const std::map<std::string, float>& rewards,
+                              const std::map<std::string, bool>& dones) {
+  throw_pending();
+  std::lock_guard lk(mu_);
+  auto& ep = episode(episode_id, "LogReturns");
+  const auto what = request_name("LogReturns", episode_id);
+  for (const auto& [id, r] : rewards) {
+    if (!std::isfinite(r)) throw RequestError("BadRequest", what, "reward of agent '" + id + "' is not finite");
+    if (policy_for(id) < 0) throw RequestError("UnknownAgent", what, "agent '" + id + "' is not mapped to any policy");
+  }
+  for (const auto& [id, d] : dones)
+    if (policy_for(id) < 0) throw RequestError("UnknownAgent", what, "agent '" + id + "' is not mapped to any policy");
+  for (const auto& [id, r] : rewards) {
+    ep.reward += r;
+    auto it = ep.agents.find(id);
+    if (it == ep.agents.end() || it->second.done || !it->second.acted) continue;
+    it->second.reward_total += r;
+    if (!it->second.frag.rewards.empty()) it->second.frag.rewards.back() += r;
+  }
+  for (const auto& [id, d] : dones) {
+    if (!d) continue;
+    auto& a = ep.agents[id];
+    if (a.done) continue;
+    if (a.policy < 0) a.policy = policy_for(id);
+    close_fragment(a, true, 0.f, ep);
+    a.done = true;
+  }
+  if (!ep.ready.empty()) queue_report(episode_id, ep, false);
+}
+
+void LocalWorker::end_episode(const std::string& episode_id, const AgentObs& obs, bool truncated,
+                              const std::map<std::string, double>& custom_metrics) {
+  throw_pending();
+  std::lock_guard lk(mu_);
+  auto& ep = episode(episode_id, "EndEpisode");
+  const auto what = request_name("EndEpisode", episode_id);
+  std::map<std::string, float> last_values;
+  for (const auto& [id, o] : obs) {
+    const int p = policy_for(id);
+    if (p < 0) throw RequestError("UnknownAgent", what, "agent '" + id + "' is not mapped to any policy");
+    if (o.empty()) continue;
+    if (auto why = specs_[p].observation_space.validate(o); !why.empty())
+      throw RequestError("BadObservation", what, "agent '" + id + "': " + why);
+    if (truncated) {
+      pre_.resize(static_cast<size_t>(specs_[p].observation_space.preprocessed_size()));
+      specs_[p].observation_space.preprocess(o, pre_.data());
+      std::vector<float> v;
+      model(p)->compute_values(pre_, 1, v);
+      last_values[id] = v.at(0);
+    }
+  }
+  for (auto& [id, a] : ep.agents) {
+    if (a.done) continue;
+    float boot = a.frag.vf_preds.empty() ? 0.f : a.frag.vf_preds.back();
+    if (auto it = last_values.find(id); it != last_values.end()) boot = it->second;
+    close_fragment(a, !truncated, boot, ep);
+    a.done = true;
+  }
+  queue_report(episode_id, ep, true, custom_metrics);
+  episodes_.erase(episode_id);
+}
+
+void LocalWorker::queue_report(const std::string& id, Episode& ep, bool done,
+                               const std::map<std::string, double>& metrics) {
+  UploadReport r;
+  r.episode_id = id;
+  {
+    std::lock_guard lk(models_mu_);
+    r.weights_version = models_.empty() || !models_[0] ? 0 : models_[0]->version();
+  }
+  r.fragments = std::move(ep.ready);
+  ep.ready.clear();
+  r.env_steps = ep.env_steps_unreported;
+  ep.env_steps_unreported = 0;
+  r.training_enabled = ep.training_enabled;
+  r.explore = ep.explore;
+  r.episode_done = done;
+  if (done) {
+    r.episode_reward = ep.reward;
+    r.episode_length = ep.length;
+    for (const auto& [aid, a] : ep.agents) r.agent_rewards.emplace_back(aid, static_cast<float>(a.reward_total));
+    r.custom_metrics.assign(metrics.begin(), metrics.end());
+  }
+  for (auto& part : split_to_frame_limit(std::move(r), kReportBudget)) enqueue(std::move(part));
+}
+
+// Bounded queue: while the server is reachable a full queue makes the caller wait (at most
+// max_block_s); when it is not, or the wait runs out, the oldest reports are dropped.
+void LocalWorker::enqueue(UploadReport r) {
+  std::unique_lock lk(qmu_);
+  const int64_t n = r.steps();
+  const auto deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(
+                                           std::chrono::duration<double>(opt_.max_block_s));
+  while (queued_steps_ + n > opt_.max_buffered_steps && !queue_.empty()) {
+    if (connected_ && !stop_ && Clock::now() < deadline) {
+      room_cv_.wait_until(lk, deadline);
+      continue;
+    }
+    const auto& old = queue_.front();
+    stats_.dropped_steps += old.steps();
+    stats_.dropped_reports += 1;
+    queued_steps_ -= old.steps();
+    queue_.pop_front();
+    if (Clock::now() - last_drop_log_ > std::chrono::seconds(10)) {
+      last_drop_log_ = Clock::now();
+      spdlog::warn("local PolicyClient: upload buffer full ({} steps) and server {}; dropped the "
+                   "oldest experience ({} steps dropped so far)",
+                   opt_.max_buffered_steps, connected_ ? "slow" : "unreachable", stats_.dropped_steps);
+    }
+  }
+  queued_steps_ += n;
+  queue_.push_back(std::move(r));
+  lk.unlock();
+  work_cv_.notify_one();
+}
+
+void LocalWorker::flush() {
+  const auto deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(
+                                           std::chrono::duration<double>(opt_.reconnect_timeout_s));
+  {
+    std::unique_lock lk(qmu_);
+    if (!room_cv_.wait_until(lk, deadline, [&] { return queue_.empty() && !uploading_; }))
+      throw ConnectionError("flush: " + std::to_string(queued_steps_) +
+                            " buffered steps could not be uploaded to " + conn_->endpoint() +
+                            " within " + std::to_string(opt_.reconnect_timeout_s) + " s");
+  }
+  throw_pending();
+}
+
+LocalStats LocalWorker::stats() const {
+  LocalStats s;
+  {
+    std::lock_guard lk(qmu_);
+    s = stats_;
+    s.buffered_steps = queued_steps_;
+    s.connected = connected_;
+  }
+  std::lock_guard lk(models_mu_);
+  s.weights_version = -1;
+  for (size_t p = 0; p < models_.size(); ++p) {
+    const auto v = models_[p] ? models_[p]->version() : -1;
+    s.policy_versions[specs_[p].policy_id] = v;
+    s.weights_version = s.weights_version < 0 ? v : std::min(s.weights_version, v);
+  }
+  return s;
+}
+
+// ---- background thread ----
+
+void LocalWorker::run() {
+  const auto secs = [](double s) {
+    return std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(s));
+  };
+  auto next_poll = Clock::now() + secs(opt_.update_interval_s);
+  auto backoff = std::chrono::milliseconds(20);
+  std::optional<Clock::time_point> stop_deadline;
+  std::optional<UploadReport> current;
+  auto drop_current = [&] {  // caller holds qmu_
+    if (current) {
+      stats_.dropped_steps += current->steps();
+      stats_.dropped_reports += 1;
+    }
+    current.reset();
+    current_rid_ = 0;
+    uploading_ = false;
+    room_cv_.notify_all();
+  };
+  for (;;) {
+    {
+      std::unique_lock lk(qmu_);
+      if (!current)
+        work_cv_.wait_until(lk, next_poll, [&] { return stop_ || !queue_.empty() || newer_weights_; });
+      if (stop_ && !stop_deadline) stop_deadline = Clock::now() + secs(opt_.close_timeout_s);
+      if (stop_ && !current && queue_.empty()) return;
+      if (stop_deadline && Clock::now() > *stop_deadline) {
+        const int64_t lost = queued_steps_ + (current ? current->steps() : 0);
+        spdlog::warn("local PolicyClient: closing with {} steps not uploaded to {}", lost, conn_->endpoint());
+        drop_current();
+        stats_.dropped_steps += queued_steps_;
+        stats_.dropped_reports += static_cast<int64_t>(queue_.size());
+        queue_.clear();
+        queued_steps_ = 0;
+        return;
+      }
+      if (!current && !queue_.empty()) {
+        current = std::move(queue_.front());
+        queue_.pop_front();
+        queued_steps_ -= current->steps();
+        current_rid_ = 0;
+        uploading_ = true;
+        room_cv_.notify_all();
+      }
+    }
+    try {
+      if (!conn_->connected()) {
+        conn_->reconnect("reconnecting");  // resends an unanswered report (same request id)
+        std::lock_guard lk(qmu_);
+        stats_.reconnects = conn_->reconnects;
+      }
+      if (!connected_) spdlog::info("local PolicyClient: connected again to {}", conn_->endpoint());
+      connected_ = true;
+      backoff = std::chrono::milliseconds(20);
+      if (current) {
+        upload_one(*current);
+        std::lock_guard lk(qmu_);
+        current.reset();
+        current_rid_ = 0;
+        uploading_ = false;
+        room_cv_.notify_all();
+      }
+      bool fetch = false;
+      {
+        std::lock_guard lk(qmu_);
+        fetch = !stop_ && (newer_weights_ || Clock::now() >= next_poll);
+        newer_weights_ = false;
+      }
+      if (fetch) {
+        fetch_weights();
+        next_poll = Clock::now() + secs(opt_.update_interval_s);
+      }
+    } catch (const ConnectionError& e) {
+      if (connected_)
+        spdlog::warn("local PolicyClient: {}; acting with the last weights, retrying", e.what());
+      connected_ = false;
+      conn_->disconnect();
+      room_cv_.notify_all();  // callers waiting for room stop waiting: the server is gone
+      std::this_thread::sleep_for(backoff);
+      backoff = std::min(backoff * 2, std::chrono::milliseconds(1000));
+    } catch (const std::exception& e) {
+      // Never let the thread die: keep the error for the simulator's next call.
+      std::lock_guard lk(qmu_);
+      errors_.emplace_back("Internal", "local PolicyClient background thread", e.what());
+      drop_current();
+    }
+  }
+}
+
+// Sends one report (once: a resend after a reconnect reuses its request id, so the server
+// applies it once) and waits for its reply. True when the report is done with.
+void LocalWorker::upload_one(UploadReport& r) {
+  if (current_rid_ == 0) {
+    current_rid_ = conn_->next_id();
+    conn_->send(r.encode(current_rid_), current_rid_, request_name("ReportSamples", r.episode_id));
+  }
+  auto reply = conn_->wait(current_rid_);
+  const auto* env = fb::GetEnvelope(reply.data());
+  std::lock_guard lk(qmu_);
+  if (env->message_type() == fb::Message::Error) {
+    const auto* e = env->message_as_Error();
+    errors_.emplace_back(wire::error_code_name(e->code()), request_name("ReportSamples", r.episode_id),
+                         std::string(wire::view(e->message())));
+    stats_.rejected_reports += 1;
+    return;
+  }
+  if (const auto* ok = env->message_as_SamplesAccepted()) {
+    stats_.uploaded_steps += r.steps();
+    stats_.uploaded_reports += 1;
+    if (opt_.fetch_new_weights_at_once && ok->policy_versions()) {
+      std::lock_guard mk(models_mu_);
+      for (size_t p = 0; p < models_.size() && p < ok->policy_versions()->size(); ++p)
+        if (models_[p] && ok->policy_versions()->Get(static_cast<flatbuffers::uoffset_t>(p)) > models_[p]->version())
+          newer_weights_ = true;
+    }
+  }
+}
+
+void LocalWorker::fetch_weights() {
+  for (size_t p = 0; p < specs_.size(); ++p) {
+    const auto have = models_[p] ? model(static_cast<int>(p))->version() : -1;
+    const uint64_t rid = conn_->next_id();
+    auto first = conn_->call(rid, wire::encode_get_weights(rid, specs_[p].policy_id, have),
+                             "GetWeights(" + specs_[p].policy_id + ")");
+    const auto* w = fb::GetEnvelope(first.data())->message_as_Weights();
+    if (!w) throw ConnectionError("server answered GetWeights with something else");
+    if (w->version() < 0) continue;  // ours is current
+    const int64_t version = w->version();
+    const int32_t chunks = w->num_chunks();
+    std::string blob(reinterpret_cast<const char*>(w->data() ? w->data()->data() : nullptr),
+                     w->data() ? w->data()->size() : 0);
+    for (int32_t i = 1; i < chunks; ++i) {
+      auto more = conn_->wait_more(rid);
+      const auto* c = fb::GetEnvelope(more.data())->message_as_Weights();
+      if (!c || c->chunk_index() != i || !c->data())
+        throw ConnectionError("server sent weight chunks out of order");
+      blob.append(reinterpret_cast<const char*>(c->data()->data()), c->data()->size());
+    }
+    auto m = algo::load_inference_model(specs_[p], blob, version);
+    {
+      std::lock_guard lk(models_mu_);
+      models_[p] = std::move(m);
+    }
+    std::lock_guard lk(qmu_);
+    stats_.weight_updates += 1;
+  }
+}
+
+}  // namespace tandem::client

@@ -1,0 +1,395 @@
+// Local inference: PolicyClient(InferenceMode::Local) against in-process servers on
+// ephemeral ports. Actions are computed in the client; fragments arrive through ReportSamples
+// exactly once and feed the same pipeline as remote episodes.
+#include <doctest/doctest.h>
+
+#include <chrono>
+#include <cmath>
+#include <thread>
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/websocket.hpp>
+
+#include "algorithms/action_logp.h"
+#include "policy_client/policy_client.h"
+#include "policy_client/upload_report.h"
+#include "policy_server/server.h"
+#include "policy_server/server_context.h"
+
+using namespace tandem;
+using client::InferenceMode;
+using client::PolicyClient;
+using client::RequestError;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+nlohmann::json config(int64_t fragment = 5, int64_t batch = 4000) {
+  auto j = nlohmann::json::parse(R"({
+    "algorithm": "ppo", "port": 0, "seed": 5, "results_dir": "test_results/local",
+    "config": {"sgd_minibatch_size": 32, "num_sgd_iter": 1, "model": {"fcnet_hiddens": [16]}},
+    "policies": {"p": {"observation_space": {"type": "box", "shape": [2]},
+                       "action_space": {"type": "discrete", "n": 3}}}
+  })");
+  j["config"]["rollout_fragment_length"] = fragment;
+  j["config"]["train_batch_size"] = batch;
+  return j;
+}
+
+struct Running {
+  explicit Running(nlohmann::json j, bool train = false, uint16_t port = 0) {
+    j["port"] = port;
+    auto cfg = server::parse_server_config(j);
+    cfg.train = train;
+    srv = std::make_unique<server::Server>(std::move(cfg));
+    srv->start();
+    address = "ws://127.0.0.1:" + std::to_string(srv->port());
+  }
+  std::vector<algo::Trajectory> take() {
+    auto got = srv->context().samples.wait_take({1}, std::chrono::milliseconds(500));
+    return got[0];
+  }
+  server::ServerContext& ctx() { return srv->context(); }
+  std::unique_ptr<server::Server> srv;
+  std::string address;
+};
+
+client::ClientOptions fast_options() {
+  client::ClientOptions o;
+  o.update_interval_s = 0.05;
+  o.reconnect_timeout_s = 10;
+  o.seed = 7;
+  return o;
+}
+
+// Runs one episode of `steps` steps with reward 1 per step; returns the actions.
+std::vector<int64_t> run_episode(PolicyClient& c, int steps, float x = 0.1f) {
+  auto ep = c.start_episode();
+  std::vector<int64_t> acts;
+  for (int t = 0; t < steps; ++t) {
+    std::vector<float> obs{x, static_cast<float>(t) * 0.01f};
+    acts.push_back(c.get_action(ep, obs).as_int());
+    c.log_returns(ep, 1.f);
+  }
+  c.end_episode(ep, std::vector<float>{x, 0.f});
+  return acts;
+}
+
+int64_t steps_in(const std::vector<algo::Trajectory>& ts) {
+  int64_t n = 0;
+  for (const auto& t : ts) n += t.size();
+  return n;
+}
+
+template <typename Pred>
+bool eventually(Pred pred, double seconds = 10) {
+  const auto end = Clock::now() + std::chrono::duration<double>(seconds);
+  while (Clock::now() < end) {
+    if (pred()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return pred();
+}
+
+}  // namespace
+
+TEST_CASE("local client: fragments of the configured length, behaviour data from its model") {
+  Running r(config(/*fragment=*/5));
+  PolicyClient c(r.address, InferenceMode::Local, fast_options());
+  CHECK(c.mode() == InferenceMode::Local);
+  run_episode(c, 12);
+  c.flush();
+  auto ts = r.take();
+  REQUIRE(ts.size() == 3);
+  CHECK(ts[0].size() == 5);
+  CHECK(ts[1].size() == 5);
+  CHECK(ts[2].size() == 2);
+  CHECK_FALSE(ts[0].terminated);
+  CHECK(ts[0].bootstrap_value == ts[1].vf_preds[0]);  // cut at the next step, its value
+  CHECK(ts[2].terminated);
+  for (const auto& t : ts) CHECK(t.rewards == std::vector<float>(t.size(), 1.f));
+
+  // The client's weights are the server's: the server's model gives the same distribution
+  // and value, and the logged log-prob is the one of the chosen action.
+  auto model = r.ctx().algorithms[0]->snapshot();
+  const auto& space = r.ctx().config.policies[0].action_space;
+  std::mt19937_64 rng(1);
+  std::vector<algo::ActionResult> out;
+  const uint8_t greedy = 0;
+  for (int i = 0; i < 5; ++i) {
+    std::span<const float> o(ts[0].obs.data() + i * 2, 2);
+    model->compute_actions(o, 1, {}, {&greedy, 1}, rng, out);
+    CHECK(out[0].vf_pred == doctest::Approx(ts[0].vf_preds[i]).epsilon(1e-4));
+    for (int k = 0; k < 3; ++k)
+      CHECK(out[0].dist_inputs[k] == doctest::Approx(ts[0].dist_inputs[i * 3 + k]).epsilon(1e-4));
+    std::span<const int64_t> a(ts[0].actions.data() + i, 1);
+    CHECK(ts[0].action_logp[i] ==
+          doctest::Approx(algo::action_logp(space, out[0].dist_inputs, a, {})).epsilon(1e-4));
+  }
+  // Steps and episodes count in the results exactly like remote ones.
+  auto m = r.ctx().stats.peek();
+  CHECK(m.timesteps_total == 12);
+  CHECK(m.agent_timesteps_total == 12);
+  CHECK(m.episodes_total == 1);
+  CHECK(m.episode_reward.mean == doctest::Approx(12.0));
+  CHECK(m.episode_len_mean == doctest::Approx(12.0));
+  auto s = c.local_stats();
+  CHECK(s.uploaded_steps == 12);
+  CHECK(s.dropped_steps == 0);
+  CHECK(s.buffered_steps == 0);
+}
+
+TEST_CASE("local client: bad input is refused at once, like the server would") {
+  Running r(config());
+  PolicyClient c(r.address, InferenceMode::Local, fast_options());
+  auto ep = c.start_episode("e1");
+  CHECK_THROWS_AS(c.start_episode("e1"), RequestError);
+  std::vector<float> nan{NAN, 0.f};
+  try {
+    c.get_action(ep, nan);
+    FAIL("NaN observation accepted");
+  } catch (const RequestError& e) {
+    CHECK(e.code == "BadObservation");
+    CHECK(std::string(e.what()).find("NaN") != std::string::npos);
+  }
+  try {
+    c.get_action("nope", std::vector<float>{0.f, 0.f});
+    FAIL("unknown episode accepted");
+  } catch (const RequestError& e) {
+    CHECK(e.code == "UnknownEpisode");
+  }
+  CHECK_THROWS_AS(c.get_action(ep, std::vector<float>{0.f}), RequestError);
+  // The episode is still usable.
+  c.get_action(ep, std::vector<float>{0.f, 0.f});
+  c.end_episode(ep, std::vector<float>{0.f, 0.f});
+  c.flush();
+  CHECK(r.ctx().stats.peek().timesteps_total == 1);
+}
+
+TEST_CASE("local client: explore=false episodes act greedily and are not trained on") {
+  Running r(config());
+  PolicyClient c(r.address, InferenceMode::Local, fast_options());
+  auto ep = c.start_episode(std::nullopt, /*training_enabled=*/false, /*explore=*/false);
+  std::set<int64_t> seen;
+  for (int i = 0; i < 50; ++i) seen.insert(c.get_action(ep, std::vector<float>{0.3f, -0.3f}).as_int());
+  c.end_episode(ep, std::vector<float>{0.f, 0.f});
+  c.flush();
+  CHECK(seen.size() == 1);
+  CHECK(r.take().empty());
+  auto m = r.ctx().stats.peek();
+  CHECK(m.timesteps_total == 50);
+}
+
+TEST_CASE("local client: the weight version advances while the server trains") {
+  Running r(config(/*fragment=*/16, /*batch=*/64), /*train=*/true);
+  PolicyClient c(r.address, InferenceMode::Local, fast_options());
+  CHECK(c.local_stats().weights_version == 0);
+  const bool advanced = eventually([&] {
+    run_episode(c, 20);
+    return c.local_stats().weights_version >= 2;
+  });
+  CHECK(advanced);
+  CHECK(r.ctx().training_iteration.load() >= 2);
+  c.flush();
+  auto s = c.local_stats();
+  CHECK(s.weight_updates >= 2);
+  CHECK(s.uploaded_steps == r.ctx().stats.peek().agent_timesteps_total);
+  CHECK(s.dropped_steps == 0);
+}
+
+TEST_CASE("local and remote clients on one server at once") {
+  Running r(config(/*fragment=*/16, /*batch=*/128), /*train=*/true);
+  PolicyClient local(r.address, InferenceMode::Local, fast_options());
+  PolicyClient remote(r.address);
+  std::thread t([&] {
+    for (int i = 0; i < 20; ++i) run_episode(remote, 15, -0.2f);
+  });
+  for (int i = 0; i < 20; ++i) run_episode(local, 15, 0.2f);
+  t.join();
+  local.flush();
+  remote.flush();
+  auto m = r.ctx().stats.peek();
+  CHECK(m.timesteps_total == 2 * 20 * 15);
+  CHECK(m.episodes_total == 40);
+  CHECK(eventually([&] { return r.ctx().training_iteration.load() >= 4; }));
+}
+
+TEST_CASE("local client survives a server restart and resumes uploading") {
+  auto first = std::make_unique<Running>(config(/*fragment=*/5));
+  const auto port = first->srv->port();
+  auto opts = fast_options();
+  opts.max_block_s = 0.2;
+  PolicyClient c(first->address, InferenceMode::Local, opts);
+  for (int i = 0; i < 3; ++i) run_episode(c, 10);
+  c.flush();
+  CHECK(first->ctx().stats.peek().timesteps_total == 30);
+  first->srv->stop();
+  first.reset();
+
+  // No server: the client keeps acting with its last weights and buffers the experience.
+  const auto t0 = Clock::now();
+  for (int i = 0; i < 2; ++i) run_episode(c, 10);
+  CHECK(Clock::now() - t0 < std::chrono::seconds(2));
+  CHECK(eventually([&] { return !c.local_stats().connected; }, 5));
+
+  Running second(config(/*fragment=*/5), /*train=*/false, port);
+  c.flush();  // waits until the buffered reports are accepted by the new server
+  auto m = second.ctx().stats.peek();
+  CHECK(m.timesteps_total == 20);  // exactly once: nothing lost, nothing doubled
+  CHECK(m.episodes_total == 2);
+  CHECK(steps_in(second.take()) == 20);
+  auto s = c.local_stats();
+  CHECK(s.connected);
+  CHECK(s.reconnects >= 1);
+  CHECK(s.dropped_steps == 0);
+  run_episode(c, 10);
+  c.flush();
+  CHECK(second.ctx().stats.peek().timesteps_total == 30);
+}
+
+TEST_CASE("local client: a full buffer drops the oldest experience and counts it") {
+  auto srv = std::make_unique<Running>(config(/*fragment=*/5));
+  auto opts = fast_options();
+  opts.max_buffered_steps = 20;
+  opts.max_block_s = 0.2;
+  opts.close_timeout_s = 0.2;
+  opts.reconnect_timeout_s = 1;  // flush() gives up after this
+  PolicyClient c(srv->address, InferenceMode::Local, opts);
+  srv->srv->stop();
+  srv.reset();
+  const auto t0 = Clock::now();
+  for (int i = 0; i < 10; ++i) run_episode(c, 10);
+  CHECK(Clock::now() - t0 < std::chrono::seconds(3));  // never blocked for long
+  auto s = c.local_stats();
+  CHECK(s.buffered_steps <= 20);
+  CHECK(s.dropped_steps >= 100 - 20 - 5);  // at most one report in the uploader's hands
+  CHECK(s.dropped_steps % 5 == 0);
+  CHECK_THROWS_AS(c.flush(), client::ConnectionError);
+}
+
+TEST_CASE("ReportSamples: a resent request is applied once; bad fragments are refused") {
+  namespace beast = boost::beast;
+  namespace net = boost::asio;
+  auto j = config();
+  j["policy_mapping"] = {{"agent0", "p"}};
+  Running r(j);
+  net::io_context ioc;
+  beast::websocket::stream<net::ip::tcp::socket> ws(ioc);
+  net::ip::tcp::resolver res(ioc);
+  net::connect(ws.next_layer(), res.resolve("127.0.0.1", std::to_string(r.srv->port())));
+  ws.handshake("127.0.0.1", "/");
+  ws.binary(true);
+  auto roundtrip = [&](const wire::Frame& f) {
+    ws.write(net::buffer(f));
+    beast::flat_buffer b;
+    ws.read(b);
+    auto bytes = static_cast<const uint8_t*>(b.data().data());
+    wire::Frame copy(bytes, bytes + b.size());
+    return copy;
+  };
+  client::UploadReport rep;
+  rep.episode_id = "ep";
+  rep.env_steps = 2;
+  client::LocalFragment f;
+  f.agent_id = "agent0";
+  f.obs = {0.f, 1.f, 2.f, 3.f};
+  f.discrete = {0, 2};
+  f.action_logp = {-1.f, -1.f};
+  f.vf_preds = {0.5f, 0.5f};
+  f.dist_inputs = {0.f, 0.f, 0.f, 0.f, 0.f, 0.f};
+  f.rewards = {1.f, 1.f};
+  f.terminated = true;
+  rep.fragments.push_back(f);
+  rep.episode_done = true;
+  rep.episode_reward = 2;
+  rep.episode_length = 2;
+
+  auto kind = [](const wire::Frame& fr) {
+    auto d = wire::decode_frame(fr);
+    REQUIRE(d);
+    return d.envelope->message_type();
+  };
+  auto message = [](const wire::Frame& fr) {
+    auto d = wire::decode_frame(fr);
+    return std::string(wire::view(d.envelope->message_as_Error()->message()));
+  };
+  const auto frame = rep.encode(4242);
+  CHECK(kind(roundtrip(frame)) == wire::fb::Message::SamplesAccepted);
+  CHECK(kind(roundtrip(frame)) == wire::fb::Message::SamplesAccepted);  // resend: answered
+  CHECK(steps_in(r.take()) == 2);                                        // applied once
+  CHECK(r.ctx().stats.peek().episodes_total == 1);
+  CHECK(r.ctx().stats.peek().timesteps_total == 2);
+
+  auto bad = rep;
+  bad.fragments[0].obs.pop_back();
+  auto reply = roundtrip(bad.encode(1));
+  REQUIRE(kind(reply) == wire::fb::Message::Error);
+  CHECK(message(reply).find("obs has 3 values, 2 steps need 4") != std::string::npos);
+  bad = rep;
+  bad.fragments[0].action_logp[1] = NAN;
+  reply = roundtrip(bad.encode(2));
+  REQUIRE(kind(reply) == wire::fb::Message::Error);
+  CHECK(message(reply).find("action_logp is not finite") != std::string::npos);
+  bad = rep;
+  bad.fragments[0].discrete[1] = 3;
+  reply = roundtrip(bad.encode(3));
+  REQUIRE(kind(reply) == wire::fb::Message::Error);
+  CHECK(message(reply).find("step 1") != std::string::npos);
+  bad = rep;
+  bad.fragments.push_back(rep.fragments[0]);
+  bad.fragments[1].agent_id = "stranger";
+  reply = roundtrip(bad.encode(5));
+  REQUIRE(kind(reply) == wire::fb::Message::Error);
+  CHECK(message(reply).find("agent 'stranger' is not mapped") != std::string::npos);
+  bad = rep;
+  bad.fragments.push_back(rep.fragments[0]);
+  bad.fragments[1].rewards.clear();
+  reply = roundtrip(bad.encode(6));
+  REQUIRE(kind(reply) == wire::fb::Message::Error);
+  CHECK(message(reply).find("no steps") != std::string::npos);
+  // Nothing of the refused reports was applied.
+  CHECK(r.take().empty());
+  CHECK(r.ctx().stats.peek().episodes_total == 1);
+  CHECK(r.ctx().stats.peek().timesteps_total == 2);
+}
+
+TEST_CASE("split_to_frame_limit: pieces fit, chain their bootstrap values and keep every step") {
+  client::UploadReport rep;
+  rep.episode_id = "big";
+  rep.env_steps = 100;
+  rep.episode_done = true;
+  rep.custom_metrics = {{"m", 1.0}};
+  client::LocalFragment f;
+  f.agent_id = "a";
+  for (int t = 0; t < 100; ++t) {
+    for (int k = 0; k < 1000; ++k) f.obs.push_back(static_cast<float>(t));
+    f.discrete.push_back(t % 3);
+    f.action_logp.push_back(-1.f);
+    f.vf_preds.push_back(static_cast<float>(t));
+    f.dist_inputs.insert(f.dist_inputs.end(), {0.f, 0.f, 0.f});
+    f.rewards.push_back(1.f);
+  }
+  f.terminated = true;
+  rep.fragments.push_back(f);
+  auto parts = client::split_to_frame_limit(rep, 100000);  // ~4 KB per step -> ~24 per part
+  REQUIRE(parts.size() >= 4);
+  int64_t steps = 0, env = 0;
+  for (size_t i = 0; i < parts.size(); ++i) {
+    REQUIRE(parts[i].fragments.size() == 1);
+    const auto& p = parts[i].fragments[0];
+    CHECK(p.bytes() <= 100000);
+    CHECK(p.obs.size() == static_cast<size_t>(p.size()) * 1000);
+    CHECK(p.obs.front() == static_cast<float>(steps));
+    steps += p.size();
+    env += parts[i].env_steps;
+    const bool last = i + 1 == parts.size();
+    CHECK(parts[i].episode_done == last);
+    CHECK(p.terminated == last);
+    CHECK(parts[i].custom_metrics.empty() == !last);
+    if (!last) CHECK(p.bootstrap_value == static_cast<float>(steps));  // next piece's first value
+  }
+  CHECK(steps == 100);
+  CHECK(env == 100);
+}
