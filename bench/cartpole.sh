@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Benchmark: PPO or A2C on CartPole-v1 through tandem-server, simulator in its own process.
-# usage: bench/cartpole.sh [ppo|a2c] [SEED] [STEPS]   (defaults: ppo 1 100000)
+# usage: bench/cartpole.sh [ppo|a2c] [SEED] [STEPS] [remote|local]   (defaults: ppo 1 100000 remote)
+# CONCURRENT=N sets the simulator threads (default 4); UPDATE_INTERVAL the local weight poll.
 # Prints the env steps and wall time at which the mean return of the last 100 episodes
 # first reached 475 (from the server's result.json), and the totals at the step budget.
 set -euo pipefail
@@ -10,11 +11,14 @@ source scripts/run_server.sh
 algo=${1:-ppo}
 seed=${2:-1}
 steps=${3:-100000}
-out=results/bench_cartpole_${algo}_seed$seed
+inference=${4:-remote}
+concurrent=${CONCURRENT:-4}
+out=results/bench_cartpole_${algo}_${inference}_seed$seed
 rm -rf "$out"
 start_server configs/cartpole_$algo.json "$out" --seed "$seed" --stop-timesteps 0
 start=$(date +%s.%N)
-./build/examples/cartpole_client --server "$SERVER_URL" --concurrent 4 --steps "$steps" --seed "$seed" | tail -n 1
+./build/examples/cartpole_client --server "$SERVER_URL" --concurrent "$concurrent" --steps "$steps" --seed "$seed" \
+  --inference "$inference" --update-interval "${UPDATE_INTERVAL:-10}" | tail -n 2
 end=$(date +%s.%N)
 kill -TERM "$SERVER_PID"; wait "$SERVER_PID" || true
 python3 - "$out/result.json" "$start" "$end" <<'PY'

@@ -21,6 +21,12 @@ int main(int argc, char** argv) {
   int64_t max_steps = 100000, max_episodes = 0;
   double stop_reward = 0;
   uint64_t seed = 0;
+  std::string inference = "remote";
+  double update_interval = 10.0;
+  app.add_option("--inference", inference, "remote: one round trip per step; local: the policy runs in this process")
+      ->check(CLI::IsMember({"remote", "local"}));
+  app.add_option("--update-interval", update_interval, "local: poll for new weights every N seconds")
+      ->check(CLI::PositiveNumber);
   app.add_option("--server", address, "server address ws://HOST:PORT");
   app.add_option("--concurrent", threads, "concurrent episodes (one thread + client each)")->check(CLI::Range(1, 256));
   app.add_option("--steps", max_steps, "env step budget (0 = none)");
@@ -36,7 +42,11 @@ int main(int argc, char** argv) {
   const auto t0 = std::chrono::steady_clock::now();
   auto worker = [&](int w) {
     try {
-      tandem::client::PolicyClient client(address);
+      tandem::client::ClientOptions opts;
+      opts.update_interval_s = update_interval;
+      const auto mode = inference == "local" ? tandem::client::InferenceMode::Local
+                                             : tandem::client::InferenceMode::Remote;
+      tandem::client::PolicyClient client(address, mode, opts);
       tandem::sims::CartPole env(seed * 1000 + static_cast<uint64_t>(w));
       while (!stop) {
         auto obs = env.reset();
@@ -72,6 +82,13 @@ int main(int argc, char** argv) {
           stop = true;
       }
       client.flush();
+      if (mode == tandem::client::InferenceMode::Local && w == 0) {
+        auto ls = client.local_stats();
+        std::lock_guard lk(mu);
+        std::cout << "local client 0: weights_version " << ls.weights_version << "  weight_updates "
+                  << ls.weight_updates << "  uploaded_steps " << ls.uploaded_steps << "  dropped_steps "
+                  << ls.dropped_steps << "  reconnects " << ls.reconnects << std::endl;
+      }
     } catch (const std::exception& e) {
       std::cerr << "cartpole_client: " << e.what() << std::endl;
       stop = true;
@@ -84,6 +101,6 @@ int main(int argc, char** argv) {
   double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   double mean = last100.empty() ? 0 : std::accumulate(last100.begin(), last100.end(), 0.0) / static_cast<double>(last100.size());
   std::cout << "done: episodes " << episodes << "  steps " << steps << "  mean_return(last100) " << mean
-            << "  wall " << el << "s" << std::endl;
+            << "  wall " << el << "s  steps/s " << static_cast<double>(steps) / el << std::endl;
   return 0;
 }

@@ -1,7 +1,8 @@
 // two_trainers: ONE MultiAgentArena simulation, several policy servers. Each agent is routed
 // to the server that owns it (--route agent1=ws://127.0.0.1:9900 --route agent2=ws://...:9910);
 // the simulator opens one PolicyClient per server and per simulator thread. Which agent
-// goes to which server (and so which algorithm) is configuration, not code.
+// goes to which server (and so which algorithm) is configuration, not code; so is whether a
+// server's policy runs remotely or inside this process (--inference URL=local).
 #include <atomic>
 #include <chrono>
 #include <deque>
@@ -32,7 +33,29 @@ int main(int argc, char** argv) {
   app.add_option("--steps", max_steps, "env step budget");
   app.add_option("--seed", seed, "simulator seed");
   app.add_option("--report-every", report_every, "print a table row every N env steps");
+  std::vector<std::string> inference{"remote"};
+  double update_interval = 10.0;
+  app.add_option("--inference", inference,
+                 "remote | local for every server, or URL=remote|local per server (repeatable)");
+  app.add_option("--update-interval", update_interval, "local: poll for new weights every N seconds")
+      ->check(CLI::PositiveNumber);
   CLI11_PARSE(app, argc, argv);
+
+  // Inference mode per server URL ("" = the default for servers not named).
+  std::map<std::string, tandem::client::InferenceMode> mode_of{{"", tandem::client::InferenceMode::Remote}};
+  for (const auto& m : inference) {
+    const auto eq = m.rfind('=');
+    const std::string url = eq == std::string::npos ? "" : m.substr(0, eq);
+    const std::string v = eq == std::string::npos ? m : m.substr(eq + 1);
+    if (v != "remote" && v != "local") {
+      std::cerr << "two_trainers: --inference must be remote, local or URL=remote|local, got '" << m << "'\n";
+      return 2;
+    }
+    mode_of[url] = v == "local" ? tandem::client::InferenceMode::Local : tandem::client::InferenceMode::Remote;
+  }
+  auto mode_for = [&](const std::string& url) {
+    return mode_of.count(url) ? mode_of.at(url) : mode_of.at("");
+  };
 
   std::map<std::string, std::string> agent_server;
   for (const auto& r : routes) {
@@ -63,7 +86,11 @@ int main(int argc, char** argv) {
     try {
       std::map<std::string, std::unique_ptr<PolicyClient>> clients;  // one per server URL
       for (const auto& [a, url] : agent_server)
-        if (!clients.count(url)) clients[url] = std::make_unique<PolicyClient>(url);
+        if (!clients.count(url)) {
+          tandem::client::ClientOptions opts;
+          opts.update_interval_s = update_interval;
+          clients[url] = std::make_unique<PolicyClient>(url, mode_for(url), opts);
+        }
       tandem::sims::ArenaConfig cfg;
       cfg.seed = seed * 1000 + static_cast<uint64_t>(w);
       tandem::sims::MultiAgentArena env(cfg);

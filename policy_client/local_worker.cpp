@@ -326,18 +326,21 @@ void LocalWorker::queue_report(const std::string& id, Episode& ep, bool done,
   for (auto& part : split_to_frame_limit(std::move(r), kReportBudget)) enqueue(std::move(part));
 }
 
-// Bounded queue: while the server is reachable a full queue makes the caller wait (at most
-// max_block_s); when it is not, or the wait runs out, the oldest reports are dropped.
+// Flow control. While the server is reachable the caller waits (at most max_block_s) until
+// no more than max_unsent_steps wait in the queue: uploads are quick unless the server holds
+// its reply because its learner is behind, so the simulator then waits for training exactly
+// as a remote client does, and the experience stays close to the weights being trained.
+// While the server is unreachable nothing waits; beyond max_buffered_steps the oldest
+// reports are dropped (counted and logged).
 void LocalWorker::enqueue(UploadReport r) {
   std::unique_lock lk(qmu_);
   const int64_t n = r.steps();
   const auto deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(
                                            std::chrono::duration<double>(opt_.max_block_s));
+  room_cv_.wait_until(lk, deadline, [&] {
+    return !connected_ || stop_ || queued_steps_ <= opt_.max_unsent_steps;
+  });
   while (queued_steps_ + n > opt_.max_buffered_steps && !queue_.empty()) {
-    if (connected_ && !stop_ && Clock::now() < deadline) {
-      room_cv_.wait_until(lk, deadline);
-      continue;
-    }
     const auto& old = queue_.front();
     stats_.dropped_steps += old.steps();
     stats_.dropped_reports += 1;

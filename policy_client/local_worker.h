@@ -12,8 +12,9 @@
 //     weights (GetWeights, chunked) every update_interval_s or as soon as a reply shows a
 //     newer version; builds the new model off the simulator thread.
 //
-// The simulator never waits for the network, except when the upload queue is full while the
-// server is reachable (then at most max_block_s, as remote mode waits for a busy learner).
+// The simulator never waits for the network, except while the server holds an upload reply
+// because its learner is behind (then at most max_block_s, as remote mode waits for a busy
+// learner; see ClientOptions::max_unsent_steps).
 // While the server is unreachable the client keeps acting with the last weights, reconnects
 // with backoff, and beyond max_buffered_steps drops the oldest reports (counted, logged).
 #include <atomic>

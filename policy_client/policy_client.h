@@ -48,8 +48,14 @@ struct ClientOptions {
   // --- local inference only ---
   double update_interval_s = 10.0;       // poll the server for newer weights this often
   bool fetch_new_weights_at_once = true; // also fetch as soon as an upload reply shows newer ones
-  int64_t max_buffered_steps = 100000;   // experience waiting for upload; beyond: drop the oldest
-  double max_block_s = 30.0;             // longest a call waits for buffer room (server reachable)
+  // Server reachable: a call that completes a fragment waits (at most max_block_s) while more
+  // than max_unsent_steps wait for upload. Uploads are quick unless the server holds its reply
+  // because its learner is behind: the simulator then waits for training like a remote client
+  // does, which keeps the experience on-policy. Larger values let the simulator run ahead.
+  int64_t max_unsent_steps = 0;
+  double max_block_s = 30.0;
+  // Server unreachable: experience is kept up to this bound; beyond it the oldest is dropped.
+  int64_t max_buffered_steps = 100000;
   double close_timeout_s = 5.0;          // the destructor uploads what is buffered for this long
   uint64_t seed = 0;                     // action sampling seed (0: random)
 };

@@ -393,3 +393,24 @@ TEST_CASE("split_to_frame_limit: pieces fit, chain their bootstrap values and ke
   CHECK(steps == 100);
   CHECK(env == 100);
 }
+
+TEST_CASE("local client: after training, its weights are the server's (same greedy actions)") {
+  Running r(config(/*fragment=*/16, /*batch=*/64), /*train=*/true);
+  PolicyClient c(r.address, InferenceMode::Local, fast_options());
+  CHECK(eventually([&] { run_episode(c, 20); return c.local_stats().weights_version >= 3; }));
+  r.srv->stop();
+  auto model = r.ctx().algorithms[0]->snapshot();
+  CHECK(model->version() == c.local_stats().weights_version);
+  auto ep = c.start_episode(std::nullopt, false, false);
+  std::mt19937_64 rng(1);
+  std::vector<algo::ActionResult> out;
+  const uint8_t greedy = 0;
+  int differ = 0;
+  for (int i = 0; i < 100; ++i) {
+    std::vector<float> o{std::sin(i * 1.f), std::cos(i * 0.7f)};
+    auto a = c.get_action(ep, o).as_int();
+    model->compute_actions(o, 1, {}, {&greedy, 1}, rng, out);
+    if (a != out[0].discrete[0]) ++differ;
+  }
+  CHECK(differ == 0);
+}
