@@ -1,6 +1,7 @@
 #include "policy_client/local_worker.h"
 
 #include <chrono>
+#include <utility>
 
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
@@ -337,9 +338,16 @@ void LocalWorker::enqueue(UploadReport r) {
   const int64_t n = r.steps();
   const auto deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(
                                            std::chrono::duration<double>(opt_.max_block_s));
-  room_cv_.wait_until(lk, deadline, [&] {
-    return !connected_ || stop_ || queued_steps_ <= opt_.max_unsent_steps;
+  const bool room = room_cv_.wait_until(lk, deadline, [&] {
+    return !connected_ || stop_ || stalled_ || queued_steps_ <= opt_.max_unsent_steps;
   });
+  if (!room) {
+    // The server accepts the connection but does not answer: stop waiting for it until an
+    // upload goes through again.
+    stalled_ = true;
+    spdlog::warn("local PolicyClient: {} has not accepted an upload for {} s; going on without "
+                 "waiting (experience is buffered)", conn_->endpoint(), opt_.max_block_s);
+  }
   while (queued_steps_ + n > opt_.max_buffered_steps && !queue_.empty()) {
     const auto& old = queue_.front();
     stats_.dropped_steps += old.steps();
@@ -441,6 +449,9 @@ void LocalWorker::run() {
         conn_->reconnect("reconnecting");  // resends an unanswered report (same request id)
         std::lock_guard lk(qmu_);
         stats_.reconnects = conn_->reconnects;
+        // The server may have restarted with other (or older-numbered) weights: take its
+        // current ones whatever their version.
+        refetch_all_ = true;
       }
       if (!connected_) spdlog::info("local PolicyClient: connected again to {}", conn_->endpoint());
       connected_ = true;
@@ -451,16 +462,17 @@ void LocalWorker::run() {
         current.reset();
         current_rid_ = 0;
         uploading_ = false;
+        stalled_ = false;
         room_cv_.notify_all();
       }
       bool fetch = false;
       {
         std::lock_guard lk(qmu_);
-        fetch = !stop_ && (newer_weights_ || Clock::now() >= next_poll);
+        fetch = !stop_ && (newer_weights_ || refetch_all_ || Clock::now() >= next_poll);
         newer_weights_ = false;
       }
       if (fetch) {
-        fetch_weights();
+        fetch_weights(std::exchange(refetch_all_, false));
         next_poll = Clock::now() + secs(opt_.update_interval_s);
       }
     } catch (const ConnectionError& e) {
@@ -509,9 +521,9 @@ void LocalWorker::upload_one(UploadReport& r) {
   }
 }
 
-void LocalWorker::fetch_weights() {
+void LocalWorker::fetch_weights(bool any_version) {
   for (size_t p = 0; p < specs_.size(); ++p) {
-    const auto have = models_[p] ? model(static_cast<int>(p))->version() : -1;
+    const auto have = models_[p] && !any_version ? model(static_cast<int>(p))->version() : -1;
     const uint64_t rid = conn_->next_id();
     auto first = conn_->call(rid, wire::encode_get_weights(rid, specs_[p].policy_id, have),
                              "GetWeights(" + specs_[p].policy_id + ")");

@@ -89,7 +89,7 @@ class LocalWorker {
   // background thread
   void run();
   void upload_one(UploadReport& r);
-  void fetch_weights();
+  void fetch_weights(bool any_version = false);  // any_version: also older-numbered ones
 
   ClientOptions opt_;
   std::unique_ptr<Connection> conn_;  // after construction: the background thread's only
@@ -114,6 +114,8 @@ class LocalWorker {
   std::vector<RequestError> errors_;
   bool stop_ = false;
   bool newer_weights_ = false;
+  bool stalled_ = false;           // a wait for the uploader timed out; cleared by an upload
+  bool refetch_all_ = false;       // background thread: reconnected, take the server's weights
   uint64_t current_rid_ = 0;       // request id of the report being uploaded (0: not sent yet)
   LocalStats stats_;
   std::chrono::steady_clock::time_point last_drop_log_{};

@@ -64,7 +64,7 @@ struct ClientOptions {
 struct LocalStats {
   int64_t weights_version = -1;                    // lowest version over the hosted policies
   std::map<std::string, int64_t> policy_versions;  // per policy id
-  int64_t weight_updates = 0;                      // weight sets loaded after the first
+  int64_t weight_updates = 0;                      // weight sets loaded (the first included)
   int64_t uploaded_steps = 0, uploaded_reports = 0;  // accepted by the server
   int64_t buffered_steps = 0;                      // waiting for upload now
   int64_t dropped_steps = 0, dropped_reports = 0;  // dropped: buffer full or closing unreachable
