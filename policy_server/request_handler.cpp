@@ -330,14 +330,16 @@ void RequestHandler::report_samples(uint64_t rid, const fb::ReportSamples& m,
 
   std::vector<char> touched(ctx_.config.policies.size(), 0);
   if (ctx_.reports.insert(rid)) {  // a resend after a reconnect is answered, not applied
+    // Counters and the episode first: a learner woken by these samples then reports them
+    // in the same iteration.
     int64_t agent_steps = 0;
+    for (auto& [p, t] : trajs) agent_steps += t.size();
+    ctx_.stats.add_env_steps(m.env_steps(), agent_steps);
+    if (m.episode_done()) ctx_.stats.episode_finished(std::move(summary));
     for (auto& [p, t] : trajs) {
-      agent_steps += t.size();
       touched[p] = 1;
       if (m.training_enabled()) ctx_.samples.push(p, std::move(t));
     }
-    ctx_.stats.add_env_steps(m.env_steps(), agent_steps);
-    if (m.episode_done()) ctx_.stats.episode_finished(std::move(summary));
   }
   reply_when_learner_ready(rid, std::move(touched), sink);
 }
