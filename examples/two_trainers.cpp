@@ -1,7 +1,8 @@
 // two_trainers: ONE MultiAgentArena simulation, several policy servers. Each agent is routed
 // to the server that owns it (--route agent1=ws://127.0.0.1:9900 --route agent2=ws://...:9910);
 // the simulator opens one PolicyClient per server and per simulator thread. Which agent
-// goes to which server (and so which algorithm) is configuration, not code.
+// goes to which server (and so which algorithm) is configuration, not code. --eval runs
+// evaluation episodes (greedy, never trained on) and prints each agent's mean return.
 #include <atomic>
 #include <chrono>
 #include <deque>
@@ -32,6 +33,8 @@ int main(int argc, char** argv) {
   app.add_option("--steps", max_steps, "env step budget");
   app.add_option("--seed", seed, "simulator seed");
   app.add_option("--report-every", report_every, "print a table row every N env steps");
+  bool eval = false;
+  app.add_flag("--eval", eval, "evaluation episodes: greedy actions (explore=false), training_enabled=false");
   CLI11_PARSE(app, argc, argv);
 
   std::map<std::string, std::string> agent_server;
@@ -53,6 +56,7 @@ int main(int argc, char** argv) {
   std::atomic<bool> stop{false};
   std::mutex mu;
   std::map<std::string, std::deque<double>> last100;
+  std::map<std::string, double> return_sum;  // per agent, over all episodes (guarded by mu)
   int64_t next_report = static_cast<int64_t>(report_every);
   const auto t0 = std::chrono::steady_clock::now();
   std::cout << std::setw(9) << "env_steps" << std::setw(10) << "episodes" << std::setw(10) << "wall_s";
@@ -70,7 +74,7 @@ int main(int argc, char** argv) {
       while (!stop) {
         auto obs = env.reset();
         std::map<std::string, std::string> ep;  // url -> episode id on that server
-        for (auto& [url, c] : clients) ep[url] = c->start_episode();
+        for (auto& [url, c] : clients) ep[url] = c->start_episode(std::nullopt, !eval, !eval);
         std::map<std::string, double> ret;
         for (;;) {
           // Route each agent's observation to its server; one request per server.
@@ -103,6 +107,7 @@ int main(int argc, char** argv) {
           auto& d = last100[a];
           d.push_back(x);
           if (d.size() > 100) d.pop_front();
+          return_sum[a] += x;
         }
         if (steps >= next_report) {
           next_report += static_cast<int64_t>(report_every);
@@ -134,5 +139,11 @@ int main(int argc, char** argv) {
     std::cout << ' ' << a << ' ' << std::setprecision(2)
               << std::accumulate(d.begin(), d.end(), 0.0) / static_cast<double>(std::max<size_t>(1, d.size()));
   std::cout << std::endl;
+  if (eval) {
+    std::cout << "evaluation: " << episodes << " episodes, mean return:";
+    for (const auto& [a, sum] : return_sum)
+      std::cout << ' ' << a << ' ' << sum / static_cast<double>(std::max<int64_t>(1, episodes));
+    std::cout << std::endl;
+  }
   return 0;
 }
