@@ -188,8 +188,9 @@ void Learner::report_loop() {
     row["info"] = {{"learner", nlohmann::json::object()}};
     write_row(std::move(row), m, ctx_.training_iteration.load(), 0.0);
     log->info("no-train report  steps {:8d}  episodes {:6d}  reward_mean {:8.2f}  evaluation {} episodes, reward_mean {:8.2f}",
-              m.timesteps_total, m.episodes_total, m.episode_reward.mean, m.evaluation_reward.count,
-              m.evaluation_reward.mean);
+              m.timesteps_total, m.episodes_total,
+              m.episode_reward.count ? m.episode_reward.mean : std::nan(""), m.evaluation_reward.count,
+              m.evaluation_reward.count ? m.evaluation_reward.mean : std::nan(""));
   }
 }
 
