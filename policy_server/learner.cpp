@@ -132,7 +132,8 @@ void Learner::loop() {
       any = true;
       const auto& cfg = policies[p].config;
       algo::SampleBatch batch;
-      for (const auto& t : taken[p]) batch.append(t, cfg.gamma, cfg.lambda_, cfg.use_gae, cfg.use_critic);
+      for (const auto& t : taken[p])
+        batch.append(t, cfg.gamma, cfg.lambda_, cfg.use_gae, cfg.use_critic);
       const auto t0 = std::chrono::steady_clock::now();
       auto stats = ctx_.algorithms[p]->train(batch, ctx_.stats.timesteps_total());
       learn_time += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -153,17 +154,18 @@ void Learner::loop() {
     const auto last = last_row();
     std::string pol;
     for (const auto& [k, v] : m.policy_reward_mean) pol += fmt::format(" {}={:.2f}", k, v);
-    log->info("iter {:4d}  steps {:8d}  episodes {:6d}  reward_mean {:8.2f}  len_mean {:6.1f} {} | {:.2f}s ({:.2f}s learn)",
-              iter, m.timesteps_total, m.episodes_total, m.episode_reward.mean, m.episode_len_mean,
-              pol, last.time_this_iter_s, learn_time);
+    log->info(
+        "iter {:4d}  steps {:8d}  episodes {:6d}  reward_mean {:8.2f}  len_mean {:6.1f} {} | "
+        "{:.2f}s ({:.2f}s learn)",
+        iter, m.timesteps_total, m.episodes_total, m.episode_reward.mean, m.episode_len_mean, pol,
+        last.time_this_iter_s, learn_time);
     if (ctx_.config.checkpoint_frequency > 0 && iter % ctx_.config.checkpoint_frequency == 0)
       log->info("checkpoint {}", save_checkpoint(ctx_));
     const auto& stop = ctx_.config.stop;
-    const bool done =
-        (stop.training_iteration && iter >= stop.training_iteration) ||
-        (stop.timesteps_total && m.timesteps_total >= stop.timesteps_total) ||
-        (stop.episode_reward_mean && m.episode_reward.count > 0 &&
-         m.episode_reward.mean >= *stop.episode_reward_mean);
+    const bool done = (stop.training_iteration && iter >= stop.training_iteration) ||
+                      (stop.timesteps_total && m.timesteps_total >= stop.timesteps_total) ||
+                      (stop.episode_reward_mean && m.episode_reward.count > 0 &&
+                       m.episode_reward.mean >= *stop.episode_reward_mean);
     if (done) {
       log->info("stop criterion reached at iteration {}", iter);
       on_stop_();
@@ -187,10 +189,12 @@ void Learner::report_loop() {
     row["num_steps_trained_this_iter"] = 0;
     row["info"] = {{"learner", nlohmann::json::object()}};
     write_row(std::move(row), m, ctx_.training_iteration.load(), 0.0);
-    log->info("no-train report  steps {:8d}  episodes {:6d}  reward_mean {:8.2f}  evaluation {} episodes, reward_mean {:8.2f}",
-              m.timesteps_total, m.episodes_total,
-              m.episode_reward.count ? m.episode_reward.mean : std::nan(""), m.evaluation_reward.count,
-              m.evaluation_reward.count ? m.evaluation_reward.mean : std::nan(""));
+    log->info(
+        "no-train report  steps {:8d}  episodes {:6d}  reward_mean {:8.2f}  evaluation {} "
+        "episodes, reward_mean {:8.2f}",
+        m.timesteps_total, m.episodes_total,
+        m.episode_reward.count ? m.episode_reward.mean : std::nan(""), m.evaluation_reward.count,
+        m.evaluation_reward.count ? m.evaluation_reward.mean : std::nan(""));
   }
 }
 

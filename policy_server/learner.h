@@ -15,11 +15,10 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <thread>
-
-#include <nlohmann/json.hpp>
 
 #include "policy_server/results_writer.h"
 #include "policy_server/server_context.h"
@@ -30,10 +29,10 @@ namespace tandem::server {
 struct LastRow {
   int64_t training_iteration = 0;
   double time_this_iter_s = 0;
-  double learn_time_s = 0;          // SGD time in that iteration (0 without training)
-  double env_steps_per_s = 0;       // env steps served during that iteration / its wall time
-  std::optional<double> evaluation_reward_mean;          // newest row that had evaluation episodes
-  std::map<std::string, double> custom_metric_means;     // newest value of each custom metric
+  double learn_time_s = 0;     // SGD time in that iteration (0 without training)
+  double env_steps_per_s = 0;  // env steps served during that iteration / its wall time
+  std::optional<double> evaluation_reward_mean;       // newest row that had evaluation episodes
+  std::map<std::string, double> custom_metric_means;  // newest value of each custom metric
 };
 
 class Learner {
@@ -63,7 +62,7 @@ class Learner {
   std::condition_variable wake_;
   // Row timing (learner thread only).
   std::chrono::steady_clock::time_point t_start_, t_row_;
-  double time_base_s_ = 0;   // time_total_s carried on from a checkpoint
+  double time_base_s_ = 0;  // time_total_s carried on from a checkpoint
   int64_t steps_at_row_ = 0;
   mutable std::mutex mu_;
   nlohmann::json last_;

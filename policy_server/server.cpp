@@ -133,10 +133,14 @@ namespace {
 std::string label_value(const std::string& v) {
   std::string out;
   for (char ch : v) {
-    if (ch == '\\') out += "\\\\";
-    else if (ch == '"') out += "\\\"";
-    else if (ch == '\n') out += "\\n";
-    else out += ch;
+    if (ch == '\\')
+      out += "\\\\";
+    else if (ch == '"')
+      out += "\\\"";
+    else if (ch == '\n')
+      out += "\\n";
+    else
+      out += ch;
   }
   return out;
 }
@@ -172,37 +176,47 @@ std::string Server::metrics_text() const {
   Exposition e;
   e.one("tandem_training_iteration", "gauge", "Training iterations completed",
         static_cast<double>(ctx_->training_iteration.load()));
-  e.one("tandem_timesteps_total", "counter", "Env steps served", static_cast<double>(m.timesteps_total));
+  e.one("tandem_timesteps_total", "counter", "Env steps served",
+        static_cast<double>(m.timesteps_total));
   e.one("tandem_agent_timesteps_total", "counter", "Agent steps served",
         static_cast<double>(m.agent_timesteps_total));
-  e.one("tandem_episodes_total", "counter", "Episodes finished", static_cast<double>(m.episodes_total));
-  e.one("tandem_episodes_timed_out_total", "counter", "Episodes dropped after episode_timeout_s idle",
-        static_cast<double>(m.episodes_timed_out));
+  e.one("tandem_episodes_total", "counter", "Episodes finished",
+        static_cast<double>(m.episodes_total));
+  e.one("tandem_episodes_timed_out_total", "counter",
+        "Episodes dropped after episode_timeout_s idle", static_cast<double>(m.episodes_timed_out));
   e.one("tandem_connected_clients", "gauge", "Open WebSocket sessions",
         static_cast<double>(ctx_->stats.connected_clients.load()));
-  e.one("tandem_open_episodes", "gauge", "Open episodes", static_cast<double>(ctx_->stats.open_episodes.load()));
+  e.one("tandem_open_episodes", "gauge", "Open episodes",
+        static_cast<double>(ctx_->stats.open_episodes.load()));
   e.one("tandem_episode_reward_mean", "gauge",
-        "Mean return of the last metrics_num_episodes_for_smoothing training episodes (NaN before the first)",
+        "Mean return of the last metrics_num_episodes_for_smoothing training episodes (NaN before "
+        "the first)",
         m.episode_reward.count ? m.episode_reward.mean : nan);
   e.one("tandem_episode_len_mean", "gauge", "Mean length of the same episodes",
         m.episode_reward.count ? m.episode_len_mean : nan);
-  std::vector<std::pair<std::string, double>> pol(m.policy_reward_mean.begin(), m.policy_reward_mean.end());
-  e.family("tandem_policy_reward_mean", "gauge", "Mean return per policy over the same episodes", "policy", pol);
-  e.one("tandem_mean_inference_batch_size", "gauge", "Agents per forward pass since the last result row",
-        m.mean_inference_batch);
+  std::vector<std::pair<std::string, double>> pol(m.policy_reward_mean.begin(),
+                                                  m.policy_reward_mean.end());
+  e.family("tandem_policy_reward_mean", "gauge", "Mean return per policy over the same episodes",
+           "policy", pol);
+  e.one("tandem_mean_inference_batch_size", "gauge",
+        "Agents per forward pass since the last result row", m.mean_inference_batch);
   e.one("tandem_env_steps_per_second", "gauge",
         "Env steps served per second over the last result row's iteration (0 before the first row)",
         row.env_steps_per_s);
   e.one("tandem_iteration_time_seconds", "gauge", "Wall time of the last result row's iteration",
         row.time_this_iter_s);
-  e.one("tandem_learn_time_seconds", "gauge", "SGD time of the last training iteration", row.learn_time_s);
+  e.one("tandem_learn_time_seconds", "gauge", "SGD time of the last training iteration",
+        row.learn_time_s);
   e.one("tandem_evaluation_episode_reward_mean", "gauge",
-        "Mean return of the evaluation (explore=false) episodes of the newest result row that had any "
+        "Mean return of the evaluation (explore=false) episodes of the newest result row that had "
+        "any "
         "(NaN before)",
         row.evaluation_reward_mean.value_or(nan));
-  std::vector<std::pair<std::string, double>> cm(row.custom_metric_means.begin(), row.custom_metric_means.end());
+  std::vector<std::pair<std::string, double>> cm(row.custom_metric_means.begin(),
+                                                 row.custom_metric_means.end());
   e.family("tandem_custom_metric_mean", "gauge",
-           "Per-iteration mean of each custom metric, from the newest result row that had it", "metric", cm);
+           "Per-iteration mean of each custom metric, from the newest result row that had it",
+           "metric", cm);
   return e.o.str();
 }
 

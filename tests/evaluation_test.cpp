@@ -50,7 +50,8 @@ const std::vector<float> kObs{0.02f, -0.01f, 0.03f, 0.01f};
 // `len` steps of reward 1, the last one `bonus` more; returns the episode's return.
 double run_episode(client::PolicyClient& c, bool evaluation, int len, float bonus,
                    const std::map<std::string, double>& custom = {}) {
-  auto ep = c.start_episode(std::nullopt, /*training_enabled=*/!evaluation, /*explore=*/!evaluation);
+  auto ep =
+      c.start_episode(std::nullopt, /*training_enabled=*/!evaluation, /*explore=*/!evaluation);
   for (int i = 0; i < len; ++i) {
     c.get_action(ep, kObs);
     c.log_returns(ep, i == len - 1 ? 1.f + bonus : 1.f);
@@ -119,7 +120,8 @@ TEST_CASE("evaluation episodes act greedily, are never trained on, and are repor
   REQUIRE(rows.size() == 2);
   const auto& ev = rows[1]["evaluation"];
   CHECK(ev["episodes_this_iter"] == 3);
-  CHECK(ev["episode_reward_mean"].get<double>() == doctest::Approx((returns[0] + returns[1] + returns[2]) / 3));
+  CHECK(ev["episode_reward_mean"].get<double>() ==
+        doctest::Approx((returns[0] + returns[1] + returns[2]) / 3));
   CHECK(ev["episode_reward_min"].get<double>() == doctest::Approx(5.0));
   CHECK(ev["episode_reward_max"].get<double>() == doctest::Approx(14.0));
   CHECK(ev["episode_len_mean"].get<double>() == doctest::Approx(19.0 / 3));
@@ -146,7 +148,8 @@ TEST_CASE("custom metrics aggregate to the mean, min and max of each iteration")
   auto rows = wait_rows(dir, 1);
   REQUIRE(rows.size() == 1);
   // Iteration 2 (after row 1, so the windows cannot mix): "a" = 4 everywhere; a NaN is ignored.
-  for (int e = 0; e < 4; ++e) run_episode(c, false, 10, 0.f, {{"a", 4}, {"c", e == 3 ? std::nan("") : 6.0}});
+  for (int e = 0; e < 4; ++e)
+    run_episode(c, false, 10, 0.f, {{"a", 4}, {"c", e == 3 ? std::nan("") : 6.0}});
   c.flush();
   rows = wait_rows(dir, 2);
   REQUIRE(rows.size() == 2);

@@ -6,6 +6,10 @@
 // traffic is left.
 #include <doctest/doctest.h>
 
+#include <boost/asio/connect.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -14,11 +18,6 @@
 #include <set>
 #include <sstream>
 #include <thread>
-
-#include <boost/asio/connect.hpp>
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/beast/core.hpp>
-#include <boost/beast/http.hpp>
 
 #include "policy_client/policy_client.h"
 #include "policy_server/server.h"
@@ -56,7 +55,8 @@ std::string http_get(uint16_t port, const std::string& target) {
 std::map<std::string, double> parse_prometheus(const std::string& text) {
   if (text.empty() || text.back() != '\n') throw std::runtime_error("text must end with a newline");
   static const std::regex help_re(R"(^# HELP ([a-zA-Z_:][a-zA-Z0-9_:]*) (.+)$)");
-  static const std::regex type_re(R"(^# TYPE ([a-zA-Z_:][a-zA-Z0-9_:]*) (counter|gauge|histogram|summary|untyped)$)");
+  static const std::regex type_re(
+      R"(^# TYPE ([a-zA-Z_:][a-zA-Z0-9_:]*) (counter|gauge|histogram|summary|untyped)$)");
   static const std::regex sample_re(R"(^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})? (\S+)$)");
   static const std::regex label_re(R"(^([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\[\\"n])*)\"(,|$))");
   std::set<std::string> helped, typed, closed;
@@ -141,7 +141,8 @@ std::vector<nlohmann::json> rows_of(const std::string& ndjson) {
 
 TEST_CASE("the strict Prometheus parser refuses malformed text") {
   CHECK(parse_prometheus("# HELP a x\n# TYPE a gauge\na 1\n").at("a") == 1.0);
-  CHECK(parse_prometheus("# HELP a x\n# TYPE a gauge\na{p=\"q\\\"r\"} 2.5e3\n").at("a{p=q\"r}") == 2500.0);
+  CHECK(parse_prometheus("# HELP a x\n# TYPE a gauge\na{p=\"q\\\"r\"} 2.5e3\n").at("a{p=q\"r}") ==
+        2500.0);
   CHECK_THROWS(parse_prometheus("a 1\n"));                                   // no HELP/TYPE
   CHECK_THROWS(parse_prometheus("# TYPE a gauge\n# HELP a x\na 1\n"));       // TYPE before HELP
   CHECK_THROWS(parse_prometheus("# HELP a x\n# TYPE a gauge\na one\n"));     // not a double
@@ -211,16 +212,19 @@ TEST_CASE("/metrics is valid Prometheus text and agrees with the last result row
   CHECK(m.at("tandem_episodes_total") == last["episodes_total"].get<double>());
   // Training episodes only: returns 10 + e, e = 0..9.
   CHECK(last["episode_reward_mean"].get<double>() == doctest::Approx(14.5));
-  CHECK(m.at("tandem_episode_reward_mean") == doctest::Approx(last["episode_reward_mean"].get<double>()));
+  CHECK(m.at("tandem_episode_reward_mean") ==
+        doctest::Approx(last["episode_reward_mean"].get<double>()));
   CHECK(m.at("tandem_episode_len_mean") == doctest::Approx(10.0));
   CHECK(m.at("tandem_policy_reward_mean{policy=p\"q}") == doctest::Approx(14.5));
   CHECK(m.at("tandem_connected_clients") == 1);
   CHECK(m.at("tandem_open_episodes") == 0);
   CHECK(m.at("tandem_learn_time_seconds") == doctest::Approx(last["learn_time_s"].get<double>()));
   CHECK(m.at("tandem_learn_time_seconds") > 0);
-  CHECK(m.at("tandem_env_steps_per_second") == doctest::Approx(last["env_steps_per_s"].get<double>()));
+  CHECK(m.at("tandem_env_steps_per_second") ==
+        doctest::Approx(last["env_steps_per_s"].get<double>()));
   CHECK(m.at("tandem_env_steps_per_second") > 0);
-  CHECK(m.at("tandem_iteration_time_seconds") == doctest::Approx(last["time_this_iter_s"].get<double>()));
+  CHECK(m.at("tandem_iteration_time_seconds") ==
+        doctest::Approx(last["time_this_iter_s"].get<double>()));
   // Evaluation happened in iteration 1 only; the gauge keeps the newest row that had it.
   CHECK(rows[0]["evaluation"]["episode_reward_mean"].get<double>() == doctest::Approx(30.0));
   CHECK_FALSE(last.contains("evaluation"));
