@@ -1,5 +1,6 @@
 // cartpole_client: runs CartPole-v1 episodes against a tandem-server, one PolicyClient per
-// simulator thread, and prints rolling returns.
+// simulator thread, and prints rolling returns. --eval runs evaluation episodes (greedy
+// actions, never trained on) and prints their mean return.
 #include <atomic>
 #include <chrono>
 #include <deque>
@@ -33,12 +34,15 @@ int main(int argc, char** argv) {
   app.add_option("--episodes", max_episodes, "episode budget (0 = none)");
   app.add_option("--stop-reward", stop_reward, "stop when the mean of the last 100 returns reaches this");
   app.add_option("--seed", seed, "simulator seed");
+  bool eval = false;
+  app.add_flag("--eval", eval, "evaluation episodes: greedy actions (explore=false), training_enabled=false");
   CLI11_PARSE(app, argc, argv);
 
   std::atomic<int64_t> steps{0}, episodes{0};
   std::atomic<bool> stop{false};
   std::mutex mu;
   std::deque<double> last100;
+  double return_sum = 0;  // over all episodes (guarded by mu)
   const auto t0 = std::chrono::steady_clock::now();
   auto worker = [&](int w) {
     try {
@@ -50,7 +54,7 @@ int main(int argc, char** argv) {
       tandem::sims::CartPole env(seed * 1000 + static_cast<uint64_t>(w));
       while (!stop) {
         auto obs = env.reset();
-        auto ep = client.start_episode();
+        auto ep = client.start_episode(std::nullopt, /*training_enabled=*/!eval, /*explore=*/!eval);
         double ret = 0;
         for (;;) {
           auto a = client.get_action(ep, obs);
@@ -68,6 +72,7 @@ int main(int argc, char** argv) {
         double mean;
         {
           std::lock_guard lk(mu);
+          return_sum += ret;
           last100.push_back(ret);
           if (last100.size() > 100) last100.pop_front();
           mean = std::accumulate(last100.begin(), last100.end(), 0.0) / static_cast<double>(last100.size());
@@ -102,5 +107,8 @@ int main(int argc, char** argv) {
   double mean = last100.empty() ? 0 : std::accumulate(last100.begin(), last100.end(), 0.0) / static_cast<double>(last100.size());
   std::cout << "done: episodes " << episodes << "  steps " << steps << "  mean_return(last100) " << mean
             << "  wall " << el << "s  steps/s " << static_cast<double>(steps) / el << std::endl;
+  if (eval)
+    std::cout << "evaluation: " << episodes << " episodes, mean return "
+              << (episodes ? return_sum / static_cast<double>(episodes) : 0.0) << std::endl;
   return 0;
 }

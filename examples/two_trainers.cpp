@@ -2,7 +2,8 @@
 // to the server that owns it (--route agent1=ws://127.0.0.1:9900 --route agent2=ws://...:9910);
 // the simulator opens one PolicyClient per server and per simulator thread. Which agent
 // goes to which server (and so which algorithm) is configuration, not code; so is whether a
-// server's policy runs remotely or inside this process (--inference URL=local).
+// server's policy runs remotely or inside this process (--inference URL=local). --eval runs
+// evaluation episodes (greedy, never trained on) and prints each agent's mean return.
 #include <atomic>
 #include <chrono>
 #include <deque>
@@ -39,6 +40,8 @@ int main(int argc, char** argv) {
                  "remote | local for every server, or URL=remote|local per server (repeatable)");
   app.add_option("--update-interval", update_interval, "local: poll for new weights every N seconds")
       ->check(CLI::PositiveNumber);
+  bool eval = false;
+  app.add_flag("--eval", eval, "evaluation episodes: greedy actions (explore=false), training_enabled=false");
   CLI11_PARSE(app, argc, argv);
 
   // Inference mode per server URL ("" = the default for servers not named).
@@ -76,6 +79,7 @@ int main(int argc, char** argv) {
   std::atomic<bool> stop{false};
   std::mutex mu;
   std::map<std::string, std::deque<double>> last100;
+  std::map<std::string, double> return_sum;  // per agent, over all episodes (guarded by mu)
   int64_t next_report = static_cast<int64_t>(report_every);
   const auto t0 = std::chrono::steady_clock::now();
   std::cout << std::setw(9) << "env_steps" << std::setw(10) << "episodes" << std::setw(10) << "wall_s";
@@ -97,7 +101,7 @@ int main(int argc, char** argv) {
       while (!stop) {
         auto obs = env.reset();
         std::map<std::string, std::string> ep;  // url -> episode id on that server
-        for (auto& [url, c] : clients) ep[url] = c->start_episode();
+        for (auto& [url, c] : clients) ep[url] = c->start_episode(std::nullopt, !eval, !eval);
         std::map<std::string, double> ret;
         for (;;) {
           // Route each agent's observation to its server; one request per server.
@@ -130,6 +134,7 @@ int main(int argc, char** argv) {
           auto& d = last100[a];
           d.push_back(x);
           if (d.size() > 100) d.pop_front();
+          return_sum[a] += x;
         }
         if (steps >= next_report) {
           next_report += static_cast<int64_t>(report_every);
@@ -161,5 +166,11 @@ int main(int argc, char** argv) {
     std::cout << ' ' << a << ' ' << std::setprecision(2)
               << std::accumulate(d.begin(), d.end(), 0.0) / static_cast<double>(std::max<size_t>(1, d.size()));
   std::cout << std::endl;
+  if (eval) {
+    std::cout << "evaluation: " << episodes << " episodes, mean return:";
+    for (const auto& [a, sum] : return_sum)
+      std::cout << ' ' << a << ' ' << sum / static_cast<double>(std::max<int64_t>(1, episodes));
+    std::cout << std::endl;
+  }
   return 0;
 }

@@ -29,7 +29,12 @@ void Episode::close_fragment(AgentTrack& a, bool terminated, float bootstrap_val
   a.traj.terminated = terminated;
   a.traj.bootstrap_value = terminated ? 0.f : bootstrap_value;
   const int64_t obs_dim = a.traj.obs_dim;
-  if (training_enabled_) queue_.push(a.policy, std::move(a.traj));
+  if (training_enabled_) {
+    if (hold_samples_)
+      held_.emplace_back(a.policy, std::move(a.traj));
+    else
+      queue_.push(a.policy, std::move(a.traj));
+  }
   a.traj = algo::Trajectory{};
   a.traj.obs_dim = obs_dim;
 }
@@ -62,6 +67,7 @@ void Episode::add_reward(AgentTrack& a, float reward, bool done) {
 EpisodeSummary Episode::finish(bool truncated, const std::map<std::string, float>& last_values,
                                std::map<std::string, double> custom_metrics) {
   EpisodeSummary s;
+  hold_samples_ = true;
   for (auto& [id, a] : agents_) {
     if (!a.done) {
       float boot = a.traj.vf_preds.empty() ? 0.f : a.traj.vf_preds.back();
@@ -76,6 +82,11 @@ EpisodeSummary Episode::finish(bool truncated, const std::map<std::string, float
   s.custom_metrics = std::move(custom_metrics);
   s.evaluation = !explore_;
   return s;
+}
+
+void Episode::release_samples() {
+  for (auto& [policy, t] : held_) queue_.push(policy, std::move(t));
+  held_.clear();
 }
 
 void Episode::abandon() {

@@ -16,6 +16,8 @@
 #include <mutex>
 #include <span>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "algorithms/policy.h"
 #include "policy_server/run_stats.h"
@@ -68,9 +70,12 @@ class Episode {
   int64_t length() const { return length_; }
 
   // Closes every agent: truncated -> bootstrap with `last_values[agent]` (when known, else the
-  // agent's last value estimate); otherwise terminal.
+  // agent's last value estimate); otherwise terminal. The last fragments are held back until
+  // release_samples(), so the caller can record the summary in RunStats first: a learner
+  // woken by them then reports the episode in the same iteration.
   EpisodeSummary finish(bool truncated, const std::map<std::string, float>& last_values,
                         std::map<std::string, double> custom_metrics);
+  void release_samples();
   // Drops the episode (timeout): open fragments are bootstrapped from their last value.
   void abandon();
 
@@ -86,6 +91,8 @@ class Episode {
   SampleQueue& queue_;
   std::mutex mu_;
   std::map<std::string, AgentTrack> agents_;
+  bool hold_samples_ = false;                            // set by finish()
+  std::vector<std::pair<int, algo::Trajectory>> held_;   // (policy, fragment) until release
   int64_t length_ = 0;
   double reward_total_ = 0;
   uint64_t last_request_id_ = 0;

@@ -9,6 +9,23 @@
 
 namespace tandem::server {
 
+namespace {
+nlohmann::json custom_to_json(const std::map<std::string, Aggregate>& metrics) {
+  nlohmann::json cm = nlohmann::json::object();
+  for (const auto& [k, a] : metrics) {
+    cm[k + "_mean"] = a.mean;
+    cm[k + "_min"] = a.min;
+    cm[k + "_max"] = a.max;
+  }
+  return cm;
+}
+
+std::shared_ptr<spdlog::logger> learner_log() {
+  auto l = spdlog::get("learner");
+  return l ? l : spdlog::default_logger()->clone("learner");
+}
+}  // namespace
+
 nlohmann::json metrics_to_json(const IterationMetrics& m) {
   auto num = [](double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(); };
   nlohmann::json j;
@@ -22,19 +39,14 @@ nlohmann::json metrics_to_json(const IterationMetrics& m) {
   j["episode_reward_max"] = m.episode_reward.count ? num(m.episode_reward.max) : nlohmann::json();
   j["episode_len_mean"] = m.episode_reward.count ? num(m.episode_len_mean) : nlohmann::json();
   j["policy_reward_mean"] = m.policy_reward_mean;
-  nlohmann::json cm = nlohmann::json::object();
-  for (const auto& [k, a] : m.custom_metrics) {
-    cm[k + "_mean"] = a.mean;
-    cm[k + "_min"] = a.min;
-    cm[k + "_max"] = a.max;
-  }
-  j["custom_metrics"] = cm;
+  j["custom_metrics"] = custom_to_json(m.custom_metrics);
   if (m.evaluation_reward.count) {
     j["evaluation"] = {{"episode_reward_mean", m.evaluation_reward.mean},
                        {"episode_reward_min", m.evaluation_reward.min},
                        {"episode_reward_max", m.evaluation_reward.max},
                        {"episode_len_mean", m.evaluation_len_mean},
-                       {"episodes_this_iter", m.evaluation_reward.count}};
+                       {"episodes_this_iter", m.evaluation_reward.count},
+                       {"custom_metrics", custom_to_json(m.evaluation_custom_metrics)}};
   }
   j["mean_inference_batch_size"] = m.mean_inference_batch;
   return j;
@@ -45,10 +57,19 @@ Learner::Learner(ServerContext& ctx, std::function<void()> on_stop_criteria)
 
 Learner::~Learner() { stop(); }
 
-void Learner::start() { thread_ = std::thread([this] { loop(); }); }
+void Learner::start() {
+  t_start_ = t_row_ = std::chrono::steady_clock::now();
+  time_base_s_ = ctx_.time_total_s.load();
+  steps_at_row_ = ctx_.stats.timesteps_total();
+  thread_ = std::thread([this] { ctx_.config.train ? loop() : report_loop(); });
+}
 
 void Learner::stop() {
-  stopping_ = true;
+  {
+    std::lock_guard lk(wake_mu_);
+    stopping_ = true;
+  }
+  wake_.notify_all();
   ctx_.samples.stop();
   if (thread_.joinable()) thread_.join();
 }
@@ -58,15 +79,47 @@ nlohmann::json Learner::last_result() const {
   return last_;
 }
 
+LastRow Learner::last_row() const {
+  std::lock_guard lk(mu_);
+  return last_row_;
+}
+
+void Learner::write_row(nlohmann::json row, const IterationMetrics& m, int64_t iter,
+                        double learn_time) {
+  const auto now = std::chrono::steady_clock::now();
+  const double dt = std::chrono::duration<double>(now - t_row_).count();
+  const double total = time_base_s_ + std::chrono::duration<double>(now - t_start_).count();
+  const double steps_per_s =
+      dt > 0 ? static_cast<double>(m.timesteps_total - steps_at_row_) / dt : 0.0;
+  row["training_iteration"] = iter;
+  row["time_this_iter_s"] = dt;
+  row["time_total_s"] = total;
+  row["learn_time_s"] = learn_time;
+  row["env_steps_per_s"] = steps_per_s;
+  row["algorithm"] = ctx_.config.algorithm;
+  t_row_ = now;
+  steps_at_row_ = m.timesteps_total;
+  ctx_.time_total_s = total;
+  {
+    // Before the file: /metrics is never behind result.json.
+    std::lock_guard lk(mu_);
+    last_ = row;
+    last_row_.training_iteration = iter;
+    last_row_.time_this_iter_s = dt;
+    last_row_.learn_time_s = learn_time;
+    last_row_.env_steps_per_s = steps_per_s;
+    if (m.evaluation_reward.count) last_row_.evaluation_reward_mean = m.evaluation_reward.mean;
+    for (const auto& [k, a] : m.custom_metrics) last_row_.custom_metric_means[k] = a.mean;
+  }
+  writer_.write(row);
+}
+
 void Learner::loop() {
   algo::set_torch_num_threads(1);
-  auto log = spdlog::get("learner") ? spdlog::get("learner") : spdlog::default_logger()->clone("learner");
+  auto log = learner_log();
   const auto& policies = ctx_.config.policies;
   std::vector<int64_t> need;
   for (const auto& p : policies) need.push_back(p.config.train_batch_size);
-  const auto t_start = std::chrono::steady_clock::now();
-  auto t_iter = t_start;
-  int64_t steps_at_iter = 0;
   while (!stopping_) {
     auto taken = ctx_.samples.wait_take(need, std::chrono::milliseconds(200));
     if (stopping_) break;
@@ -79,7 +132,8 @@ void Learner::loop() {
       any = true;
       const auto& cfg = policies[p].config;
       algo::SampleBatch batch;
-      for (const auto& t : taken[p]) batch.append(t, cfg.gamma, cfg.lambda_, cfg.use_gae, cfg.use_critic);
+      for (const auto& t : taken[p])
+        batch.append(t, cfg.gamma, cfg.lambda_, cfg.use_gae, cfg.use_critic);
       const auto t0 = std::chrono::steady_clock::now();
       auto stats = ctx_.algorithms[p]->train(batch, ctx_.stats.timesteps_total());
       learn_time += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -90,47 +144,57 @@ void Learner::loop() {
       learner[policies[p].policy_id] = s;
     }
     if (!any) continue;
-    const auto now = std::chrono::steady_clock::now();
     const int64_t iter = ++ctx_.training_iteration;
     trained_any_ = true;
     auto m = ctx_.stats.take_iteration();
     auto row = metrics_to_json(m);
-    const double dt = std::chrono::duration<double>(now - t_iter).count();
-    const double total = std::chrono::duration<double>(now - t_start).count();
-    row["training_iteration"] = iter;
-    row["time_this_iter_s"] = dt;
-    row["time_total_s"] = total;
-    row["learn_time_s"] = learn_time;
     row["num_steps_trained_this_iter"] = trained_steps;
-    row["env_steps_per_s"] = dt > 0 ? static_cast<double>(m.timesteps_total - steps_at_iter) / dt : 0.0;
     row["info"] = {{"learner", learner}};
-    row["algorithm"] = ctx_.config.algorithm;
-    t_iter = now;
-    steps_at_iter = m.timesteps_total;
-    ctx_.time_total_s = total;
-    writer_.write(row);
-    {
-      std::lock_guard lk(mu_);
-      last_ = row;
-    }
+    write_row(std::move(row), m, iter, learn_time);
+    const auto last = last_row();
     std::string pol;
     for (const auto& [k, v] : m.policy_reward_mean) pol += fmt::format(" {}={:.2f}", k, v);
-    log->info("iter {:4d}  steps {:8d}  episodes {:6d}  reward_mean {:8.2f}  len_mean {:6.1f} {} | {:.2f}s ({:.2f}s learn)",
-              iter, m.timesteps_total, m.episodes_total, m.episode_reward.mean, m.episode_len_mean,
-              pol, dt, learn_time);
+    log->info(
+        "iter {:4d}  steps {:8d}  episodes {:6d}  reward_mean {:8.2f}  len_mean {:6.1f} {} | "
+        "{:.2f}s ({:.2f}s learn)",
+        iter, m.timesteps_total, m.episodes_total, m.episode_reward.mean, m.episode_len_mean, pol,
+        last.time_this_iter_s, learn_time);
     if (ctx_.config.checkpoint_frequency > 0 && iter % ctx_.config.checkpoint_frequency == 0)
       log->info("checkpoint {}", save_checkpoint(ctx_));
     const auto& stop = ctx_.config.stop;
-    const bool done =
-        (stop.training_iteration && iter >= stop.training_iteration) ||
-        (stop.timesteps_total && m.timesteps_total >= stop.timesteps_total) ||
-        (stop.episode_reward_mean && m.episode_reward.count > 0 &&
-         m.episode_reward.mean >= *stop.episode_reward_mean);
+    const bool done = (stop.training_iteration && iter >= stop.training_iteration) ||
+                      (stop.timesteps_total && m.timesteps_total >= stop.timesteps_total) ||
+                      (stop.episode_reward_mean && m.episode_reward.count > 0 &&
+                       m.episode_reward.mean >= *stop.episode_reward_mean);
     if (done) {
       log->info("stop criterion reached at iteration {}", iter);
       on_stop_();
       break;
     }
+  }
+}
+
+void Learner::report_loop() {
+  auto log = learner_log();
+  const auto interval = std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+      std::chrono::duration<double>(ctx_.config.report_interval_s));
+  for (bool last = false; !last;) {
+    {
+      std::unique_lock lk(wake_mu_);
+      last = wake_.wait_for(lk, interval, [this] { return stopping_.load(); });
+    }
+    if (ctx_.stats.peek().episodes_this_iter == 0) continue;
+    auto m = ctx_.stats.take_iteration();
+    auto row = metrics_to_json(m);
+    row["num_steps_trained_this_iter"] = 0;
+    row["info"] = {{"learner", nlohmann::json::object()}};
+    write_row(std::move(row), m, ctx_.training_iteration.load(), 0.0);
+    log->info(
+        "no-train report  steps {:8d}  episodes {:6d}  reward_mean {:8.2f}  evaluation {} "
+        "episodes, reward_mean {:8.2f}",
+        m.timesteps_total, m.episodes_total,
+        m.episode_reward.count ? m.episode_reward.mean : std::nan(""), m.evaluation_reward.count,
+        m.evaluation_reward.count ? m.evaluation_reward.mean : std::nan(""));
   }
 }
 

@@ -5,38 +5,68 @@
 // steps) -> SampleBatch::append (GAE) -> Algorithm::train (SGD; publishes a new immutable
 // weight snapshot that the batchers pick up on their next flush) -> one result row
 // (ResultsWriter) -> stop criteria. Serving never waits for it.
+//
+// With config.train == false (--no-train) the same thread trains nothing: every
+// report_interval_s, and once more at stop(), it writes a result row (episodes, timesteps,
+// evaluation and custom metrics) if at least one episode finished since the previous row.
 #include <atomic>
+#include <condition_variable>
 #include <functional>
+#include <map>
 #include <memory>
-#include <thread>
-
+#include <mutex>
 #include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <thread>
 
 #include "policy_server/results_writer.h"
 #include "policy_server/server_context.h"
 
 namespace tandem::server {
 
+// The newest result row in typed form, for GET /metrics.
+struct LastRow {
+  int64_t training_iteration = 0;
+  double time_this_iter_s = 0;
+  double learn_time_s = 0;     // SGD time in that iteration (0 without training)
+  double env_steps_per_s = 0;  // env steps served during that iteration / its wall time
+  std::optional<double> evaluation_reward_mean;       // newest row that had evaluation episodes
+  std::map<std::string, double> custom_metric_means;  // newest value of each custom metric
+};
+
 class Learner {
  public:
   // `on_stop_criteria` is called (from the learner thread) when a stop criterion is met.
   Learner(ServerContext& ctx, std::function<void()> on_stop_criteria);
   ~Learner();
-  void start();
-  void stop();  // joins
+  void start();  // trains (config.train) or only reports
+  void stop();   // joins; without training, writes a last row for episodes not yet reported
   nlohmann::json last_result() const;
+  LastRow last_row() const;
   bool trained() const { return trained_any_; }
 
  private:
   void loop();
+  void report_loop();
+  // Completes `row` with the iteration's timing, writes it and remembers it.
+  void write_row(nlohmann::json row, const IterationMetrics& m, int64_t iter, double learn_time);
+
   ServerContext& ctx_;
   std::function<void()> on_stop_;
   ResultsWriter writer_;
   std::thread thread_;
   std::atomic<bool> stopping_{false};
   std::atomic<bool> trained_any_{false};
+  std::mutex wake_mu_;
+  std::condition_variable wake_;
+  // Row timing (learner thread only).
+  std::chrono::steady_clock::time_point t_start_, t_row_;
+  double time_base_s_ = 0;  // time_total_s carried on from a checkpoint
+  int64_t steps_at_row_ = 0;
   mutable std::mutex mu_;
   nlohmann::json last_;
+  LastRow last_row_;
 };
 
 nlohmann::json metrics_to_json(const IterationMetrics& m);

@@ -263,6 +263,10 @@ void RequestHandler::end_episode(uint64_t rid, const fb::EndEpisode& m, ReplySin
   }
   ctx_.episodes.remove(id);
   ctx_.stats.episode_finished(std::move(summary));
+  {
+    std::lock_guard lk(ep->mutex());
+    ep->release_samples();  // after the stats, so the learner's row includes this episode
+  }
   sink.send(wire::encode_ack(rid));
 }
 

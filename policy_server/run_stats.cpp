@@ -1,6 +1,7 @@
 #include "policy_server/run_stats.h"
 
 #include <algorithm>
+#include <cmath>
 #include <limits>
 
 namespace tandem::server {
@@ -42,6 +43,17 @@ Aggregate aggregate(It begin, It end, F value) {
   a.mean = sum / static_cast<double>(a.count);
   return a;
 }
+
+// Per metric name, over the episodes that sent it.
+std::map<std::string, Aggregate> aggregate_custom(const std::vector<EpisodeSummary>& episodes) {
+  std::map<std::string, std::vector<double>> values;
+  for (const auto& e : episodes)
+    for (const auto& [k, v] : e.custom_metrics)
+      if (std::isfinite(v)) values[k].push_back(v);  // a NaN from a client would poison the mean
+  std::map<std::string, Aggregate> out;
+  for (const auto& [k, vs] : values) out[k] = aggregate(vs.begin(), vs.end(), [](double v) { return v; });
+  return out;
+}
 }  // namespace
 
 IterationMetrics RunStats::build(bool reset) {
@@ -65,11 +77,8 @@ IterationMetrics RunStats::build(bool reset) {
     m.episode_len_mean = len / static_cast<double>(recent_.size());
     for (const auto& [p, sr] : pol) m.policy_reward_mean[p] = sr.first / static_cast<double>(sr.second);
   }
-  std::map<std::string, std::vector<double>> cm;
-  for (const auto& e : iter_custom_)
-    for (const auto& [k, v] : e.custom_metrics) cm[k].push_back(v);
-  for (const auto& [k, vs] : cm)
-    m.custom_metrics[k] = aggregate(vs.begin(), vs.end(), [](double v) { return v; });
+  m.custom_metrics = aggregate_custom(iter_custom_);
+  m.evaluation_custom_metrics = aggregate_custom(iter_eval_);
   m.evaluation_reward =
       aggregate(iter_eval_.begin(), iter_eval_.end(), [](auto& e) { return e.reward; });
   if (!iter_eval_.empty()) {

@@ -39,6 +39,7 @@ struct IterationMetrics {
   std::map<std::string, Aggregate> custom_metrics;  // over episodes of this iteration
   Aggregate evaluation_reward;       // evaluation episodes finished this iteration
   double evaluation_len_mean = 0;
+  std::map<std::string, Aggregate> evaluation_custom_metrics;  // of those evaluation episodes
   double mean_inference_batch = 0;   // agents per forward pass this iteration
 };
 

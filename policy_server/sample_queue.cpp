@@ -4,6 +4,7 @@ namespace tandem::server {
 
 void SampleQueue::push(int policy, algo::Trajectory&& t) {
   if (t.size() == 0) return;
+  if (!accepting_.load()) return;
   {
     std::lock_guard lk(mu_);
     steps_[policy] += t.size();

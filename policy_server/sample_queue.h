@@ -3,8 +3,8 @@
 //
 // Data flow: I/O threads push() fragments (episode registry: fragment cut, agent done,
 // episode end, ReportSamples) -> the learner thread wait_take()s every fragment of each
-// policy that has at least its train_batch_size steps. Nothing is ever dropped: a slow
-// learner just trains on a larger batch next time.
+// policy that has at least its train_batch_size steps. Nothing is dropped while the
+// server trains: a slow learner just trains on a larger batch next time.
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -28,6 +28,9 @@ class SampleQueue {
   void stop();
   int64_t steps_pending(int policy) const;
   int64_t steps_pushed() const { return pushed_.load(); }
+  // A server that does not train (--no-train) turns this off: push() then drops fragments
+  // instead of keeping them forever.
+  void set_accepting(bool on) { accepting_.store(on); }
 
  private:
   mutable std::mutex mu_;
@@ -36,6 +39,7 @@ class SampleQueue {
   std::vector<int64_t> steps_;
   bool stopped_ = false;
   std::atomic<int64_t> pushed_{0};
+  std::atomic<bool> accepting_{true};
 };
 
 }  // namespace tandem::server

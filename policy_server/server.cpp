@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <cmath>
 #include <fstream>
 #include <sstream>
 
@@ -34,6 +35,7 @@ Server::Server(ServerConfig cfg) {
         &ctx_->samples, static_cast<int>(i),
         c.train && c.sample_backpressure ? c.policies[i].config.train_batch_size : 0));
   }
+  ctx_->samples.set_accepting(c.train);
   if (!c.restore.empty()) restore_checkpoint(*ctx_, c.restore);
   ctx_->config_json = c.to_json().dump();
   learner_ = std::make_unique<Learner>(*ctx_, [this] { request_stop(); });
@@ -61,7 +63,7 @@ void Server::start() {
   sweep_ = std::make_unique<boost::asio::steady_timer>(ioc_);
   schedule_sweep();
   for (int i = 0; i < c.io_threads; ++i) threads_.emplace_back([this] { ioc_.run(); });
-  if (c.train) learner_->start();
+  learner_->start();  // trains, or with --no-train only writes result rows
 }
 
 const ServerConfig& Server::config() const { return ctx_->config; }
@@ -126,26 +128,96 @@ void Server::stop() {
     if (t.joinable()) t.join();
 }
 
-std::string Server::metrics_text() const {
-  auto m = ctx_->stats.peek();
+namespace {
+// Prometheus text format 0.0.4: label values escape \, " and newline; values are Go floats.
+std::string label_value(const std::string& v) {
+  std::string out;
+  for (char ch : v) {
+    if (ch == '\\')
+      out += "\\\\";
+    else if (ch == '"')
+      out += "\\\"";
+    else if (ch == '\n')
+      out += "\\n";
+    else
+      out += ch;
+  }
+  return out;
+}
+std::string sample_value(double v) {
+  if (std::isnan(v)) return "NaN";
+  if (std::isinf(v)) return v > 0 ? "+Inf" : "-Inf";
+  return fmt::format("{}", v);
+}
+struct Exposition {
   std::ostringstream o;
-  auto gauge = [&](const char* name, const char* help, double v, const std::string& labels = "") {
-    o << "# HELP " << name << ' ' << help << "\n# TYPE " << name << " gauge\n"
-      << name << labels << ' ' << v << '\n';
-  };
-  gauge("tandem_training_iteration", "Training iterations completed",
+  // One family: HELP and TYPE once, then its samples ({label value, value}).
+  void family(const char* name, const char* type, const char* help, const char* label,
+              const std::vector<std::pair<std::string, double>>& samples) {
+    o << "# HELP " << name << ' ' << help << "\n# TYPE " << name << ' ' << type << '\n';
+    for (const auto& [l, v] : samples) {
+      o << name;
+      if (label) o << '{' << label << "=\"" << label_value(l) << "\"}";
+      o << ' ' << sample_value(v) << '\n';
+    }
+  }
+  void one(const char* name, const char* type, const char* help, double v) {
+    family(name, type, help, nullptr, {{"", v}});
+  }
+};
+}  // namespace
+
+// Counters are the *_total families (monotonic, carried on by --restore); the rest are
+// gauges. Live figures come from RunStats; per-iteration figures from the newest result row.
+std::string Server::metrics_text() const {
+  const auto m = ctx_->stats.peek();
+  const auto row = learner_->last_row();
+  const double nan = std::nan("");
+  Exposition e;
+  e.one("tandem_training_iteration", "gauge", "Training iterations completed",
         static_cast<double>(ctx_->training_iteration.load()));
-  gauge("tandem_timesteps_total", "Env steps served", static_cast<double>(m.timesteps_total));
-  gauge("tandem_episodes_total", "Episodes finished", static_cast<double>(m.episodes_total));
-  gauge("tandem_connected_clients", "Open WebSocket sessions",
+  e.one("tandem_timesteps_total", "counter", "Env steps served",
+        static_cast<double>(m.timesteps_total));
+  e.one("tandem_agent_timesteps_total", "counter", "Agent steps served",
+        static_cast<double>(m.agent_timesteps_total));
+  e.one("tandem_episodes_total", "counter", "Episodes finished",
+        static_cast<double>(m.episodes_total));
+  e.one("tandem_episodes_timed_out_total", "counter",
+        "Episodes dropped after episode_timeout_s idle", static_cast<double>(m.episodes_timed_out));
+  e.one("tandem_connected_clients", "gauge", "Open WebSocket sessions",
         static_cast<double>(ctx_->stats.connected_clients.load()));
-  gauge("tandem_open_episodes", "Open episodes", static_cast<double>(ctx_->stats.open_episodes.load()));
-  gauge("tandem_episode_reward_mean", "Mean episode reward (smoothing window)", m.episode_reward.mean);
-  gauge("tandem_mean_inference_batch_size", "Agents per forward pass", m.mean_inference_batch);
-  o << "# HELP tandem_policy_reward_mean Mean reward per policy\n# TYPE tandem_policy_reward_mean gauge\n";
-  for (const auto& [p, v] : m.policy_reward_mean)
-    o << "tandem_policy_reward_mean{policy=\"" << p << "\"} " << v << '\n';
-  return o.str();
+  e.one("tandem_open_episodes", "gauge", "Open episodes",
+        static_cast<double>(ctx_->stats.open_episodes.load()));
+  e.one("tandem_episode_reward_mean", "gauge",
+        "Mean return of the last metrics_num_episodes_for_smoothing training episodes (NaN before "
+        "the first)",
+        m.episode_reward.count ? m.episode_reward.mean : nan);
+  e.one("tandem_episode_len_mean", "gauge", "Mean length of the same episodes",
+        m.episode_reward.count ? m.episode_len_mean : nan);
+  std::vector<std::pair<std::string, double>> pol(m.policy_reward_mean.begin(),
+                                                  m.policy_reward_mean.end());
+  e.family("tandem_policy_reward_mean", "gauge", "Mean return per policy over the same episodes",
+           "policy", pol);
+  e.one("tandem_mean_inference_batch_size", "gauge",
+        "Agents per forward pass since the last result row", m.mean_inference_batch);
+  e.one("tandem_env_steps_per_second", "gauge",
+        "Env steps served per second over the last result row's iteration (0 before the first row)",
+        row.env_steps_per_s);
+  e.one("tandem_iteration_time_seconds", "gauge", "Wall time of the last result row's iteration",
+        row.time_this_iter_s);
+  e.one("tandem_learn_time_seconds", "gauge", "SGD time of the last training iteration",
+        row.learn_time_s);
+  e.one("tandem_evaluation_episode_reward_mean", "gauge",
+        "Mean return of the evaluation (explore=false) episodes of the newest result row that had "
+        "any "
+        "(NaN before)",
+        row.evaluation_reward_mean.value_or(nan));
+  std::vector<std::pair<std::string, double>> cm(row.custom_metric_means.begin(),
+                                                 row.custom_metric_means.end());
+  e.family("tandem_custom_metric_mean", "gauge",
+           "Per-iteration mean of each custom metric, from the newest result row that had it",
+           "metric", cm);
+  return e.o.str();
 }
 
 }  // namespace tandem::server

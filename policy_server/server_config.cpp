@@ -80,6 +80,7 @@ nlohmann::json ServerConfig::to_json() const {
   j["max_open_episodes"] = max_open_episodes;
   j["episode_timeout_s"] = episode_timeout_s;
   j["metrics_num_episodes_for_smoothing"] = metrics_num_episodes_for_smoothing;
+  j["report_interval_s"] = report_interval_s;
   return j;
 }
 
@@ -88,7 +89,7 @@ ServerConfig parse_server_config(const nlohmann::json& j) {
              {"algorithm", "host", "port", "seed", "results_dir", "config", "policies",
               "policy_mapping", "stop", "io_threads", "max_open_episodes", "episode_timeout_s",
               "metrics_num_episodes_for_smoothing", "log_level", "sample_backpressure", "checkpoint_frequency", "checkpoint_at_end",
-              "keep_checkpoints_num"});
+              "keep_checkpoints_num", "report_interval_s"});
   ServerConfig c;
   if (j.contains("algorithm")) c.algorithm = get<std::string>(j, "algorithm", "");
   {
@@ -130,6 +131,11 @@ ServerConfig parse_server_config(const nlohmann::json& j) {
   if (j.contains("episode_timeout_s")) {
     c.episode_timeout_s = get<double>(j, "episode_timeout_s", "");
     if (!(c.episode_timeout_s > 0)) bad("'episode_timeout_s' must be > 0");
+  }
+  if (j.contains("report_interval_s")) {
+    c.report_interval_s = get<double>(j, "report_interval_s", "");
+    if (!(c.report_interval_s > 0 && c.report_interval_s <= 86400))
+      bad("'report_interval_s' must be in (0, 86400] seconds");
   }
   if (j.contains("metrics_num_episodes_for_smoothing")) {
     c.metrics_num_episodes_for_smoothing =

@@ -49,6 +49,7 @@ struct ServerConfig {
   std::string restore;                          // checkpoint folder to restore at start (--restore)
   bool sample_backpressure = true;              // pause serving while a full batch waits for the learner
   bool train = true;                            // false: serve only (--no-train)
+  double report_interval_s = 10.0;              // --no-train: a result row this often (if episodes ended)
   std::string log_level = "info";               // spdlog level
 
   // Policy index for an agent, or -1 when the mapping cannot place it.

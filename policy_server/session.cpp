@@ -37,8 +37,11 @@ void WebsocketSession::run(http::request<http::string_body> req) {
 void WebsocketSession::on_accept(beast::error_code ec) {
   if (ec) return log()->debug("websocket accept failed: {}", ec.message());
   open_ = true;
-  stats_.connected_clients.fetch_add(1);
-  log()->debug("client connected");
+  const int64_t n = stats_.connected_clients.fetch_add(1) + 1;
+  beast::error_code ep_ec;
+  const auto ep = beast::get_lowest_layer(ws_).socket().remote_endpoint(ep_ec);
+  peer_ = ep_ec ? "?" : ep.address().to_string() + ":" + std::to_string(ep.port());
+  log()->debug("client {} connected ({} open)", peer_, n);
   do_read();
 }
 
@@ -48,7 +51,11 @@ void WebsocketSession::do_read() {
 
 void WebsocketSession::on_read(beast::error_code ec, std::size_t) {
   if (ec) {
-    if (ec != websocket::error::closed) log()->debug("client gone: {}", ec.message());
+    // The count drops when the session is destroyed, right after this handler.
+    if (ec == websocket::error::closed)
+      log()->debug("client {} disconnected (close frame)", peer_);
+    else
+      log()->debug("client {} gone: {}", peer_, ec.message());
     return;
   }
   if (!ws_.got_binary()) {
@@ -125,6 +132,8 @@ void HttpSession::on_read(beast::error_code ec, std::size_t) {
     r = {405, "text/plain", "only GET is served here\n"};
   else
     r = http_handler_(std::string_view(req_.target().data(), req_.target().size()));
+  log()->debug("HTTP {} {} -> {}", std::string_view(req_.method_string().data(), req_.method_string().size()),
+               std::string_view(req_.target().data(), req_.target().size()), r.status);
   res_ = std::make_shared<http::response<http::string_body>>(static_cast<http::status>(r.status),
                                                               req_.version());
   res_->set(http::field::content_type, r.content_type);

@@ -58,6 +58,7 @@ class WebsocketSession : public ReplySink, public std::enable_shared_from_this<W
   RequestHandler& handler_;
   RunStats& stats_;
   bool open_ = false;
+  std::string peer_;  // remote address:port, for the log
 };
 
 class HttpSession : public std::enable_shared_from_this<HttpSession> {

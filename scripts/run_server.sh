@@ -12,6 +12,7 @@ start_server() {
   local config=$1 results=$2; shift 2
   local log="$results.server.log"
   mkdir -p "$(dirname "$log")"
+  : >"$log"  # exists before the wait loop greps it
   ./build/policy_server/tandem-server -c "$config" --port 0 --results-dir "$results" "$@" >"$log" 2>&1 &
   SERVER_PID=$!
   SERVER_PIDS+=("$SERVER_PID")

@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 
 #include <filesystem>
+#include <fstream>
 #include <thread>
 
 #include "policy_client/policy_client.h"
@@ -61,12 +62,42 @@ TEST_CASE("checkpoint at end, restore bit-for-bit, refuse a mismatched config") 
     if (e.path().filename().string().rfind("checkpoint_", 0) == 0) ++n_ckpt;
   CHECK(n_ckpt == 2);  // keep_checkpoints_num
 
+  std::filesystem::remove_all(dir + "_restored");
   auto cfg = server::parse_server_config(config(dir + "_restored"));
   cfg.restore = ckpt;
   server::Server r(cfg);
   CHECK(r.context().training_iteration == iters);
   CHECK(r.context().stats.timesteps_total() == steps);
   CHECK(r.context().algorithms[0]->snapshot()->serialize_weights() == weights);
+  const double time_saved = r.context().time_total_s.load();
+  CHECK(time_saved > 0);
+  {
+    // Training goes on from there: iteration, time_total_s and the step rate continue.
+    r.start();
+    client::PolicyClient c("ws://127.0.0.1:" + std::to_string(r.port()));
+    for (int e = 0; e < 4; ++e) {
+      auto ep = c.start_episode();
+      for (int i = 0; i < 10; ++i) {
+        c.get_action(ep, std::vector<float>{0.1f * i, -0.1f});
+        c.log_returns(ep, 1.f);
+      }
+      c.end_episode(ep, std::vector<float>{0, 0});
+    }
+    c.flush();
+    for (int i = 0; i < 300 && r.context().training_iteration == iters; ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    r.stop();
+    std::ifstream in(dir + "_restored/result.json");
+    std::string line;
+    REQUIRE(std::getline(in, line));
+    auto row = nlohmann::json::parse(line);
+    CHECK(row["training_iteration"] == iters + 1);
+    CHECK(row["timesteps_total"] == steps + 40);
+    CHECK(row["time_total_s"].get<double>() > time_saved);
+    // 40 steps were served in this iteration, not steps + 40.
+    CHECK(row["env_steps_per_s"].get<double>() * row["time_this_iter_s"].get<double>() ==
+          doctest::Approx(40.0));
+  }
 
   auto bad = server::parse_server_config(config(dir + "_bad", /*hidden=*/32));
   bad.restore = ckpt;

@@ -44,6 +44,8 @@ struct Running {
     auto cfg = server::parse_server_config(j);
     cfg.train = train;
     srv = std::make_unique<server::Server>(std::move(cfg));
+    // Without training the queue drops fragments; these tests keep them to look at them.
+    if (!train) srv->context().samples.set_accepting(true);
     srv->start();
     address = "ws://127.0.0.1:" + std::to_string(srv->port());
   }

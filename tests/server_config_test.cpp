@@ -45,4 +45,16 @@ TEST_CASE("server config: unknown keys and bad values are named") {
   j = base();
   j["stop"] = {{"reward", 3}};
   CHECK(error_of(j).find("stop.reward") != std::string::npos);
+  for (double bad : {0.0, -1.0, 1e9}) {
+    j = base();
+    j["report_interval_s"] = bad;
+    CHECK(error_of(j).find("'report_interval_s'") != std::string::npos);
+  }
+  j = base();
+  j["report_interval_s"] = "soon";
+  CHECK(error_of(j).find("'report_interval_s' has the wrong type") != std::string::npos);
+  j = base();
+  CHECK(parse_server_config(j).report_interval_s == 10.0);
+  j["report_interval_s"] = 0.5;
+  CHECK(parse_server_config(j).report_interval_s == 0.5);
 }

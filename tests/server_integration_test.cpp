@@ -35,10 +35,12 @@ struct Running {
     auto cfg = server::parse_server_config(j);
     cfg.train = train;
     srv = std::make_unique<server::Server>(std::move(cfg));
+    // Without training the queue drops fragments; these tests keep them to look at them.
+    if (!train) srv->context().samples.set_accepting(true);
     srv->start();
     address = "ws://127.0.0.1:" + std::to_string(srv->port());
   }
-  // Fragments pushed for training so far (train=false keeps them in the queue).
+  // Fragments pushed for training so far (kept in the queue when train=false).
   std::vector<algo::Trajectory> take(int policy = 0) {
     std::vector<int64_t> need(srv->context().config.policies.size(), 1);
     auto got = srv->context().samples.wait_take(need, std::chrono::milliseconds(500));
