@@ -13,7 +13,8 @@ seed=${2:-1}
 steps=${3:-100000}
 inference=${4:-remote}
 concurrent=${CONCURRENT:-4}
-out=results/bench_cartpole_${algo}_${inference}_seed$seed
+out=results/bench_cartpole_${algo}_seed$seed
+[ "$inference" = remote ] || out=results/bench_cartpole_${algo}_${inference}_seed$seed
 rm -rf "$out"
 start_server configs/cartpole_$algo.json "$out" --seed "$seed" --stop-timesteps 0
 start=$(date +%s.%N)
