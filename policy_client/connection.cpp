@@ -2,6 +2,8 @@
 
 #include <thread>
 
+#include <sys/socket.h>
+
 #include <boost/asio/connect.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/websocket.hpp>
@@ -38,6 +40,10 @@ Connection::~Connection() { disconnect(); }
 
 void Connection::disconnect() {
   if (!ws_) return;
+  {
+    std::lock_guard lk(fd_mu_);
+    fd_ = -1;
+  }
   // No close handshake: it would block forever on a server that stopped answering.
   beast::error_code ec;
   ws_->next_layer().shutdown(tcp::socket::shutdown_both, ec);
@@ -53,6 +59,11 @@ void Connection::connect_once() {
   s->next_layer().set_option(tcp::no_delay(true));
   s->read_message_max(wire::kMaxFrameBytes);
   s->binary(true);
+  {
+    std::lock_guard lk(fd_mu_);
+    if (aborted_) throw ConnectionError("connection aborted");
+    fd_ = s->next_layer().native_handle();  // abort() unblocks the handshake too
+  }
   s->handshake(host_ + ":" + port_, path_);
   ws_ = std::move(s);
   buf_.clear();
@@ -66,6 +77,7 @@ void Connection::reconnect(const std::string& why) {
     try {
       disconnect();
       connect_once();
+      for (auto& [rid, s] : unacked_) ws_->write(net::buffer(s.frame));
       break;
     } catch (const std::exception& e) {
       if (std::chrono::steady_clock::now() + backoff > deadline)
@@ -76,7 +88,14 @@ void Connection::reconnect(const std::string& why) {
     }
   }
   ++reconnects;
-  for (auto& [rid, s] : unacked_) ws_->write(net::buffer(s.frame));
+}
+
+void Connection::forget(uint64_t rid) { unacked_.erase(rid); }
+
+void Connection::abort() {
+  std::lock_guard lk(fd_mu_);
+  aborted_ = true;
+  if (fd_ >= 0) ::shutdown(fd_, SHUT_RDWR);
 }
 
 void Connection::send(wire::Frame frame, uint64_t rid, std::string what) {

@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <random>
 #include <string>
 #include <vector>
@@ -53,6 +54,11 @@ class Connection {
   void drain();
   void throw_pending();
   bool has_unacked() const { return !unacked_.empty(); }
+  // Drops an unanswered request: it is not resent after a reconnect.
+  void forget(uint64_t rid);
+  // From another thread: fails the blocking call in progress (shutdown of the socket) and
+  // every later connect, so the owner's thread gets a ConnectionError and can finish.
+  void abort();
 
   const std::string& endpoint() const { return endpoint_; }
   int64_t reconnects = 0;
@@ -74,6 +80,9 @@ class Connection {
   };
   std::map<uint64_t, Sent> unacked_;  // sent, not answered yet (resent after a reconnect)
   std::vector<RequestError> errors_;  // errors of pipelined requests, thrown by the next call
+  std::mutex fd_mu_;                  // guards fd_ and aborted_ (abort() runs on another thread)
+  int fd_ = -1;
+  bool aborted_ = false;
 };
 
 }  // namespace tandem::client

@@ -24,13 +24,44 @@ LocalWorker::LocalWorker(const std::string& address, const ClientOptions& option
     : opt_(options) {
   conn_ = std::make_unique<Connection>(address, opt_.reconnect_timeout_s);
   rng_.seed(opt_.seed ? opt_.seed : conn_->rng());
-  conn_->reconnect("connecting");
-  conn_->reconnects = 0;
-  const uint64_t rid = conn_->next_id();
-  auto reply = conn_->call(rid, wire::encode_get_config(rid), "GetConfig");
-  load_config(std::string(wire::view(fb::GetEnvelope(reply.data())->message_as_Config()->json())));
-  models_.resize(specs_.size());
-  fetch_weights();
+  // A server that accepts the connection but never answers must not block the constructor:
+  // a watchdog aborts the socket after reconnect_timeout_s.
+  std::mutex wd_mu;
+  std::condition_variable wd_cv;
+  bool done = false, fired = false;
+  std::thread watchdog([&] {
+    std::unique_lock lk(wd_mu);
+    if (!wd_cv.wait_for(lk, std::chrono::duration<double>(opt_.reconnect_timeout_s), [&] { return done; })) {
+      fired = true;
+      conn_->abort();
+    }
+  });
+  auto finish_watchdog = [&] {
+    {
+      std::lock_guard lk(wd_mu);
+      done = true;
+    }
+    wd_cv.notify_all();
+    watchdog.join();
+  };
+  try {
+    conn_->reconnect("connecting");
+    conn_->reconnects = 0;
+    const uint64_t rid = conn_->next_id();
+    auto reply = conn_->call(rid, wire::encode_get_config(rid), "GetConfig");
+    load_config(std::string(wire::view(fb::GetEnvelope(reply.data())->message_as_Config()->json())));
+    models_.resize(specs_.size());
+    fetch_weights();
+  } catch (...) {
+    finish_watchdog();
+    if (fired)
+      throw ConnectionError("tandem-server at " + conn_->endpoint() + " did not answer within " +
+                            std::to_string(opt_.reconnect_timeout_s) + " s");
+    throw;
+  }
+  finish_watchdog();
+  if (fired)
+    throw ConnectionError("tandem-server at " + conn_->endpoint() + " did not answer in time");
   for (size_t p = 0; p < models_.size(); ++p)
     if (!models_[p])
       throw ConnectionError("tandem-server at " + conn_->endpoint() + " sent no weights for policy '" +
@@ -48,7 +79,20 @@ LocalWorker::~LocalWorker() {
   }
   work_cv_.notify_all();
   room_cv_.notify_all();
-  if (thread_.joinable()) thread_.join();
+  if (!thread_.joinable()) return;
+  // The background thread uploads what is buffered for up to close_timeout_s. A server that
+  // holds a reply or stopped answering would block its read forever: abort the socket then.
+  {
+    std::unique_lock lk(qmu_);
+    const auto limit = std::chrono::duration<double>(opt_.close_timeout_s + 0.5);
+    if (!exited_cv_.wait_for(lk, limit, [&] { return exited_; })) {
+      lk.unlock();
+      spdlog::warn("local PolicyClient: {} does not answer; closing without waiting",
+                   conn_->endpoint());
+      conn_->abort();
+    }
+  }
+  thread_.join();
 }
 
 void LocalWorker::load_config(const std::string& text) {
@@ -401,6 +445,14 @@ LocalStats LocalWorker::stats() const {
 // ---- background thread ----
 
 void LocalWorker::run() {
+  struct Exit {  // tells the destructor, whatever way run() ends
+    LocalWorker* w;
+    ~Exit() {
+      std::lock_guard lk(w->qmu_);
+      w->exited_ = true;
+      w->exited_cv_.notify_all();
+    }
+  } exit_note{this};
   const auto secs = [](double s) {
     return std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(s));
   };
@@ -413,6 +465,7 @@ void LocalWorker::run() {
       stats_.dropped_steps += current->steps();
       stats_.dropped_reports += 1;
     }
+    if (current_rid_) conn_->forget(current_rid_);  // never resent once counted as dropped
     current.reset();
     current_rid_ = 0;
     uploading_ = false;
@@ -445,19 +498,15 @@ void LocalWorker::run() {
       }
     }
     try {
-      if (!conn_->connected()) {
-        conn_->reconnect("reconnecting");  // resends an unanswered report (same request id)
-        std::lock_guard lk(qmu_);
-        stats_.reconnects = conn_->reconnects;
-        // The server may have restarted with other (or older-numbered) weights: take its
-        // current ones whatever their version.
-        refetch_all_ = true;
-      }
+      if (!conn_->connected()) conn_->reconnect("reconnecting");  // resends an unanswered report
       if (!connected_) spdlog::info("local PolicyClient: connected again to {}", conn_->endpoint());
-      connected_ = true;
+      {
+        std::lock_guard lk(qmu_);
+        connected_ = true;
+      }
       backoff = std::chrono::milliseconds(20);
       if (current) {
-        upload_one(*current);
+        upload_one(*current);  // may reconnect inside (and resend under the same request id)
         std::lock_guard lk(qmu_);
         current.reset();
         current_rid_ = 0;
@@ -468,26 +517,43 @@ void LocalWorker::run() {
       bool fetch = false;
       {
         std::lock_guard lk(qmu_);
+        if (conn_->reconnects != stats_.reconnects) {
+          // Reconnected (here or inside a send/wait): the server may have restarted with other,
+          // or older-numbered, weights. Take its current ones whatever their version.
+          stats_.reconnects = conn_->reconnects;
+          refetch_all_ = true;
+        }
         fetch = !stop_ && (newer_weights_ || refetch_all_ || Clock::now() >= next_poll);
         newer_weights_ = false;
       }
       if (fetch) {
-        fetch_weights(std::exchange(refetch_all_, false));
         next_poll = Clock::now() + secs(opt_.update_interval_s);
+        fetch_weights(refetch_all_);  // on failure refetch_all_ stays set
+        refetch_all_ = false;
       }
     } catch (const ConnectionError& e) {
       if (connected_)
         spdlog::warn("local PolicyClient: {}; acting with the last weights, retrying", e.what());
-      connected_ = false;
       conn_->disconnect();
+      {
+        std::lock_guard lk(qmu_);
+        connected_ = false;
+      }
       room_cv_.notify_all();  // callers waiting for room stop waiting: the server is gone
       std::this_thread::sleep_for(backoff);
       backoff = std::min(backoff * 2, std::chrono::milliseconds(1000));
     } catch (const std::exception& e) {
-      // Never let the thread die: keep the error for the simulator's next call.
-      std::lock_guard lk(qmu_);
-      errors_.emplace_back("Internal", "local PolicyClient background thread", e.what());
-      drop_current();
+      // Never let the thread die: keep the error for the simulator's next call (once), drop
+      // the report it concerned, and pause before the next attempt.
+      {
+        std::lock_guard lk(qmu_);
+        if (errors_.empty())
+          errors_.emplace_back("Internal", "local PolicyClient background thread", e.what());
+        drop_current();
+      }
+      spdlog::warn("local PolicyClient: {}", e.what());
+      std::this_thread::sleep_for(backoff);
+      backoff = std::min(backoff * 2, std::chrono::milliseconds(1000));
     }
   }
 }
@@ -504,8 +570,9 @@ void LocalWorker::upload_one(UploadReport& r) {
   std::lock_guard lk(qmu_);
   if (env->message_type() == fb::Message::Error) {
     const auto* e = env->message_as_Error();
-    errors_.emplace_back(wire::error_code_name(e->code()), request_name("ReportSamples", r.episode_id),
-                         std::string(wire::view(e->message())));
+    if (errors_.empty())
+      errors_.emplace_back(wire::error_code_name(e->code()), request_name("ReportSamples", r.episode_id),
+                           std::string(wire::view(e->message())));
     stats_.rejected_reports += 1;
     return;
   }

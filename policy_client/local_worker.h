@@ -113,6 +113,8 @@ class LocalWorker {
   bool uploading_ = false;         // the background thread holds a report
   std::vector<RequestError> errors_;
   bool stop_ = false;
+  bool exited_ = false;            // run() has returned
+  std::condition_variable exited_cv_;
   bool newer_weights_ = false;
   bool stalled_ = false;           // a wait for the uploader timed out; cleared by an upload
   bool refetch_all_ = false;       // background thread: reconnected, take the server's weights

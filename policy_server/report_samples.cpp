@@ -74,6 +74,15 @@ FragmentError to_trajectory(const wire::fb::Fragment& f, const algo::PolicySpec&
     }
     if (auto why = as.validate(act); !why.empty())
       return bad(ErrorCode::BadAction, "step " + std::to_string(t) + ": " + why);
+    // The log-prob enters PPO's ratio as exp(new - old): it must be the one of this action
+    // under the sent distribution, or one bad client could blow up everyone's weights.
+    const float lp = algo::action_logp(as, dist.subspan(static_cast<size_t>(t * dd), static_cast<size_t>(dd)),
+                                       disc.subspan(static_cast<size_t>(t * dw), static_cast<size_t>(dw)),
+                                       cont.subspan(static_cast<size_t>(t * cw), static_cast<size_t>(cw)));
+    if (!std::isfinite(lp) || std::fabs(lp - logp[t]) > 1e-3f + 1e-4f * std::fabs(lp))
+      return bad(ErrorCode::BadRequest, "step " + std::to_string(t) + ": action_logp " +
+                                            std::to_string(logp[t]) + " is not the log-prob of the action under dist_inputs (" +
+                                            std::to_string(lp) + ")");
   }
   out.actions.assign(disc.begin(), disc.end());
   out.actions_cont.assign(cont.begin(), cont.end());

@@ -296,7 +296,9 @@ void RequestHandler::report_samples(uint64_t rid, const fb::ReportSamples& m,
     sink->send(wire::encode_error(rid, c, msg));
   };
   const auto episode_id = wire::view(m.episode_id());
-  if (m.env_steps() < 0 || m.episode_length() < 0 || !std::isfinite(m.episode_reward()))
+  constexpr int64_t kMaxCount = int64_t{1} << 40;  // far above any real episode or report
+  if (m.env_steps() < 0 || m.env_steps() > kMaxCount || m.episode_length() < 0 ||
+      m.episode_length() > kMaxCount || !std::isfinite(m.episode_reward()))
     return error(ErrorCode::BadRequest, "ReportSamples(" + std::string(episode_id) +
                                             "): env_steps, episode_length or episode_reward is invalid");
   // Validate every fragment before applying any.
@@ -345,21 +347,23 @@ void RequestHandler::report_samples(uint64_t rid, const fb::ReportSamples& m,
       if (m.training_enabled()) ctx_.samples.push(p, std::move(t));
     }
   }
-  reply_when_learner_ready(rid, std::move(touched), sink);
+  reply_when_learner_ready(rid, std::move(touched), sink, /*reading_held=*/false);
 }
 
 // Backpressure as in InferenceBatcher: while a whole train batch of a policy this report fed
 // waits for a busy learner, the reply is held (retried every millisecond), so a local client
 // cannot run far ahead of training. The reply carries every policy's newest weight version.
 void RequestHandler::reply_when_learner_ready(uint64_t rid, std::vector<char> touched,
-                                              const std::shared_ptr<ReplySink>& sink) {
+                                              const std::shared_ptr<ReplySink>& sink,
+                                              bool reading_held) {
   const bool hold = ctx_.config.train && ctx_.config.sample_backpressure;
   for (size_t p = 0; hold && p < touched.size(); ++p) {
     if (touched[p] && ctx_.samples.steps_pending(static_cast<int>(p)) >=
                           ctx_.config.policies[p].config.train_batch_size) {
+      if (!reading_held) sink->hold_reading();
       auto timer = std::make_shared<boost::asio::steady_timer>(ctx_.ioc, std::chrono::milliseconds(1));
       timer->async_wait([this, timer, rid, touched = std::move(touched), sink](boost::system::error_code ec) mutable {
-        if (!ec) reply_when_learner_ready(rid, std::move(touched), sink);
+        if (!ec) reply_when_learner_ready(rid, std::move(touched), sink, /*reading_held=*/true);
       });
       return;
     }
@@ -367,6 +371,7 @@ void RequestHandler::reply_when_learner_ready(uint64_t rid, std::vector<char> to
   std::vector<int64_t> versions;
   for (const auto& a : ctx_.algorithms) versions.push_back(a->snapshot()->version());
   sink->send(wire::encode_samples_accepted(rid, versions));
+  if (reading_held) sink->resume_reading();
 }
 
 }  // namespace tandem::server

@@ -28,7 +28,7 @@ class RequestHandler {
   void report_samples(uint64_t rid, const wire::fb::ReportSamples& m,
                       const std::shared_ptr<ReplySink>& sink);
   void reply_when_learner_ready(uint64_t rid, std::vector<char> touched_policies,
-                                const std::shared_ptr<ReplySink>& sink);
+                                const std::shared_ptr<ReplySink>& sink, bool reading_held);
 
   // Shared by GetAction and LogAction: validates the agents and queues them on their batchers.
   void queue_actions(uint64_t rid, std::string_view episode_id,

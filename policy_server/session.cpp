@@ -71,7 +71,20 @@ void WebsocketSession::on_read(beast::error_code ec, std::size_t) {
     }
   }
   buffer_.consume(buffer_.size());
+  if (held_ > 0) {
+    read_paused_ = true;  // resume_reading() reads on
+    return;
+  }
   do_read();
+}
+
+void WebsocketSession::resume_reading() {
+  net::dispatch(ws_.get_executor(), [self = shared_from_this()] {
+    if (--self->held_ == 0 && self->read_paused_) {
+      self->read_paused_ = false;
+      self->do_read();
+    }
+  });
 }
 
 void WebsocketSession::send(wire::Frame frame) {

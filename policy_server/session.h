@@ -43,6 +43,8 @@ class WebsocketSession : public ReplySink, public std::enable_shared_from_this<W
   ~WebsocketSession() override;
   void run(http::request<http::string_body> req);
   void send(wire::Frame frame) override;
+  void hold_reading() override { ++held_; }
+  void resume_reading() override;
   void close();
 
  private:
@@ -58,6 +60,8 @@ class WebsocketSession : public ReplySink, public std::enable_shared_from_this<W
   RequestHandler& handler_;
   RunStats& stats_;
   bool open_ = false;
+  int held_ = 0;              // held replies (on the strand); reading waits while > 0
+  bool read_paused_ = false;
   std::string peer_;  // remote address:port, for the log
 };
 

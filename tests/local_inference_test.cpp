@@ -298,7 +298,7 @@ TEST_CASE("ReportSamples: a resent request is applied once; bad fragments are re
   f.agent_id = "agent0";
   f.obs = {0.f, 1.f, 2.f, 3.f};
   f.discrete = {0, 2};
-  f.action_logp = {-1.f, -1.f};
+  f.action_logp = {-1.0986123f, -1.0986123f};  // log(1/3): uniform logits below
   f.vf_preds = {0.5f, 0.5f};
   f.dist_inputs = {0.f, 0.f, 0.f, 0.f, 0.f, 0.f};
   f.rewards = {1.f, 1.f};
@@ -334,6 +334,11 @@ TEST_CASE("ReportSamples: a resent request is applied once; bad fragments are re
   reply = roundtrip(bad.encode(2));
   REQUIRE(kind(reply) == wire::fb::Message::Error);
   CHECK(message(reply).find("action_logp is not finite") != std::string::npos);
+  bad = rep;
+  bad.fragments[0].action_logp[0] = -1e30f;  // would make PPO's ratio infinite
+  reply = roundtrip(bad.encode(4));
+  REQUIRE(kind(reply) == wire::fb::Message::Error);
+  CHECK(message(reply).find("is not the log-prob of the action") != std::string::npos);
   bad = rep;
   bad.fragments[0].discrete[1] = 3;
   reply = roundtrip(bad.encode(3));
@@ -400,9 +405,13 @@ TEST_CASE("local client: after training, its weights are the server's (same gree
   Running r(config(/*fragment=*/16, /*batch=*/64), /*train=*/true);
   PolicyClient c(r.address, InferenceMode::Local, fast_options());
   CHECK(eventually([&] { run_episode(c, 20); return c.local_stats().weights_version >= 3; }));
-  r.srv->stop();
+  c.flush();
+  // No more samples: training stops; the client's background poll catches up with the server.
   auto model = r.ctx().algorithms[0]->snapshot();
-  CHECK(model->version() == c.local_stats().weights_version);
+  CHECK(eventually([&] {
+    model = r.ctx().algorithms[0]->snapshot();
+    return model->version() == c.local_stats().weights_version;
+  }));
   auto ep = c.start_episode(std::nullopt, false, false);
   std::mt19937_64 rng(1);
   std::vector<algo::ActionResult> out;
@@ -415,4 +424,29 @@ TEST_CASE("local client: after training, its weights are the server's (same gree
     if (a != out[0].discrete[0]) ++differ;
   }
   CHECK(differ == 0);
+}
+
+TEST_CASE("local client: a server that accepts but never answers does not block for ever") {
+  namespace beast = boost::beast;
+  namespace net = boost::asio;
+  // A WebSocket endpoint that completes the handshake and then reads nothing.
+  net::io_context ioc;
+  net::ip::tcp::acceptor acc(ioc, {net::ip::make_address("127.0.0.1"), 0});
+  const auto port = acc.local_endpoint().port();
+  std::atomic<bool> done{false};
+  std::thread silent([&] {
+    net::ip::tcp::socket s(ioc);
+    acc.accept(s);
+    beast::websocket::stream<net::ip::tcp::socket> ws(std::move(s));
+    ws.accept();
+    while (!done) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  });
+  client::ClientOptions o;
+  o.reconnect_timeout_s = 0.5;
+  const auto t0 = Clock::now();
+  CHECK_THROWS_AS(PolicyClient("ws://127.0.0.1:" + std::to_string(port), InferenceMode::Local, o),
+                  client::ConnectionError);
+  CHECK(Clock::now() - t0 < std::chrono::seconds(3));
+  done = true;
+  silent.join();
 }
