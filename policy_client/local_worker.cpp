@@ -87,7 +87,7 @@ LocalWorker::~LocalWorker() {
     const auto limit = std::chrono::duration<double>(opt_.close_timeout_s + 0.5);
     if (!exited_cv_.wait_for(lk, limit, [&] { return exited_; })) {
       lk.unlock();
-      spdlog::warn("local PolicyClient: {} does not answer; closing without waiting",
+      spdlog::warn("local PolicyClient: no upload to {} within close_timeout_s; closing the socket",
                    conn_->endpoint());
       conn_->abort();
     }

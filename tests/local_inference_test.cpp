@@ -62,6 +62,7 @@ client::ClientOptions fast_options() {
   client::ClientOptions o;
   o.update_interval_s = 0.05;
   o.reconnect_timeout_s = 10;
+  o.close_timeout_s = 0.5;  // destructors facing a stopped server give up quickly
   o.seed = 7;
   return o;
 }
@@ -449,4 +450,100 @@ TEST_CASE("local client: a server that accepts but never answers does not block 
   CHECK(Clock::now() - t0 < std::chrono::seconds(3));
   done = true;
   silent.join();
+}
+
+TEST_CASE("local client: Box and MultiDiscrete actions are accepted by the server's checks") {
+  for (const char* action_space : {R"({"type": "box", "shape": [2], "low": -1, "high": 1})",
+                                   R"({"type": "multi_discrete", "nvec": [3, 4]})"}) {
+    auto j = config(/*fragment=*/4);
+    j["policies"]["p"]["action_space"] = nlohmann::json::parse(action_space);
+    Running r(j);
+    PolicyClient c(r.address, InferenceMode::Local, fast_options());
+    auto ep = c.start_episode();
+    for (int t = 0; t < 10; ++t) {
+      auto a = c.get_action(ep, std::vector<float>{0.1f * t, -0.2f});
+      CHECK(a.continuous.size() + a.discrete.size() == 2);
+      c.log_returns(ep, 0.5f);
+    }
+    c.end_episode(ep, std::vector<float>{0.f, 0.f}, /*truncated=*/true);
+    c.flush();
+    CHECK(c.local_stats().rejected_reports == 0);
+    auto ts = r.take();
+    CHECK(steps_in(ts) == 10);
+    REQUIRE_FALSE(ts.empty());
+    CHECK_FALSE(ts.back().terminated);  // truncated: bootstrapped from V(last obs)
+    CHECK(r.ctx().stats.peek().episodes_total == 1);
+  }
+}
+
+TEST_CASE("local client: after a restart it takes the new server's weights, even numbered lower") {
+  auto first = std::make_unique<Running>(config(/*fragment=*/16, /*batch=*/64), /*train=*/true);
+  const auto port = first->srv->port();
+  auto opts = fast_options();
+  opts.max_block_s = 0.2;
+  PolicyClient c(first->address, InferenceMode::Local, opts);
+  CHECK(eventually([&] { run_episode(c, 20); return c.local_stats().weights_version >= 2; }));
+  c.flush();
+  first->srv->stop();
+  first.reset();
+  auto j = config(/*fragment=*/16, /*batch=*/64);
+  j["seed"] = 99;  // other initial weights, version 0
+  Running second(j, /*train=*/false, port);
+  run_episode(c, 20);  // its upload finds the new server
+  CHECK(eventually([&] {
+    auto s = c.local_stats();
+    return s.reconnects >= 1 && s.weights_version == 0;
+  }));
+  auto model = second.ctx().algorithms[0]->snapshot();
+  auto ep = c.start_episode(std::nullopt, false, false);
+  std::mt19937_64 rng(1);
+  std::vector<algo::ActionResult> out;
+  const uint8_t greedy = 0;
+  int differ = 0;
+  for (int i = 0; i < 50; ++i) {
+    std::vector<float> o{std::sin(i * 1.3f), std::cos(i * 0.9f)};
+    model->compute_actions(o, 1, {}, {&greedy, 1}, rng, out);
+    if (c.get_action(ep, o).as_int() != out[0].discrete[0]) ++differ;
+  }
+  CHECK(differ == 0);
+}
+
+TEST_CASE("local client, multi-agent: mapping, per-agent rewards and done flags as in remote mode") {
+  auto j = nlohmann::json::parse(R"({
+    "algorithm": "ppo", "port": 0, "results_dir": "test_results/local_ma",
+    "config": {"train_batch_size": 64, "sgd_minibatch_size": 32, "model": {"fcnet_hiddens": [8]}},
+    "policies": {
+      "p1": {"observation_space": {"type": "multi_discrete", "nvec": [4, 4]}, "action_space": {"type": "discrete", "n": 4}},
+      "p2": {"observation_space": {"type": "multi_discrete", "nvec": [4, 4]}, "action_space": {"type": "discrete", "n": 4}}},
+    "policy_mapping": {"agent1": "p1", "agent2": "p2"}
+  })");
+  Running r(j);
+  PolicyClient c(r.address, InferenceMode::Local, fast_options());
+  auto ep = c.start_episode();
+  client::AgentObs both{{"agent1", {0, 3}}, {"agent2", {3, 0}}};
+  CHECK_THROWS_AS(c.get_action(ep, client::AgentObs{{"agent3", {0, 0}}}), RequestError);
+  auto acts = c.get_action(ep, both);
+  REQUIRE(acts.size() == 2);
+  c.log_returns(ep, {{"agent1", 1.f}, {"agent2", -0.1f}});
+  c.get_action(ep, both);
+  c.log_returns(ep, {{"agent1", -1.f}, {"agent2", 1.f}}, {{"agent1", true}});
+  CHECK_THROWS_AS(c.get_action(ep, client::AgentObs{{"agent1", {0, 1}}}), RequestError);
+  c.get_action(ep, client::AgentObs{{"agent2", {1, 2}}});
+  c.log_returns(ep, {{"agent2", 2.f}});
+  c.end_episode(ep, client::AgentObs{{"agent2", {1, 2}}});
+  c.flush();
+  auto got = r.ctx().samples.wait_take({1, 1}, std::chrono::milliseconds(500));
+  REQUIRE(got[0].size() == 1);
+  CHECK(got[0][0].rewards == std::vector<float>{1.f, -1.f});
+  CHECK(got[0][0].terminated);
+  CHECK(got[0][0].obs.size() == 2 * 8);  // preprocessed on the server: one-hot MultiDiscrete
+  CHECK(got[0][0].obs[0] == 1.f);
+  CHECK(got[0][0].obs[4 + 3] == 1.f);
+  REQUIRE(got[1].size() == 1);
+  CHECK(got[1][0].rewards == std::vector<float>{-0.1f, 1.f, 2.f});
+  auto m = r.ctx().stats.peek();
+  CHECK(m.policy_reward_mean.at("p1") == doctest::Approx(0.0));
+  CHECK(m.policy_reward_mean.at("p2") == doctest::Approx(2.9));
+  CHECK(m.timesteps_total == 3);
+  CHECK(m.agent_timesteps_total == 5);
 }
