@@ -1,5 +1,6 @@
 #include "policy_client/connection.h"
 
+#include <cstdio>
 #include <thread>
 
 #include <sys/socket.h>
@@ -15,6 +16,18 @@ namespace websocket = beast::websocket;
 namespace net = boost::asio;
 using tcp = net::ip::tcp;
 namespace fb = wire::fb;
+
+std::string new_episode_id(std::mt19937_64& rng) {
+  char b[40];
+  std::snprintf(b, sizeof b, "ep-%016llx", static_cast<unsigned long long>(rng()));
+  return b;
+}
+
+std::optional<RequestError> error_of(const fb::Envelope& env, const std::string& what) {
+  if (env.message_type() != fb::Message::Error) return std::nullopt;
+  const auto* e = env.message_as_Error();
+  return RequestError(wire::error_code_name(e->code()), what, std::string(wire::view(e->message())));
+}
 
 Connection::Connection(const std::string& address, double reconnect_timeout_s)
     : reconnect_timeout_s_(reconnect_timeout_s) {
@@ -136,11 +149,7 @@ wire::Frame Connection::wait(uint64_t rid) {
     std::string what = std::move(it->second.what);
     unacked_.erase(it);
     if (got == rid) return bytes;
-    if (env->message_type() == fb::Message::Error) {
-      const auto* e = env->message_as_Error();
-      errors_.emplace_back(wire::error_code_name(e->code()), what,
-                           std::string(wire::view(e->message())));
-    }
+    if (auto e = error_of(*env, what)) errors_.push_back(std::move(*e));
   }
 }
 
@@ -169,11 +178,7 @@ wire::Frame Connection::call(uint64_t rid, wire::Frame frame, std::string what) 
   throw_pending();
   send(std::move(frame), rid, what);
   auto reply = wait(rid);
-  const auto* env = fb::GetEnvelope(reply.data());
-  if (env->message_type() == fb::Message::Error) {
-    const auto* e = env->message_as_Error();
-    throw RequestError(wire::error_code_name(e->code()), what, std::string(wire::view(e->message())));
-  }
+  if (auto e = error_of(*fb::GetEnvelope(reply.data()), what)) throw *e;
   return reply;
 }
 
@@ -182,12 +187,7 @@ void Connection::drain() {
     const uint64_t rid = unacked_.rbegin()->first;
     const std::string what = unacked_.rbegin()->second.what;
     auto reply = wait(rid);
-    const auto* env = fb::GetEnvelope(reply.data());
-    if (env->message_type() == fb::Message::Error) {
-      const auto* e = env->message_as_Error();
-      errors_.emplace_back(wire::error_code_name(e->code()), what,
-                           std::string(wire::view(e->message())));
-    }
+    if (auto e = error_of(*fb::GetEnvelope(reply.data()), what)) errors_.push_back(std::move(*e));
   }
 }
 

@@ -13,6 +13,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <string>
 #include <vector>
@@ -26,6 +27,12 @@
 #include "schemas/codec.h"
 
 namespace tandem::client {
+
+// A unique episode id ("ep-" and 16 hex digits) for start_episode() without one.
+std::string new_episode_id(std::mt19937_64& rng);
+
+// The RequestError an Error reply stands for (nullopt for any other reply).
+std::optional<RequestError> error_of(const wire::fb::Envelope& env, const std::string& what);
 
 class Connection {
  public:

@@ -154,14 +154,7 @@ std::string LocalWorker::start_episode(std::optional<std::string> episode_id,
                                        bool training_enabled, bool explore) {
   throw_pending();
   std::lock_guard lk(mu_);
-  std::string id;
-  if (episode_id) {
-    id = *episode_id;
-  } else {
-    char b[40];
-    std::snprintf(b, sizeof b, "ep-%016llx", static_cast<unsigned long long>(rng_()));
-    id = b;
-  }
+  const std::string id = episode_id ? *episode_id : new_episode_id(rng_);
   auto [it, inserted] = episodes_.try_emplace(id);
   if (!inserted)
     throw RequestError("DuplicateEpisode", request_name("StartEpisode", id),
@@ -208,31 +201,44 @@ std::map<std::string, Action> LocalWorker::get_action(const std::string& episode
   size_t i = 0;
   for (const auto& [id, o] : obs) {
     const int p = policies[i++];
-    const auto& spec = specs_[p];
-    pre_.resize(static_cast<size_t>(spec.observation_space.preprocessed_size()));
-    spec.observation_space.preprocess(o, pre_.data());
-    const uint8_t explore = ep.explore ? 1 : 0;
-    model(p)->compute_actions(pre_, 1, single_agent_mask, {&explore, 1}, rng_, out_);
-    auto& r = out_[0];
-    auto& a = ep.agents[id];
-    a.policy = p;
-    a.acted = true;
-    if (a.frag.size() >= spec.config.rollout_fragment_length) close_fragment(a, false, r.vf_pred, ep);
-    auto& f = a.frag;
-    f.agent_id = id;
-    f.obs.insert(f.obs.end(), o.begin(), o.end());
-    f.discrete.insert(f.discrete.end(), r.discrete.begin(), r.discrete.end());
-    f.continuous.insert(f.continuous.end(), r.continuous.begin(), r.continuous.end());
-    f.action_logp.push_back(r.logp);
-    f.vf_preds.push_back(r.vf_pred);
-    f.dist_inputs.insert(f.dist_inputs.end(), r.dist_inputs.begin(), r.dist_inputs.end());
-    f.rewards.push_back(0.f);
+    auto& r = compute(p, o, single_agent_mask, ep.explore);
+    record_step(ep, id, p, o, r);
     actions[id] = Action{r.discrete, r.continuous};
   }
   ++ep.env_steps_unreported;
   ++ep.length;
   if (!ep.ready.empty()) queue_report(episode_id, ep, false);
   return actions;
+}
+
+algo::ActionResult& LocalWorker::compute(int policy, std::span<const float> obs,
+                                         std::span<const float> mask, bool explore) {
+  const auto& space = specs_[policy].observation_space;
+  pre_.resize(static_cast<size_t>(space.preprocessed_size()));
+  space.preprocess(obs, pre_.data());
+  const uint8_t e = explore ? 1 : 0;
+  model(policy)->compute_actions(pre_, 1, mask, {&e, 1}, rng_, out_);
+  return out_[0];
+}
+
+// Appends one step to the agent's fragment; a full fragment is cut first and bootstrapped
+// from this step's value (as the server's Episode::record_step does).
+void LocalWorker::record_step(Episode& ep, const std::string& agent_id, int policy,
+                              std::span<const float> obs, const algo::ActionResult& r) {
+  auto& a = ep.agents[agent_id];
+  a.policy = policy;
+  a.acted = true;
+  if (a.frag.size() >= specs_[policy].config.rollout_fragment_length)
+    close_fragment(a, false, r.vf_pred, ep);
+  auto& f = a.frag;
+  f.agent_id = agent_id;
+  f.obs.insert(f.obs.end(), obs.begin(), obs.end());
+  f.discrete.insert(f.discrete.end(), r.discrete.begin(), r.discrete.end());
+  f.continuous.insert(f.continuous.end(), r.continuous.begin(), r.continuous.end());
+  f.action_logp.push_back(r.logp);
+  f.vf_preds.push_back(r.vf_pred);
+  f.dist_inputs.insert(f.dist_inputs.end(), r.dist_inputs.begin(), r.dist_inputs.end());
+  f.rewards.push_back(0.f);
 }
 
 void LocalWorker::log_action(const std::string& episode_id, const AgentObs& obs,
@@ -255,29 +261,16 @@ void LocalWorker::log_action(const std::string& episode_id, const AgentObs& obs,
       throw RequestError("BadAction", what, "agent '" + id + "': " + why);
   }
   for (const auto& [id, o] : obs) {
+    if (auto it = ep.agents.find(id); it != ep.agents.end() && it->second.done) continue;
     const int p = policy_for(id);
-    const auto& spec = specs_[p];
     const auto& act = actions.at(id);
-    pre_.resize(static_cast<size_t>(spec.observation_space.preprocessed_size()));
-    spec.observation_space.preprocess(o, pre_.data());
-    const uint8_t greedy = 0;  // only the distribution and the value are used
-    model(p)->compute_actions(pre_, 1, {}, {&greedy, 1}, rng_, out_);
-    auto& r = out_[0];
-    const float logp = algo::action_logp(spec.action_space, r.dist_inputs, act.discrete, act.continuous);
-    auto& a = ep.agents[id];
-    if (a.done) continue;
-    a.policy = p;
-    a.acted = true;
-    if (a.frag.size() >= spec.config.rollout_fragment_length) close_fragment(a, false, r.vf_pred, ep);
-    auto& f = a.frag;
-    f.agent_id = id;
-    f.obs.insert(f.obs.end(), o.begin(), o.end());
-    f.discrete.insert(f.discrete.end(), act.discrete.begin(), act.discrete.end());
-    f.continuous.insert(f.continuous.end(), act.continuous.begin(), act.continuous.end());
-    f.action_logp.push_back(logp);
-    f.vf_preds.push_back(r.vf_pred);
-    f.dist_inputs.insert(f.dist_inputs.end(), r.dist_inputs.begin(), r.dist_inputs.end());
-    f.rewards.push_back(0.f);
+    // Keep the model's value and distribution; take the simulator's action and its
+    // log-probability under that distribution (as the server does for remote LogAction).
+    auto& r = compute(p, o, {}, /*explore=*/false);
+    r.discrete = act.discrete;
+    r.continuous = act.continuous;
+    r.logp = algo::action_logp(specs_[p].action_space, r.dist_inputs, act.discrete, act.continuous);
+    record_step(ep, id, p, o, r);
   }
   ++ep.env_steps_unreported;
   ++ep.length;
@@ -568,11 +561,8 @@ void LocalWorker::upload_one(UploadReport& r) {
   auto reply = conn_->wait(current_rid_);
   const auto* env = fb::GetEnvelope(reply.data());
   std::lock_guard lk(qmu_);
-  if (env->message_type() == fb::Message::Error) {
-    const auto* e = env->message_as_Error();
-    if (errors_.empty())
-      errors_.emplace_back(wire::error_code_name(e->code()), request_name("ReportSamples", r.episode_id),
-                           std::string(wire::view(e->message())));
+  if (auto e = error_of(*env, request_name("ReportSamples", r.episode_id))) {
+    if (errors_.empty()) errors_.push_back(std::move(*e));
     stats_.rejected_reports += 1;
     return;
   }

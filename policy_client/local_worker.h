@@ -81,6 +81,11 @@ class LocalWorker {
   Episode& episode(const std::string& id, const char* request);
   std::shared_ptr<const algo::InferenceModel> model(int policy) const;
   void close_fragment(AgentState& a, bool terminated, float bootstrap, Episode& ep);
+  // One forward pass of `policy` on a raw observation (result valid until the next call).
+  algo::ActionResult& compute(int policy, std::span<const float> obs, std::span<const float> mask,
+                              bool explore);
+  void record_step(Episode& ep, const std::string& agent_id, int policy,
+                   std::span<const float> obs, const algo::ActionResult& r);
   void queue_report(const std::string& id, Episode& ep, bool done,
                     const std::map<std::string, double>& metrics = {});
   void enqueue(UploadReport r);

@@ -53,14 +53,7 @@ std::string PolicyClient::start_episode(std::optional<std::string> episode_id,
   if (impl_->local) return impl_->local->start_episode(std::move(episode_id), training_enabled, explore);
   std::lock_guard lk(impl_->mu);
   auto& c = *impl_->conn;
-  std::string id;
-  if (episode_id) {
-    id = *episode_id;
-  } else {
-    char b[40];
-    std::snprintf(b, sizeof b, "ep-%016llx", static_cast<unsigned long long>(c.rng()));
-    id = b;
-  }
+  const std::string id = episode_id ? *episode_id : new_episode_id(c.rng);
   const uint64_t rid = c.next_id();
   auto reply = c.call(rid, wire::encode_start_episode(rid, id, training_enabled, explore),
                       "StartEpisode(" + id + ")");
