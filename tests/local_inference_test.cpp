@@ -547,3 +547,68 @@ TEST_CASE("local client, multi-agent: mapping, per-agent rewards and done flags 
   CHECK(m.timesteps_total == 3);
   CHECK(m.agent_timesteps_total == 5);
 }
+
+namespace {
+// A TCP proxy in front of a server; stall() makes it swallow the server's replies, so the
+// client sees a server that accepted its request and never answers.
+struct StallingProxy {
+  using tcp = boost::asio::ip::tcp;
+  explicit StallingProxy(uint16_t target)
+      : acc(ioc, {boost::asio::ip::make_address("127.0.0.1"), 0}) {
+    thread = std::thread([this, target] {
+      tcp::socket c(ioc), s(ioc);
+      boost::system::error_code ec;
+      acc.accept(c, ec);
+      if (ec) return;
+      s.connect({boost::asio::ip::make_address("127.0.0.1"), target}, ec);
+      std::thread up([&] { pipe(c, s, false); });
+      pipe(s, c, true);
+      up.join();
+    });
+  }
+  ~StallingProxy() {
+    boost::system::error_code ec;
+    acc.close(ec);
+    thread.join();
+  }
+  void pipe(tcp::socket& from, tcp::socket& to, bool stallable) {
+    std::vector<char> buf(1 << 16);
+    boost::system::error_code ec;
+    for (;;) {
+      const size_t n = from.read_some(boost::asio::buffer(buf), ec);
+      if (ec) break;
+      if (stallable && stalled) continue;
+      boost::asio::write(to, boost::asio::buffer(buf.data(), n), ec);
+      if (ec) break;
+    }
+    from.shutdown(tcp::socket::shutdown_both, ec);
+    to.shutdown(tcp::socket::shutdown_both, ec);
+  }
+  uint16_t port() const { return acc.local_endpoint().port(); }
+  boost::asio::io_context ioc;
+  tcp::acceptor acc;
+  std::atomic<bool> stalled{false};
+  std::thread thread;
+};
+}  // namespace
+
+TEST_CASE("local client: a server that stops answering blocks neither the simulator nor the destructor") {
+  Running r(config(/*fragment=*/5));
+  StallingProxy proxy(r.srv->port());
+  auto opts = fast_options();
+  opts.max_block_s = 0.3;
+  opts.close_timeout_s = 0.3;
+  auto c = std::make_unique<PolicyClient>("ws://127.0.0.1:" + std::to_string(proxy.port()),
+                                          InferenceMode::Local, opts);
+  run_episode(*c, 10);
+  c->flush();
+  CHECK(r.ctx().stats.peek().timesteps_total == 10);
+  proxy.stalled = true;
+  const auto t0 = Clock::now();
+  for (int i = 0; i < 20; ++i) run_episode(*c, 10);  // 40+ reports; the first one hangs
+  CHECK(Clock::now() - t0 < std::chrono::seconds(2));   // waited max_block_s once, not per report
+  CHECK(c->local_stats().buffered_steps > 0);
+  const auto t1 = Clock::now();
+  c.reset();
+  CHECK(Clock::now() - t1 < std::chrono::seconds(4));   // close_timeout_s, then the socket is shut
+}
