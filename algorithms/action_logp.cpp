@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <numbers>
+#include <vector>
 
 namespace tandem::algo {
 namespace {
@@ -26,6 +27,13 @@ int64_t dist_dim(const Space& action_space) {
       return 2 * action_space.raw_size();
   }
   return 0;
+}
+
+std::string validate_action(const Space& action_space, std::span<const int64_t> discrete,
+                            std::span<const float> continuous) {
+  if (action_space.kind == SpaceKind::Box) return action_space.validate(continuous);
+  const std::vector<float> as_float(discrete.begin(), discrete.end());
+  return action_space.validate(as_float);
 }
 
 int64_t discrete_action_width(const Space& action_space) {

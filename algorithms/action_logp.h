@@ -5,6 +5,7 @@
 // component; Box -> mean (d values) then log_std (d values).
 #include <cstdint>
 #include <span>
+#include <string>
 
 #include "algorithms/spaces.h"
 
@@ -16,6 +17,11 @@ int64_t dist_dim(const Space& action_space);
 // floats of a continuous one (Box size, else 0).
 int64_t discrete_action_width(const Space& action_space);
 int64_t continuous_action_width(const Space& action_space);
+
+// Checks an action against its space (Discrete/MultiDiscrete: `discrete`; Box: `continuous`,
+// the other part ignored), like Space::validate does for observations. Empty when valid.
+std::string validate_action(const Space& action_space, std::span<const int64_t> discrete,
+                            std::span<const float> continuous);
 
 float action_logp(const Space& action_space, std::span<const float> dist_inputs,
                   std::span<const int64_t> discrete, std::span<const float> continuous);

@@ -122,6 +122,7 @@ void Connection::send(wire::Frame frame, uint64_t rid, std::string what) {
 }
 
 wire::Frame Connection::read_frame() {
+  if (!ws_) throw beast::system_error(net::error::not_connected);
   buf_.clear();
   ws_->read(buf_);
   auto data = buf_.data();
@@ -136,7 +137,6 @@ wire::Frame Connection::wait(uint64_t rid) {
   for (;;) {
     wire::Frame bytes;
     try {
-      if (!ws_) throw beast::system_error(net::error::not_connected);
       bytes = read_frame();
     } catch (const beast::system_error& e) {
       reconnect(e.code().message());
@@ -157,7 +157,6 @@ wire::Frame Connection::wait_more(uint64_t rid) {
   for (;;) {
     wire::Frame bytes;
     try {
-      if (!ws_) throw beast::system_error(net::error::not_connected);
       bytes = read_frame();
     } catch (const beast::system_error& e) {
       disconnect();

@@ -205,9 +205,7 @@ std::map<std::string, Action> LocalWorker::get_action(const std::string& episode
     record_step(ep, id, p, o, r);
     actions[id] = Action{r.discrete, r.continuous};
   }
-  ++ep.env_steps_unreported;
-  ++ep.length;
-  if (!ep.ready.empty()) queue_report(episode_id, ep, false);
+  end_env_step(episode_id, ep);
   return actions;
 }
 
@@ -241,6 +239,14 @@ void LocalWorker::record_step(Episode& ep, const std::string& agent_id, int poli
   f.rewards.push_back(0.f);
 }
 
+// After every agent of a get_action/log_action call is recorded: one env step; fragments the
+// call completed go to the upload queue.
+void LocalWorker::end_env_step(const std::string& episode_id, Episode& ep) {
+  ++ep.env_steps_unreported;
+  ++ep.length;
+  if (!ep.ready.empty()) queue_report(episode_id, ep, false);
+}
+
 void LocalWorker::log_action(const std::string& episode_id, const AgentObs& obs,
                              const std::map<std::string, Action>& actions) {
   throw_pending();
@@ -254,10 +260,9 @@ void LocalWorker::log_action(const std::string& episode_id, const AgentObs& obs,
       throw RequestError("BadObservation", what, "agent '" + id + "': " + why);
     auto act = actions.find(id);
     if (act == actions.end()) throw RequestError("BadRequest", what, "LogAction needs one action per observation");
-    const auto& as = specs_[p].action_space;
-    std::vector<float> as_float(act->second.discrete.begin(), act->second.discrete.end());
-    if (as.kind == algo::SpaceKind::Box) as_float = act->second.continuous;
-    if (auto why = as.validate(as_float); !why.empty())
+    if (auto why = algo::validate_action(specs_[p].action_space, act->second.discrete,
+                                         act->second.continuous);
+        !why.empty())
       throw RequestError("BadAction", what, "agent '" + id + "': " + why);
   }
   for (const auto& [id, o] : obs) {
@@ -272,9 +277,7 @@ void LocalWorker::log_action(const std::string& episode_id, const AgentObs& obs,
     r.logp = algo::action_logp(specs_[p].action_space, r.dist_inputs, act.discrete, act.continuous);
     record_step(ep, id, p, o, r);
   }
-  ++ep.env_steps_unreported;
-  ++ep.length;
-  if (!ep.ready.empty()) queue_report(episode_id, ep, false);
+  end_env_step(episode_id, ep);
 }
 
 void LocalWorker::log_returns(const std::string& episode_id,

@@ -84,6 +84,7 @@ class LocalWorker {
   // One forward pass of `policy` on a raw observation (result valid until the next call).
   algo::ActionResult& compute(int policy, std::span<const float> obs, std::span<const float> mask,
                               bool explore);
+  void end_env_step(const std::string& episode_id, Episode& ep);
   void record_step(Episode& ep, const std::string& agent_id, int policy,
                    std::span<const float> obs, const algo::ActionResult& r);
   void queue_report(const std::string& id, Episode& ep, bool done,

@@ -61,24 +61,18 @@ FragmentError to_trajectory(const wire::fb::Fragment& f, const algo::PolicySpec&
   out = algo::Trajectory{};
   out.obs_dim = pre;
   out.obs.resize(static_cast<size_t>(T * pre));
-  std::vector<float> act(static_cast<size_t>(std::max(dw, cw)));
   for (int64_t t = 0; t < T; ++t) {
     auto row = obs.subspan(static_cast<size_t>(t * raw), static_cast<size_t>(raw));
     if (auto why = os.validate(row); !why.empty())
       return bad(ErrorCode::BadObservation, "step " + std::to_string(t) + ": " + why);
     os.preprocess(row, out.obs.data() + t * pre);
-    if (dw) {
-      for (int64_t k = 0; k < dw; ++k) act[k] = static_cast<float>(disc[t * dw + k]);
-    } else {
-      std::copy_n(cont.begin() + t * cw, cw, act.begin());
-    }
-    if (auto why = as.validate(act); !why.empty())
+    const auto d = disc.subspan(static_cast<size_t>(t * dw), static_cast<size_t>(dw));
+    const auto c = cont.subspan(static_cast<size_t>(t * cw), static_cast<size_t>(cw));
+    if (auto why = algo::validate_action(as, d, c); !why.empty())
       return bad(ErrorCode::BadAction, "step " + std::to_string(t) + ": " + why);
     // The log-prob enters PPO's ratio as exp(new - old): it must be the one of this action
     // under the sent distribution, or one bad client could blow up everyone's weights.
-    const float lp = algo::action_logp(as, dist.subspan(static_cast<size_t>(t * dd), static_cast<size_t>(dd)),
-                                       disc.subspan(static_cast<size_t>(t * dw), static_cast<size_t>(dw)),
-                                       cont.subspan(static_cast<size_t>(t * cw), static_cast<size_t>(cw)));
+    const float lp = algo::action_logp(as, dist.subspan(static_cast<size_t>(t * dd), static_cast<size_t>(dd)), d, c);
     if (!std::isfinite(lp) || std::fabs(lp - logp[t]) > 1e-3f + 1e-4f * std::fabs(lp))
       return bad(ErrorCode::BadRequest, "step " + std::to_string(t) + ": action_logp " +
                                             std::to_string(logp[t]) + " is not the log-prob of the action under dist_inputs (" +

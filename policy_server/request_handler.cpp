@@ -5,6 +5,7 @@
 
 #include <boost/asio/steady_timer.hpp>
 
+#include "algorithms/action_logp.h"
 #include "policy_server/report_samples.h"
 
 namespace tandem::server {
@@ -149,10 +150,7 @@ void RequestHandler::queue_actions(
         auto c = wire::view(act->continuous());
         r.discrete.assign(d.begin(), d.end());
         r.continuous.assign(c.begin(), c.end());
-        const auto& as = spec.action_space;
-        std::vector<float> as_float(r.discrete.begin(), r.discrete.end());
-        if (as.kind == algo::SpaceKind::Box) as_float = r.continuous;
-        if (auto why = as.validate(as_float); !why.empty())
+        if (auto why = algo::validate_action(spec.action_space, r.discrete, r.continuous); !why.empty())
           return error(ErrorCode::BadAction, "agent '" + id + "': " + why);
         logged = std::move(r);
       }
