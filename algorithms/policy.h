@@ -17,28 +17,26 @@
 #include <string>
 #include <vector>
 
-#include "algorithms/config.h"
+#include "core/action_logp.h"
+#include "core/algo_config.h"
+#include "core/policy_spec.h"
 #include "algorithms/sample_batch.h"
-#include "algorithms/spaces.h"
+#include "core/spaces.h"
 
 namespace tandem::algo {
 
-// What a hosted policy is: its id, spaces and its (merged) hyperparameters.
-struct PolicySpec {
-  std::string policy_id;
-  Space observation_space;
-  Space action_space;
-  AlgoConfig config;  // the server's config with this policy's overrides applied
-};
-
-// One agent's action as computed by an InferenceModel.
-struct ActionResult {
-  std::vector<int64_t> discrete;   // Discrete: 1 value; MultiDiscrete: one per component
-  std::vector<float> continuous;   // Box actions (raw sample, unclipped)
-  float logp = 0.f;                // log-prob of the action under this model
-  float vf_pred = 0.f;             // value estimate of the observation
-  std::vector<float> dist_inputs;  // distribution inputs (logits, or mean then log_std)
-};
+// The torch-free vocabulary algorithms/ shares with the rest of Tandem (core/).
+using core::ActionResult;
+using core::AlgoConfig;
+using core::ModelConfig;
+using core::PolicySpec;
+using core::Space;
+using core::SpaceKind;
+using core::action_logp;
+using core::continuous_action_width;
+using core::discrete_action_width;
+using core::dist_dim;
+using core::validate_action;
 
 // Named statistics from one training call ("policy_loss", "vf_loss", "entropy", "kl",
 // "cur_lr", "cur_kl_coeff", "total_loss", "grad_gnorm", ...).

@@ -4,28 +4,12 @@
 #include <cstdint>
 #include <vector>
 
+#include "core/trajectory.h"
+
 namespace tandem::algo {
 
-// The logit a masked-out action gets in dist_inputs (Discrete/MultiDiscrete). The mask
-// therefore travels with the experience: training re-applies it to the new logits wherever
-// the behaviour logit is <= kMaskedLogit / 2, so old and new distributions agree on it.
-inline constexpr float kMaskedLogit = -1e9f;
-
-// One agent's trajectory fragment under one policy: T consecutive steps.
-// Observations are already preprocessed (obs_dim = Space::preprocessed_size()).
-struct Trajectory {
-  int64_t obs_dim = 0;
-  std::vector<float> obs;              // T * obs_dim
-  std::vector<int64_t> actions;        // T * action_dim_discrete (Discrete: 1, MultiDiscrete: n)
-  std::vector<float> actions_cont;     // T * action_dim_continuous (Box actions)
-  std::vector<float> action_logp;      // T: log-prob of the action under the behaviour policy
-  std::vector<float> vf_preds;         // T: value estimates of the behaviour policy
-  std::vector<float> dist_inputs;      // T * dist_dim: behaviour distribution inputs (logits or mean|log_std)
-  std::vector<float> rewards;          // T: reward of step t (all rewards logged after action t)
-  bool terminated = false;             // last step ended the episode for this agent (no bootstrap)
-  float bootstrap_value = 0.f;         // V(s_T) when not terminated (truncation or fragment cut)
-  int64_t size() const { return static_cast<int64_t>(action_logp.size()); }
-};
+using core::kMaskedLogit;
+using core::Trajectory;
 
 // A postprocessed batch: trajectories concatenated, with advantages and value targets.
 struct SampleBatch {

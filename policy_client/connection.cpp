@@ -15,7 +15,6 @@ namespace beast = boost::beast;
 namespace websocket = beast::websocket;
 namespace net = boost::asio;
 using tcp = net::ip::tcp;
-namespace fb = wire::fb;
 
 std::string new_episode_id(std::mt19937_64& rng) {
   char b[40];
@@ -23,14 +22,14 @@ std::string new_episode_id(std::mt19937_64& rng) {
   return b;
 }
 
-std::optional<RequestError> error_of(const fb::Envelope& env, const std::string& what) {
-  if (env.message_type() != fb::Message::Error) return std::nullopt;
-  const auto* e = env.message_as_Error();
-  return RequestError(wire::error_code_name(e->code()), what, std::string(wire::view(e->message())));
+std::optional<RequestError> error_of(const core::Reply& reply, const std::string& what) {
+  const auto* e = std::get_if<core::Error>(&reply);
+  if (!e) return std::nullopt;
+  return RequestError(core::error_code_name(e->code), what, e->message);
 }
 
-Connection::Connection(const std::string& address, double reconnect_timeout_s)
-    : reconnect_timeout_s_(reconnect_timeout_s) {
+Connection::Connection(const std::string& address, double reconnect_timeout_s, std::string client_id)
+    : client_id_(std::move(client_id)), reconnect_timeout_s_(reconnect_timeout_s) {
   std::string a = address;
   if (a.rfind("ws://", 0) == 0) a = a.substr(5);
   auto slash = a.find('/');
@@ -47,6 +46,11 @@ Connection::Connection(const std::string& address, double reconnect_timeout_s)
   // Request ids start at a random point so that the server can tell this client's resent
   // requests (duplicates) from another client's that carries an episode on.
   next_id_ = (rng() >> 2) | 1;
+  if (client_id_.empty()) {
+    char b[24];
+    std::snprintf(b, sizeof b, "%016llx", static_cast<unsigned long long>(rng()));
+    client_id_ = b;
+  }
 }
 
 Connection::~Connection() { disconnect(); }
@@ -72,6 +76,9 @@ void Connection::connect_once() {
   s->next_layer().set_option(tcp::no_delay(true));
   s->read_message_max(wire::kMaxFrameBytes);
   s->binary(true);
+  s->set_option(websocket::stream_base::decorator([id = client_id_](websocket::request_type& req) {
+    req.set("X-Tandem-Client", id);
+  }));
   {
     std::lock_guard lk(fd_mu_);
     if (aborted_) throw ConnectionError("connection aborted");
@@ -111,8 +118,14 @@ void Connection::abort() {
   if (fd_ >= 0) ::shutdown(fd_, SHUT_RDWR);
 }
 
-void Connection::send(wire::Frame frame, uint64_t rid, std::string what) {
-  auto [it, ok] = unacked_.emplace(rid, Sent{std::move(frame), std::move(what)});
+void Connection::send(uint64_t rid, const core::Request& request, std::string what) {
+  // Bound the unanswered window: wait for the oldest reply first (its error is kept).
+  while (unacked_.size() >= kMaxUnacked) {
+    const uint64_t oldest = unacked_.begin()->first;
+    const std::string w = unacked_.begin()->second.what;
+    if (auto e = error_of(wait(oldest), w)) errors_.push_back(std::move(*e));
+  }
+  auto [it, ok] = unacked_.emplace(rid, Sent{wire::encode_request(rid, request), std::move(what)});
   try {
     if (!ws_) throw beast::system_error(net::error::not_connected);
     ws_->write(net::buffer(it->second.frame));
@@ -121,48 +134,44 @@ void Connection::send(wire::Frame frame, uint64_t rid, std::string what) {
   }
 }
 
-wire::Frame Connection::read_frame() {
+wire::DecodedReply Connection::read_frame() {
   if (!ws_) throw beast::system_error(net::error::not_connected);
   buf_.clear();
   ws_->read(buf_);
   auto data = buf_.data();
-  wire::Frame bytes(static_cast<const uint8_t*>(data.data()),
-                    static_cast<const uint8_t*>(data.data()) + data.size());
-  auto d = wire::decode_frame(bytes);
-  if (!d) throw ConnectionError("server sent an invalid frame: " + d.message);
-  return bytes;
+  auto d = wire::decode_reply({static_cast<const uint8_t*>(data.data()), data.size()});
+  if (!d.status.ok()) throw ConnectionError("server sent an invalid frame: " + d.status.message);
+  return d;
 }
 
-wire::Frame Connection::wait(uint64_t rid) {
+core::Reply Connection::wait(uint64_t rid) {
   for (;;) {
-    wire::Frame bytes;
+    wire::DecodedReply d;
     try {
-      bytes = read_frame();
+      d = read_frame();
     } catch (const beast::system_error& e) {
       reconnect(e.code().message());
       continue;
     }
-    const auto* env = fb::GetEnvelope(bytes.data());  // verified in read_frame()
-    const uint64_t got = env->request_id();
-    auto it = unacked_.find(got);
+    auto it = unacked_.find(d.request_id);
     if (it == unacked_.end()) continue;  // a late duplicate reply, or a stray chunk
     std::string what = std::move(it->second.what);
     unacked_.erase(it);
-    if (got == rid) return bytes;
-    if (auto e = error_of(*env, what)) errors_.push_back(std::move(*e));
+    if (d.request_id == rid) return std::move(d.reply);
+    if (auto e = error_of(d.reply, what)) errors_.push_back(std::move(*e));
   }
 }
 
-wire::Frame Connection::wait_more(uint64_t rid) {
+core::Reply Connection::wait_more(uint64_t rid) {
   for (;;) {
-    wire::Frame bytes;
+    wire::DecodedReply d;
     try {
-      bytes = read_frame();
+      d = read_frame();
     } catch (const beast::system_error& e) {
       disconnect();
       throw ConnectionError("connection dropped during a chunked reply: " + e.code().message());
     }
-    if (fb::GetEnvelope(bytes.data())->request_id() == rid) return bytes;
+    if (d.request_id == rid) return std::move(d.reply);
   }
 }
 
@@ -173,11 +182,11 @@ void Connection::throw_pending() {
   throw e;
 }
 
-wire::Frame Connection::call(uint64_t rid, wire::Frame frame, std::string what) {
+core::Reply Connection::call(uint64_t rid, const core::Request& request, std::string what) {
   throw_pending();
-  send(std::move(frame), rid, what);
+  send(rid, request, what);
   auto reply = wait(rid);
-  if (auto e = error_of(*fb::GetEnvelope(reply.data()), what)) throw *e;
+  if (auto e = error_of(reply, what)) throw *e;
   return reply;
 }
 
@@ -185,8 +194,7 @@ void Connection::drain() {
   while (!unacked_.empty()) {
     const uint64_t rid = unacked_.rbegin()->first;
     const std::string what = unacked_.rbegin()->second.what;
-    auto reply = wait(rid);
-    if (auto e = error_of(*fb::GetEnvelope(reply.data()), what)) errors_.push_back(std::move(*e));
+    if (auto e = error_of(wait(rid), what)) errors_.push_back(std::move(*e));
   }
 }
 

@@ -2,9 +2,16 @@
 // One blocking WebSocket connection to a tandem-server, as the PolicyClient uses it: send a
 // request, read replies until the one wanted arrives, reconnect and resend on failure.
 //
-//   send(frame, rid) -> unacked[rid] -> the server answers in order -> wait(rid) returns it;
-//   replies to earlier pipelined requests seen on the way are matched and, when they are
-//   Errors, kept in `errors` for the caller to throw.
+//   send(rid, Request) -> encoded frame kept in unacked[rid] -> the server answers in order
+//   -> wait(rid) returns the decoded Reply; replies to earlier pipelined requests seen on the
+//   way are matched and, when they are Errors, kept for the caller to throw.
+//
+// Identity: every connection of one Connection object sends the same X-Tandem-Client id at
+// the WebSocket upgrade, so the server recognises a request resent after a reconnect (same
+// id, same request id, same bytes) and answers it with the original's reply, applying it
+// once. Request ids start at a random point and increase. At most kMaxUnacked requests are
+// unanswered at a time (send() first waits for the oldest), which bounds the resend window
+// well inside the server's (RequestLedger::kWindow).
 //
 // Not thread-safe: the owner serialises every call (remote mode: the client's mutex; local
 // mode: its background thread).
@@ -16,6 +23,7 @@
 #include <optional>
 #include <random>
 #include <string>
+#include <variant>
 #include <vector>
 
 #include <boost/asio/io_context.hpp>
@@ -24,6 +32,7 @@
 #include <boost/beast/websocket/stream.hpp>
 
 #include "policy_client/policy_client.h"
+#include "core/messages.h"
 #include "schemas/codec.h"
 
 namespace tandem::client {
@@ -32,12 +41,22 @@ namespace tandem::client {
 std::string new_episode_id(std::mt19937_64& rng);
 
 // The RequestError an Error reply stands for (nullopt for any other reply).
-std::optional<RequestError> error_of(const wire::fb::Envelope& env, const std::string& what);
+std::optional<RequestError> error_of(const core::Reply& reply, const std::string& what);
+
+// The reply as T, or ConnectionError naming what came instead (the server broke the protocol).
+template <class T>
+T expect_reply(core::Reply reply, const std::string& what) {
+  if (auto* t = std::get_if<T>(&reply)) return std::move(*t);
+  throw ConnectionError("server answered " + what + " with " + core::reply_name(reply));
+}
 
 class Connection {
  public:
   // `address`: ws://HOST:PORT[/path]. Throws std::invalid_argument for a malformed address.
-  Connection(const std::string& address, double reconnect_timeout_s);
+  static constexpr size_t kMaxUnacked = 64;
+
+  // client_id: the X-Tandem-Client header (empty: a random one).
+  Connection(const std::string& address, double reconnect_timeout_s, std::string client_id = "");
   ~Connection();  // closes the socket without a close handshake (never blocks)
 
   // (Re)connects with exponential backoff for up to reconnect_timeout_s (throws
@@ -49,14 +68,19 @@ class Connection {
   void disconnect();
 
   uint64_t next_id() { return next_id_++; }
-  void send(wire::Frame frame, uint64_t rid, std::string what);
-  // Reads replies until the one for `rid` arrives; returns its bytes (verified).
-  wire::Frame wait(uint64_t rid);
+  void send(uint64_t rid, const core::Request& request, std::string what);
+  // Reads replies until the one for `rid` arrives.
+  core::Reply wait(uint64_t rid);
   // A further reply frame for `rid` (chunked Weights). Throws ConnectionError when the
   // connection dropped meanwhile (the rest of the chunks is lost with it).
-  wire::Frame wait_more(uint64_t rid);
+  core::Reply wait_more(uint64_t rid);
   // send + wait; throws RequestError for an Error reply, or a kept pipelined error first.
-  wire::Frame call(uint64_t rid, wire::Frame frame, std::string what);
+  core::Reply call(uint64_t rid, const core::Request& request, std::string what);
+  // call() for a reply of type T (ConnectionError for any other type).
+  template <class T>
+  T call_as(uint64_t rid, const core::Request& request, std::string what) {
+    return expect_reply<T>(call(rid, request, what), what);
+  }
   // Waits for every unanswered request; keeps their errors.
   void drain();
   void throw_pending();
@@ -73,9 +97,9 @@ class Connection {
 
  private:
   void connect_once();
-  wire::Frame read_frame();
+  wire::DecodedReply read_frame();
 
-  std::string host_, port_, path_ = "/", endpoint_;
+  std::string host_, port_, path_ = "/", endpoint_, client_id_;
   double reconnect_timeout_s_;
   boost::asio::io_context ioc_;
   std::unique_ptr<boost::beast::websocket::stream<boost::asio::ip::tcp::socket>> ws_;

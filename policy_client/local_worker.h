@@ -3,23 +3,18 @@
 // this process; the server only receives experience and sends weights.
 //
 // Data flow:
-//   simulator thread: get_action -> the newest InferenceModel (shared_ptr, swapped by the
-//     background thread) -> the step is appended to its agent's fragment -> a fragment that
-//     is full (rollout_fragment_length, cut when the next step arrives), an agent that is
-//     done and an ended episode become an UploadReport -> upload queue (bounded).
-//   background thread (owns the connection): sends the oldest report (ReportSamples), waits
-//     for SamplesAccepted (held by the server while its learner is behind), and fetches
-//     weights (GetWeights, chunked) every update_interval_s or as soon as a reply shows a
-//     newer version; builds the new model off the simulator thread.
+//   simulator thread: a call -> the episode core's checks (the server's own) -> the newest
+//     InferenceModel (WeightFetcher) -> EpisodeCore records the step -> fragments it closed
+//     (rollout_fragment_length, agent done, episode end) become a ReportSamples ->
+//     UploadQueue::push (flow control, bounded).
+//   background thread (owns the connection after construction): UploadQueue::take -> sends
+//     ReportSamples, waits for SamplesAccepted (held by the server while its learner is
+//     behind) -> WeightFetcher::fetch every update_interval_s, at once when a reply shows
+//     newer weights, and after any reconnect (whatever the server's version numbers).
 //
-// The simulator never waits for the network, except while the server holds an upload reply
-// because its learner is behind (then at most max_block_s, as remote mode waits for a busy
-// learner; see ClientOptions::max_unsent_steps).
+// The simulator never waits for the network, except through the UploadQueue's flow control.
 // While the server is unreachable the client keeps acting with the last weights, reconnects
-// with backoff, and beyond max_buffered_steps drops the oldest reports (counted, logged).
-#include <atomic>
-#include <condition_variable>
-#include <deque>
+// with backoff, and resends the report in flight under its request id (applied once).
 #include <map>
 #include <memory>
 #include <mutex>
@@ -29,105 +24,67 @@
 #include <thread>
 #include <vector>
 
-#include "algorithms/action_logp.h"
-#include "algorithms/policy.h"
+#include "core/episode_core.h"
+#include "core/policy_set.h"
+#include "policy_client/client_backend.h"
 #include "policy_client/connection.h"
-#include "policy_client/policy_client.h"
-#include "policy_client/upload_report.h"
+#include "policy_client/upload_queue.h"
+#include "policy_client/weight_fetcher.h"
 
 namespace tandem::client {
 
-class LocalWorker {
+class LocalWorker final : public ClientBackend {
  public:
   // Connects, reads the server's configuration and its current weights (throws
-  // ConnectionError when the server cannot be reached within reconnect_timeout_s).
+  // ConnectionError when the server cannot be reached or answer within reconnect_timeout_s).
   LocalWorker(const std::string& address, const ClientOptions& options);
   // Uploads what is buffered (for up to close_timeout_s), then stops the background thread.
-  ~LocalWorker();
+  ~LocalWorker() override;
 
-  std::string start_episode(std::optional<std::string> episode_id, bool training_enabled, bool explore);
-  std::map<std::string, Action> get_action(const std::string& episode_id, const AgentObs& obs,
-                                           std::span<const float> single_agent_mask = {});
-  void log_action(const std::string& episode_id, const AgentObs& obs,
-                  const std::map<std::string, Action>& actions);
-  void log_returns(const std::string& episode_id, const std::map<std::string, float>& rewards,
-                   const std::map<std::string, bool>& dones);
-  void end_episode(const std::string& episode_id, const AgentObs& obs, bool truncated,
-                   const std::map<std::string, double>& custom_metrics);
+  // Simulator side: thread-safe, serialised by mu_.
+  std::string start_episode(std::optional<std::string> episode_id, bool training_enabled, bool explore) override;
+  std::map<std::string, Action> get_action(core::GetAction request) override;
+  void log_action(core::LogAction request) override;
+  void log_returns(core::LogReturns request) override;
+  void end_episode(core::EndEpisode request) override;
   // Waits until every buffered report is uploaded (up to reconnect_timeout_s); throws the
   // first error the server sent for an upload, or ConnectionError.
-  void flush();
-  const std::string& config_json() const { return config_json_; }
-  LocalStats stats() const;
+  void flush() override;
+  std::string config_json() override { return config_json_; }
+  int64_t reconnects() const override { return local_stats().reconnects; }
+  LocalStats local_stats() const override;
 
  private:
-  struct AgentState {
-    int policy = -1;
-    LocalFragment frag;
-    bool done = false;
-    double reward_total = 0;  // rewards after the agent's first action
-    bool acted = false;
-  };
-  struct Episode {
-    bool training_enabled = true, explore = true;
-    std::map<std::string, AgentState> agents;
-    std::vector<LocalFragment> ready;  // completed fragments not queued yet
-    int64_t env_steps_unreported = 0, length = 0;
-    double reward = 0;
-  };
-
-  void load_config(const std::string& json);
-  int policy_for(const std::string& agent_id) const;
-  Episode& episode(const std::string& id, const char* request);
-  std::shared_ptr<const algo::InferenceModel> model(int policy) const;
-  void close_fragment(AgentState& a, bool terminated, float bootstrap, Episode& ep);
+  core::EpisodeCore& episode(const std::string& id, const char* request);
   // One forward pass of `policy` on a raw observation (result valid until the next call).
-  algo::ActionResult& compute(int policy, std::span<const float> obs, std::span<const float> mask,
-                              bool explore);
-  void end_env_step(const std::string& episode_id, Episode& ep);
-  void record_step(Episode& ep, const std::string& agent_id, int policy,
-                   std::span<const float> obs, const algo::ActionResult& r);
-  void queue_report(const std::string& id, Episode& ep, bool done,
-                    const std::map<std::string, double>& metrics = {});
-  void enqueue(UploadReport r);
-  void throw_pending();
+  core::ActionResult& compute(int policy, std::span<const float> obs, std::span<const float> mask, bool explore);
+  // Queues the fragments the episode closed (and, when `done`, its summary) for upload.
+  void report(core::EpisodeCore& ep, bool done, const std::vector<core::Metric>& metrics = {});
 
-  // background thread
+  // Background thread.
   void run();
-  void upload_one(UploadReport& r);
-  void fetch_weights(bool any_version = false);  // any_version: also older-numbered ones
+  void upload(core::ReportSamples& r);
 
   ClientOptions opt_;
   std::unique_ptr<Connection> conn_;  // after construction: the background thread's only
   std::string config_json_;
-  std::vector<algo::PolicySpec> specs_;
-  std::map<std::string, std::string> mapping_;
-
-  mutable std::mutex models_mu_;
-  std::vector<std::shared_ptr<const algo::InferenceModel>> models_;
+  core::PolicySet policies_;          // the server's policies and mapping (shared reader)
+  std::unique_ptr<WeightFetcher> weights_;
+  std::unique_ptr<UploadQueue> uploads_;
 
   std::mutex mu_;  // simulator-side state
-  std::map<std::string, Episode> episodes_;
+  std::map<std::string, core::EpisodeCore> episodes_;
   std::mt19937_64 rng_;
-  std::vector<float> pre_, mask_;
-  std::vector<algo::ActionResult> out_;
+  std::vector<float> pre_;
+  std::vector<core::ActionResult> out_;
 
-  mutable std::mutex qmu_;  // upload queue, errors, counters
-  std::condition_variable work_cv_, room_cv_;
-  std::deque<UploadReport> queue_;
-  int64_t queued_steps_ = 0;
-  bool uploading_ = false;         // the background thread holds a report
-  std::vector<RequestError> errors_;
-  bool stop_ = false;
-  bool exited_ = false;            // run() has returned
-  std::condition_variable exited_cv_;
-  bool newer_weights_ = false;
-  bool stalled_ = false;           // a wait for the uploader timed out; cleared by an upload
-  bool refetch_all_ = false;       // background thread: reconnected, take the server's weights
-  uint64_t current_rid_ = 0;       // request id of the report being uploaded (0: not sent yet)
-  LocalStats stats_;
-  std::chrono::steady_clock::time_point last_drop_log_{};
-  std::atomic<bool> connected_{true};
+  // Background thread only.
+  uint64_t current_rid_ = 0;  // request id of the report in flight (0: not sent yet)
+  int64_t seen_reconnects_ = 0;
+
+  std::mutex exit_mu_;
+  std::condition_variable exit_cv_;
+  bool exited_ = false;  // run() has returned (under exit_mu_)
   std::thread thread_;
 };
 

@@ -1,33 +1,36 @@
 #include "policy_client/policy_client.h"
 
-#include <cstdio>
-
-#include "policy_client/connection.h"
-#include "policy_client/local_worker.h"
-#include "schemas/codec.h"
+#include "policy_client/client_backend.h"
 
 namespace tandem::client {
 
-namespace fb = wire::fb;
+namespace {
+using core::kDefaultAgentId;
 
-// Remote mode: `conn` under `mu`. Local mode: `local` (thread-safe itself).
+std::vector<core::AgentObs> agents_of(const AgentObs& obs) {
+  std::vector<core::AgentObs> out;
+  out.reserve(obs.size());
+  for (const auto& [id, o] : obs) out.push_back({id, o, {}});
+  return out;
+}
+}  // namespace
+
 struct PolicyClient::Impl {
   InferenceMode mode = InferenceMode::Remote;
-  std::mutex mu;
-  std::unique_ptr<Connection> conn;
-  std::unique_ptr<LocalWorker> local;
+  std::unique_ptr<ClientBackend> backend;
 };
 
 PolicyClient::PolicyClient(const std::string& address, InferenceMode mode, ClientOptions options)
     : impl_(std::make_unique<Impl>()) {
   impl_->mode = mode;
-  if (mode == InferenceMode::Local) {
-    impl_->local = std::make_unique<LocalWorker>(address, options);
+  if (mode == InferenceMode::Remote) {
+    impl_->backend = make_remote_backend(address, options);
     return;
   }
-  impl_->conn = std::make_unique<Connection>(address, options.reconnect_timeout_s);
-  impl_->conn->reconnect("connecting");
-  impl_->conn->reconnects = 0;
+  if (!make_local_backend)
+    throw std::logic_error(
+        "InferenceMode::Local needs the local-inference library: link tandem_client_local");
+  impl_->backend = make_local_backend(address, options);
 }
 
 PolicyClient::PolicyClient(const std::string& address, InferenceMode mode, double update_interval_s)
@@ -37,164 +40,62 @@ PolicyClient::PolicyClient(const std::string& address, InferenceMode mode, doubl
         return o;
       }()) {}
 
-PolicyClient::~PolicyClient() {
-  if (!impl_->conn) return;
-  try {
-    std::lock_guard lk(impl_->mu);
-    // Let pipelined requests land before closing: the server then loses nothing when the
-    // socket ends (Connection's destructor closes without a handshake).
-    if (impl_->conn->connected()) impl_->conn->drain();
-  } catch (...) {
-  }
-}
+PolicyClient::~PolicyClient() = default;
 
-std::string PolicyClient::start_episode(std::optional<std::string> episode_id,
-                                        bool training_enabled, bool explore) {
-  if (impl_->local) return impl_->local->start_episode(std::move(episode_id), training_enabled, explore);
-  std::lock_guard lk(impl_->mu);
-  auto& c = *impl_->conn;
-  const std::string id = episode_id ? *episode_id : new_episode_id(c.rng);
-  const uint64_t rid = c.next_id();
-  auto reply = c.call(rid, wire::encode_start_episode(rid, id, training_enabled, explore),
-                      "StartEpisode(" + id + ")");
-  return std::string(wire::view(fb::GetEnvelope(reply.data())->message_as_EpisodeStarted()->episode_id()));
+std::string PolicyClient::start_episode(std::optional<std::string> episode_id, bool training_enabled,
+                                        bool explore) {
+  return impl_->backend->start_episode(std::move(episode_id), training_enabled, explore);
 }
-
-namespace {
-Action to_action(const fb::AgentAction* a) {
-  Action out;
-  auto d = wire::view(a->discrete());
-  auto c = wire::view(a->continuous());
-  out.discrete.assign(d.begin(), d.end());
-  out.continuous.assign(c.begin(), c.end());
-  return out;
-}
-
-// An absent agent id is RLlib's single agent.
-constexpr const char* kAgent0 = "agent0";
-}  // namespace
 
 Action PolicyClient::get_action(const std::string& episode_id, std::span<const float> obs,
                                 std::span<const float> action_mask) {
-  if (impl_->local) {
-    AgentObs o{{kAgent0, std::vector<float>(obs.begin(), obs.end())}};
-    return impl_->local->get_action(episode_id, o, action_mask).at(kAgent0);
-  }
-  std::lock_guard lk(impl_->mu);
-  auto& c = *impl_->conn;
-  const uint64_t rid = c.next_id();
-  wire::AgentObsView v{kAgent0, obs, action_mask};
-  auto reply = c.call(rid, wire::encode_get_action(rid, episode_id, {&v, 1}),
-                      "GetAction(" + episode_id + ")");
-  const auto* acts = fb::GetEnvelope(reply.data())->message_as_Actions();
-  if (!acts || !acts->actions() || acts->actions()->size() != 1)
-    throw ConnectionError("server replied to GetAction without exactly one action");
-  return to_action(acts->actions()->Get(0));
+  core::GetAction r{episode_id, {{kDefaultAgentId, {obs.begin(), obs.end()}, {action_mask.begin(), action_mask.end()}}}};
+  return impl_->backend->get_action(std::move(r)).at(kDefaultAgentId);
 }
 
-std::map<std::string, Action> PolicyClient::get_action(const std::string& episode_id,
-                                                       const AgentObs& obs) {
-  if (impl_->local) return impl_->local->get_action(episode_id, obs);
-  std::lock_guard lk(impl_->mu);
-  auto& c = *impl_->conn;
-  const uint64_t rid = c.next_id();
-  std::vector<wire::AgentObsView> views;
-  for (const auto& [id, o] : obs) views.push_back({id, o});
-  auto reply = c.call(rid, wire::encode_get_action(rid, episode_id, views),
-                      "GetAction(" + episode_id + ")");
-  const auto* acts = fb::GetEnvelope(reply.data())->message_as_Actions();
-  std::map<std::string, Action> out;
-  if (acts && acts->actions())
-    for (const auto* a : *acts->actions()) out[std::string(wire::view(a->agent_id()))] = to_action(a);
-  return out;
+std::map<std::string, Action> PolicyClient::get_action(const std::string& episode_id, const AgentObs& obs) {
+  return impl_->backend->get_action(core::GetAction{episode_id, agents_of(obs)});
 }
 
-void PolicyClient::log_action(const std::string& episode_id, std::span<const float> obs,
-                              const Action& action) {
-  if (impl_->local) {
-    impl_->local->log_action(episode_id, {{kAgent0, std::vector<float>(obs.begin(), obs.end())}},
-                             {{kAgent0, action}});
-    return;
-  }
-  std::lock_guard lk(impl_->mu);
-  auto& c = *impl_->conn;
-  c.throw_pending();
-  const uint64_t rid = c.next_id();
-  wire::AgentObsView v{kAgent0, obs};
-  wire::AgentActionView a{kAgent0, action.discrete, action.continuous};
-  c.send(wire::encode_log_action(rid, episode_id, {&v, 1}, {&a, 1}), rid,
-         "LogAction(" + episode_id + ")");
+void PolicyClient::log_action(const std::string& episode_id, std::span<const float> obs, const Action& action) {
+  impl_->backend->log_action(core::LogAction{episode_id,
+                                             {{kDefaultAgentId, {obs.begin(), obs.end()}, {}}},
+                                             {{kDefaultAgentId, action.discrete, action.continuous}}});
 }
 
 void PolicyClient::log_returns(const std::string& episode_id, float reward) {
-  log_returns(episode_id, std::map<std::string, float>{{kAgent0, reward}});
+  impl_->backend->log_returns(core::LogReturns{episode_id, {{kDefaultAgentId, reward, false}}});
 }
 
-void PolicyClient::log_returns(const std::string& episode_id,
-                               const std::map<std::string, float>& rewards,
+void PolicyClient::log_returns(const std::string& episode_id, const std::map<std::string, float>& rewards,
                                const std::map<std::string, bool>& dones) {
-  if (impl_->local) return impl_->local->log_returns(episode_id, rewards, dones);
-  std::lock_guard lk(impl_->mu);
-  auto& c = *impl_->conn;
-  c.throw_pending();
-  const uint64_t rid = c.next_id();
-  std::vector<wire::AgentRewardView> v;
-  for (const auto& [id, r] : rewards) {
+  core::LogReturns r{episode_id, {}};
+  for (const auto& [id, v] : rewards) {
     auto it = dones.find(id);
-    v.push_back({id, r, it != dones.end() && it->second});
+    r.rewards.push_back({id, v, it != dones.end() && it->second});
   }
   for (const auto& [id, d] : dones)
-    if (!rewards.count(id)) v.push_back({id, 0.f, d});
-  c.send(wire::encode_log_returns(rid, episode_id, v), rid, "LogReturns(" + episode_id + ")");
+    if (!rewards.count(id)) r.rewards.push_back({id, 0.f, d});
+  impl_->backend->log_returns(std::move(r));
 }
 
-void PolicyClient::end_episode(const std::string& episode_id, std::span<const float> obs,
-                               bool truncated, const std::map<std::string, double>& custom_metrics) {
-  end_episode(episode_id, AgentObs{{kAgent0, std::vector<float>(obs.begin(), obs.end())}}, truncated,
+void PolicyClient::end_episode(const std::string& episode_id, std::span<const float> obs, bool truncated,
+                               const std::map<std::string, double>& custom_metrics) {
+  end_episode(episode_id, AgentObs{{kDefaultAgentId, std::vector<float>(obs.begin(), obs.end())}}, truncated,
               custom_metrics);
 }
 
 void PolicyClient::end_episode(const std::string& episode_id, const AgentObs& obs, bool truncated,
                                const std::map<std::string, double>& custom_metrics) {
-  if (impl_->local) return impl_->local->end_episode(episode_id, obs, truncated, custom_metrics);
-  std::lock_guard lk(impl_->mu);
-  auto& c = *impl_->conn;
-  c.throw_pending();
-  const uint64_t rid = c.next_id();
-  std::vector<wire::AgentObsView> views;
-  for (const auto& [id, o] : obs) views.push_back({id, o});
-  std::vector<wire::MetricView> ms;
-  for (const auto& [k, v] : custom_metrics) ms.push_back({k, v});
-  c.send(wire::encode_end_episode(rid, episode_id, views, truncated, ms), rid,
-         "EndEpisode(" + episode_id + ")");
+  core::EndEpisode r{episode_id, agents_of(obs), truncated, {}};
+  for (const auto& [k, v] : custom_metrics) r.custom_metrics.push_back({k, v});
+  impl_->backend->end_episode(std::move(r));
 }
 
-void PolicyClient::flush() {
-  if (impl_->local) return impl_->local->flush();
-  std::lock_guard lk(impl_->mu);
-  impl_->conn->drain();
-  impl_->conn->throw_pending();
-}
-
-std::string PolicyClient::get_config() {
-  if (impl_->local) return impl_->local->config_json();
-  std::lock_guard lk(impl_->mu);
-  auto& c = *impl_->conn;
-  const uint64_t rid = c.next_id();
-  auto reply = c.call(rid, wire::encode_get_config(rid), "GetConfig");
-  return std::string(wire::view(fb::GetEnvelope(reply.data())->message_as_Config()->json()));
-}
-
-int64_t PolicyClient::reconnects() const {
-  if (impl_->local) return impl_->local->stats().reconnects;
-  std::lock_guard lk(impl_->mu);
-  return impl_->conn->reconnects;
-}
-
+void PolicyClient::flush() { impl_->backend->flush(); }
+std::string PolicyClient::get_config() { return impl_->backend->config_json(); }
+int64_t PolicyClient::reconnects() const { return impl_->backend->reconnects(); }
 InferenceMode PolicyClient::mode() const { return impl_->mode; }
-
-LocalStats PolicyClient::local_stats() const {
-  return impl_->local ? impl_->local->stats() : LocalStats{};
-}
+LocalStats PolicyClient::local_stats() const { return impl_->backend->local_stats(); }
 
 }  // namespace tandem::client

@@ -20,7 +20,12 @@
 //
 // Reconnects: if the connection drops, the client reconnects (backoff, up to
 // reconnect_timeout_s) and resends every unanswered request; the server applies each
-// request of an episode once (request ids), so no step is lost or doubled.
+// request once (client id + request id) and answers a resend with the original's reply, so
+// no step is lost or doubled. A server that restarted does not know the episodes of its
+// previous run: their requests fail with UnknownEpisode (start a new episode).
+//
+// Linking: tandem_client (remote mode) has no LibTorch; InferenceMode::Local needs
+// tandem_client_local linked as well.
 //
 // Local inference (InferenceMode::Local, RLlib's inference_mode="local"): the client pulls
 // the server's configuration and weights, computes actions in this process (no round trip
@@ -45,6 +50,9 @@ enum class InferenceMode { Remote, Local };
 
 struct ClientOptions {
   double reconnect_timeout_s = 30.0;  // remote: give up (throw ConnectionError) after this long
+  // Sent as X-Tandem-Client at every (re)connect: the server applies each request of this
+  // client exactly once, also when it is resent on a new connection. Empty: a random id.
+  std::string client_id;
   // --- local inference only ---
   double update_interval_s = 10.0;       // poll the server for newer weights this often
   bool fetch_new_weights_at_once = true; // also fetch as soon as an upload reply shows newer ones

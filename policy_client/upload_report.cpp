@@ -15,107 +15,81 @@ std::vector<T> take_tail(std::vector<T>& v, size_t from) {
 }
 }  // namespace
 
-size_t LocalFragment::bytes() const {
-  return kFragmentOverhead + agent_id.size() +
-         4 * (obs.size() + continuous.size() + action_logp.size() + vf_preds.size() +
-              dist_inputs.size() + rewards.size()) +
-         8 * discrete.size();
+size_t fragment_bytes(const core::AgentFragment& f) {
+  const auto& s = f.steps;
+  return kFragmentOverhead + f.agent_id.size() +
+         4 * (s.obs.size() + s.actions_cont.size() + s.action_logp.size() + s.vf_preds.size() +
+              s.dist_inputs.size() + s.rewards.size()) +
+         8 * s.actions.size();
 }
 
-LocalFragment LocalFragment::split_off(int64_t from) {
-  const auto T = size();
-  const auto f = static_cast<size_t>(from);
-  auto width = [&](size_t n) { return n / static_cast<size_t>(T); };
-  LocalFragment tail;
-  tail.agent_id = agent_id;
-  tail.obs = take_tail(obs, f * width(obs.size()));
-  tail.discrete = take_tail(discrete, f * width(discrete.size()));
-  tail.continuous = take_tail(continuous, f * width(continuous.size()));
-  tail.dist_inputs = take_tail(dist_inputs, f * width(dist_inputs.size()));
-  tail.action_logp = take_tail(action_logp, f);
-  tail.vf_preds = take_tail(vf_preds, f);
-  tail.rewards = take_tail(rewards, f);
-  tail.terminated = terminated;
-  tail.bootstrap_value = bootstrap_value;
-  terminated = false;
-  bootstrap_value = tail.vf_preds.front();
+core::AgentFragment split_off(core::AgentFragment& f, int64_t from) {
+  auto& s = f.steps;
+  const auto T = static_cast<size_t>(s.size());
+  const auto k = static_cast<size_t>(from);
+  auto width = [&](size_t n) { return n / T; };
+  core::AgentFragment tail;
+  tail.agent_id = f.agent_id;
+  auto& t = tail.steps;
+  t.obs_dim = s.obs_dim;
+  t.obs = take_tail(s.obs, k * width(s.obs.size()));
+  t.actions = take_tail(s.actions, k * width(s.actions.size()));
+  t.actions_cont = take_tail(s.actions_cont, k * width(s.actions_cont.size()));
+  t.dist_inputs = take_tail(s.dist_inputs, k * width(s.dist_inputs.size()));
+  t.action_logp = take_tail(s.action_logp, k);
+  t.vf_preds = take_tail(s.vf_preds, k);
+  t.rewards = take_tail(s.rewards, k);
+  t.terminated = s.terminated;
+  t.bootstrap_value = s.bootstrap_value;
+  s.terminated = false;
+  s.bootstrap_value = t.vf_preds.front();
   return tail;
 }
 
-int64_t UploadReport::steps() const {
+int64_t report_steps(const core::ReportSamples& r) {
   int64_t n = 0;
-  for (const auto& f : fragments) n += f.size();
+  for (const auto& f : r.fragments) n += f.steps.size();
   return n;
 }
 
-wire::Frame UploadReport::encode(uint64_t rid) const {
-  std::vector<wire::FragmentView> fv;
-  fv.reserve(fragments.size());
-  for (const auto& f : fragments)
-    fv.push_back({f.agent_id, f.obs, f.discrete, f.continuous, f.action_logp, f.vf_preds,
-                  f.dist_inputs, f.rewards, f.terminated, f.bootstrap_value});
-  std::vector<wire::AgentRewardView> rv;
-  for (const auto& [id, r] : agent_rewards) rv.push_back({id, r, false});
-  std::vector<wire::MetricView> mv;
-  for (const auto& [k, v] : custom_metrics) mv.push_back({k, v});
-  wire::ReportSamplesView v;
-  v.episode_id = episode_id;
-  v.weights_version = weights_version;
-  v.fragments = fv;
-  v.env_steps = env_steps;
-  v.training_enabled = training_enabled;
-  v.explore = explore;
-  v.episode_done = episode_done;
-  v.episode_reward = episode_reward;
-  v.episode_length = episode_length;
-  v.agent_rewards = rv;
-  v.custom_metrics = mv;
-  return wire::encode_report_samples(rid, v);
-}
-
-std::vector<UploadReport> split_to_frame_limit(UploadReport r, size_t max_bytes) {
+std::vector<core::ReportSamples> split_to_frame_limit(core::ReportSamples r, size_t max_bytes) {
   const size_t budget = max_bytes > 4 * kFragmentOverhead ? max_bytes - 2 * kFragmentOverhead : max_bytes;
   // Cut fragments that alone exceed the budget into pieces that fit.
-  std::vector<LocalFragment> pieces;
+  std::vector<core::AgentFragment> pieces;
   for (auto& f : r.fragments) {
-    while (f.bytes() > budget && f.size() > 1) {
-      const size_t per_step = std::max<size_t>(1, (f.bytes() - kFragmentOverhead) / static_cast<size_t>(f.size()));
+    while (fragment_bytes(f) > budget && f.steps.size() > 1) {
+      const size_t per_step =
+          std::max<size_t>(1, (fragment_bytes(f) - kFragmentOverhead) / static_cast<size_t>(f.steps.size()));
       const auto fit = static_cast<int64_t>(std::max<size_t>(1, (budget - kFragmentOverhead) / per_step));
-      LocalFragment tail = f.split_off(std::min(fit, f.size() - 1));
+      auto tail = split_off(f, std::min(fit, f.steps.size() - 1));
       pieces.push_back(std::move(f));
       f = std::move(tail);
     }
     pieces.push_back(std::move(f));
   }
   // Pack the pieces into reports in order.
-  UploadReport proto = r;
+  core::ReportSamples proto = r;
   proto.fragments.clear();
   proto.env_steps = 0;
   proto.episode_done = false;
-  std::vector<UploadReport> out;
+  std::vector<core::ReportSamples> out;
   size_t used = 0;
   for (auto& p : pieces) {
-    if (out.empty() || (used + p.bytes() > budget && !out.back().fragments.empty())) {
+    if (out.empty() || (used + fragment_bytes(p) > budget && !out.back().fragments.empty())) {
       out.push_back(proto);
       used = 0;
     }
-    used += p.bytes();
+    used += fragment_bytes(p);
     out.back().fragments.push_back(std::move(p));
   }
   if (out.empty()) out.push_back(proto);
   out.front().env_steps = r.env_steps;
   out.back().episode_done = r.episode_done;
-  if (!r.episode_done) {
-    for (auto& o : out) {
-      o.agent_rewards.clear();
-      o.custom_metrics.clear();
-    }
-  } else {
-    for (size_t i = 0; i + 1 < out.size(); ++i) {
+  for (size_t i = 0; i < out.size(); ++i)
+    if (!r.episode_done || i + 1 < out.size()) {
       out[i].agent_rewards.clear();
       out[i].custom_metrics.clear();
     }
-  }
   return out;
 }
 

@@ -20,7 +20,7 @@ std::string save_checkpoint(ServerContext& ctx) {
   fs::remove_all(tmp);
   fs::create_directories(tmp);
   for (size_t p = 0; p < cfg.policies.size(); ++p)
-    ctx.algorithms[p]->save((tmp / (cfg.policies[p].policy_id + ".pt")).string());
+    ctx.policies.algorithm(static_cast<int>(p))->save((tmp / (cfg.policies[p].policy_id + ".pt")).string());
   const auto m = ctx.stats.peek();
   nlohmann::json state = {{"training_iteration", iter},
                           {"timesteps_total", m.timesteps_total},
@@ -82,7 +82,7 @@ void restore_checkpoint(ServerContext& ctx, const std::string& path) {
                                "' model differs: checkpoint " + model_then.dump() + ", config " +
                                model_now.dump());
     try {
-      ctx.algorithms[p]->load((dir / (spec.policy_id + ".pt")).string());
+      ctx.policies.algorithm(static_cast<int>(p))->load((dir / (spec.policy_id + ".pt")).string());
     } catch (const std::exception& e) {
       throw std::runtime_error("checkpoint '" + path + "': policy '" + spec.policy_id + "': " + e.what());
     }

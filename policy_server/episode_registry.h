@@ -1,45 +1,67 @@
 #pragma once
-// Open episodes, keyed by episode id (not by connection: a client that reconnects carries
-// on with the same episode). Bounded in number; idle episodes are swept out by a timer.
-// Thread-safe: the map is guarded by mu_; each Episode has its own mutex.
+// Open episodes, keyed by episode id (not by connection: a client that reconnects, or
+// another client taking over, carries on with the same episode). Bounded in number; idle
+// episodes are swept out by a timer. Ended episodes leave a tombstone (the last
+// kTombstones ids), so a resent EndEpisode is acknowledged and a late GetAction is told the
+// episode has ended.
+// Thread-safe: the maps are guarded by mu_; each Episode has its own mutex, held around
+// every use of its core.
 #include <chrono>
+#include <deque>
 #include <memory>
 #include <mutex>
 #include <random>
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
-#include "policy_server/episode.h"
+#include "core/episode_core.h"
+#include "core/status.h"
 
 namespace tandem::server {
 
+struct Episode {
+  Episode(const core::PolicyResolver& policies, std::string id, bool training_enabled, bool explore)
+      : core(policies, std::move(id), training_enabled, explore) {}
+  std::mutex mutex;
+  core::EpisodeCore core;  // guarded by mutex
+  std::chrono::steady_clock::time_point last_active = std::chrono::steady_clock::now();  // guarded by mutex
+  void touch() { last_active = std::chrono::steady_clock::now(); }
+};
+
 class EpisodeRegistry {
  public:
-  EpisodeRegistry(const std::vector<algo::PolicySpec>& policies, SampleQueue& queue,
-                  RunStats& stats, int64_t max_open, uint64_t seed);
+  static constexpr size_t kTombstones = 1u << 16;
+  static constexpr size_t kMaxIdLength = 256;
+
+  EpisodeRegistry(const core::PolicyResolver& policies, int64_t max_open, uint64_t seed);
 
   struct Started {
-    std::shared_ptr<Episode> episode;      // null on error
-    wire::fb::ErrorCode error = wire::fb::ErrorCode::None;
-    std::string message;
+    std::shared_ptr<Episode> episode;  // null on error
+    core::Status status;
   };
   // Opens an episode; an empty id gets a generated one.
   Started start(std::string_view id, bool training_enabled, bool explore);
-  std::shared_ptr<Episode> find(std::string_view id);
-  std::shared_ptr<Episode> remove(std::string_view id);
-  // Removes and returns the episodes idle for longer than `idle`.
+  // The open episode, or null; `status` then says whether it is unknown or has ended.
+  std::shared_ptr<Episode> find(std::string_view id, core::Status* status = nullptr);
+  // Removes an open episode and leaves its tombstone.
+  std::shared_ptr<Episode> end(std::string_view id);
+  bool has_ended(std::string_view id) const;
+  // Removes and returns the episodes idle for longer than `idle` (tombstoned too).
   std::vector<std::shared_ptr<Episode>> take_idle(std::chrono::steady_clock::duration idle);
   size_t size() const;
 
  private:
-  const std::vector<algo::PolicySpec>& policies_;
-  SampleQueue& queue_;
-  RunStats& stats_;
+  void bury(const std::string& id);  // caller holds mu_
+
+  const core::PolicyResolver& policies_;
   const int64_t max_open_;
   mutable std::mutex mu_;
   std::unordered_map<std::string, std::shared_ptr<Episode>> open_;
+  std::unordered_set<std::string> ended_;
+  std::deque<std::string> ended_order_;
   std::mt19937_64 rng_;
   uint64_t next_ = 1;
 };

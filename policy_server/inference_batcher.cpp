@@ -2,20 +2,20 @@
 
 #include <boost/asio/post.hpp>
 
-#include "algorithms/action_logp.h"
+#include "core/request_checks.h"
 
 namespace tandem::server {
 
-InferenceBatcher::InferenceBatcher(boost::asio::io_context& ioc, const algo::Algorithm& algorithm,
-                                   uint64_t seed, RunStats& stats, Complete complete,
-                                   const SampleQueue* samples, int policy, int64_t hold_at)
+InferenceBatcher::InferenceBatcher(boost::asio::io_context& ioc, const PolicyTable& policies,
+                                   int policy, uint64_t seed, RunStats& stats, Complete complete,
+                                   const SampleQueue* samples, int64_t hold_at)
     : ioc_(ioc),
-      algorithm_(algorithm),
+      policies_(policies),
+      policy_(policy),
       stats_(stats),
       complete_(std::move(complete)),
-      obs_dim_(algorithm.spec().observation_space.preprocessed_size()),
+      obs_dim_(policies.spec(policy).observation_space.preprocessed_size()),
       samples_(samples),
-      policy_(policy),
       hold_at_(hold_at),
       hold_timer_(ioc),
       rng_(seed) {}
@@ -57,23 +57,19 @@ void InferenceBatcher::flush() {
     std::copy(o.begin(), o.end(), obs_.begin() + i * obs_dim_);
     const auto& m = it.req->masks[it.slot];
     std::copy(m.begin(), m.end(), masks_.begin() + i * static_cast<int64_t>(mask_dim));
-    explore_[i] = it.req->episode->explore() ? 1 : 0;
+    explore_[i] = it.req->explore ? 1 : 0;
   }
-  auto model = algorithm_.snapshot();
+  auto model = policies_.model(policy_);
   model->compute_actions(obs_, n, masks_, explore_, rng_, out_);
   stats_.add_inference_batch(n);
-  const auto& action_space = algorithm_.spec().action_space;
+  const auto& action_space = policies_.spec(policy_).action_space;
   for (int64_t i = 0; i < n; ++i) {
     auto& it = batch_[i];
     auto& res = it.req->results[it.slot];
     res = std::move(out_[i]);
-    if (auto& logged = it.req->logged[it.slot]) {
-      // LogAction: keep the model's value and distribution, take the client's action and
-      // its log-probability under this distribution.
-      res.discrete = logged->discrete;
-      res.continuous = logged->continuous;
-      res.logp = algo::action_logp(action_space, res.dist_inputs, res.discrete, res.continuous);
-    }
+    // LogAction: keep the model's value and distribution, take the client's action and
+    // its log-probability under this distribution.
+    if (const auto& logged = it.req->logged[it.slot]) core::adopt_logged_action(action_space, *logged, res);
     it.req->version = model->version();
     if (it.req->remaining.fetch_sub(1) == 1) complete_(it.req);
   }

@@ -25,6 +25,7 @@
 
 #include "algorithms/policy.h"
 #include "policy_server/pending_action.h"
+#include "policy_server/policy_table.h"
 #include "policy_server/run_stats.h"
 #include "policy_server/sample_queue.h"
 
@@ -34,9 +35,9 @@ class InferenceBatcher {
  public:
   using Complete = std::function<void(const std::shared_ptr<PendingAction>&)>;
 
-  InferenceBatcher(boost::asio::io_context& ioc, const algo::Algorithm& algorithm,
+  InferenceBatcher(boost::asio::io_context& ioc, const PolicyTable& policies, int policy,
                    uint64_t seed, RunStats& stats, Complete complete,
-                   const SampleQueue* samples = nullptr, int policy = 0, int64_t hold_at = 0);
+                   const SampleQueue* samples = nullptr, int64_t hold_at = 0);
 
   void enqueue(std::shared_ptr<PendingAction> req, int slot);
   void flush();
@@ -47,12 +48,12 @@ class InferenceBatcher {
     int slot;
   };
   boost::asio::io_context& ioc_;
-  const algo::Algorithm& algorithm_;
+  const PolicyTable& policies_;
+  const int policy_;
   RunStats& stats_;
   Complete complete_;
   const int64_t obs_dim_;
   const SampleQueue* samples_;
-  const int policy_;
   const int64_t hold_at_;
   boost::asio::steady_timer hold_timer_;
   std::mutex mu_;                  // guards pending_ and scheduled_
@@ -62,7 +63,7 @@ class InferenceBatcher {
   std::vector<Item> batch_;
   std::vector<float> obs_, masks_;
   std::vector<uint8_t> explore_;
-  std::vector<algo::ActionResult> out_;
+  std::vector<core::ActionResult> out_;
   std::mt19937_64 rng_;
 };
 

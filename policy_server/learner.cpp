@@ -61,7 +61,17 @@ void Learner::start() {
   t_start_ = t_row_ = std::chrono::steady_clock::now();
   time_base_s_ = ctx_.time_total_s.load();
   steps_at_row_ = ctx_.stats.timesteps_total();
-  thread_ = std::thread([this] { ctx_.config.train ? loop() : report_loop(); });
+  thread_ = std::thread([this] {
+    // Nothing thrown on this thread may take the server down: log it, count it, stop cleanly.
+    try {
+      ctx_.config.train ? loop() : report_loop();
+    } catch (const std::exception& e) {
+      ctx_.stats.learner_errors.fetch_add(1);
+      learner_log()->critical("learner thread failed: {}; stopping the server", e.what());
+      gave_up_ = true;
+      on_stop_();
+    }
+  });
 }
 
 void Learner::stop() {
@@ -127,21 +137,38 @@ void Learner::loop() {
     nlohmann::json learner = nlohmann::json::object();
     int64_t trained_steps = 0;
     double learn_time = 0;
+    bool failed = false;
     for (size_t p = 0; p < taken.size(); ++p) {
-      if (taken[p].empty()) continue;
-      any = true;
-      const auto& cfg = policies[p].config;
-      algo::SampleBatch batch;
-      for (const auto& t : taken[p])
-        batch.append(t, cfg.gamma, cfg.lambda_, cfg.use_gae, cfg.use_critic);
-      const auto t0 = std::chrono::steady_clock::now();
-      auto stats = ctx_.algorithms[p]->train(batch, ctx_.stats.timesteps_total());
-      learn_time += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-      trained_steps += batch.count;
-      nlohmann::json s(stats);
-      s["num_steps_trained"] = batch.count;
-      s["weights_version"] = ctx_.algorithms[p]->snapshot()->version();
-      learner[policies[p].policy_id] = s;
+      auto* algorithm = ctx_.policies.algorithm(static_cast<int>(p));
+      if (taken[p].empty() || !algorithm) continue;  // no algorithm: served, never trained
+      // A failed training step is logged and counted; the server keeps serving the last
+      // published weights. kMaxConsecutiveFailures failed iterations in a row stop it.
+      try {
+        const auto& cfg = policies[p].config;
+        algo::SampleBatch batch;
+        for (const auto& t : taken[p]) batch.append(t, cfg.gamma, cfg.lambda_, cfg.use_gae, cfg.use_critic);
+        const auto t0 = std::chrono::steady_clock::now();
+        auto stats = algorithm->train(batch, ctx_.stats.timesteps_total());
+        learn_time += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        trained_steps += batch.count;
+        nlohmann::json s(stats);
+        s["num_steps_trained"] = batch.count;
+        s["weights_version"] = algorithm->snapshot()->version();
+        learner[policies[p].policy_id] = s;
+        any = true;
+      } catch (const std::exception& e) {
+        failed = true;
+        ctx_.stats.learner_errors.fetch_add(1);
+        log->error("training policy '{}' failed ({} failures so far): {}; serving its last weights",
+                   policies[p].policy_id, ctx_.stats.learner_errors.load(), e.what());
+      }
+    }
+    consecutive_failures_ = failed ? consecutive_failures_ + 1 : 0;
+    if (consecutive_failures_ >= kMaxConsecutiveFailures) {
+      log->critical("{} training iterations in a row failed; stopping the server", consecutive_failures_);
+      gave_up_ = true;
+      on_stop_();
+      break;
     }
     if (!any) continue;
     const int64_t iter = ++ctx_.training_iteration;
@@ -159,8 +186,14 @@ void Learner::loop() {
         "{:.2f}s ({:.2f}s learn)",
         iter, m.timesteps_total, m.episodes_total, m.episode_reward.mean, m.episode_len_mean, pol,
         last.time_this_iter_s, learn_time);
-    if (ctx_.config.checkpoint_frequency > 0 && iter % ctx_.config.checkpoint_frequency == 0)
-      log->info("checkpoint {}", save_checkpoint(ctx_));
+    if (ctx_.config.checkpoint_frequency > 0 && iter % ctx_.config.checkpoint_frequency == 0) {
+      try {
+        log->info("checkpoint {}", save_checkpoint(ctx_));
+      } catch (const std::exception& e) {
+        ctx_.stats.checkpoint_errors.fetch_add(1);
+        log->error("checkpoint at iteration {} failed: {}; training goes on", iter, e.what());
+      }
+    }
     const auto& stop = ctx_.config.stop;
     const bool done = (stop.training_iteration && iter >= stop.training_iteration) ||
                       (stop.timesteps_total && m.timesteps_total >= stop.timesteps_total) ||

@@ -45,6 +45,9 @@ class Learner {
   nlohmann::json last_result() const;
   LastRow last_row() const;
   bool trained() const { return trained_any_; }
+  // The learner stopped the server because training kept failing (tandem-server exits 3).
+  bool gave_up() const { return gave_up_; }
+  static constexpr int kMaxConsecutiveFailures = 5;
 
  private:
   void loop();
@@ -58,6 +61,8 @@ class Learner {
   std::thread thread_;
   std::atomic<bool> stopping_{false};
   std::atomic<bool> trained_any_{false};
+  std::atomic<bool> gave_up_{false};
+  int consecutive_failures_ = 0;  // learner thread only
   std::mutex wake_mu_;
   std::condition_variable wake_;
   // Row timing (learner thread only).

@@ -1,5 +1,4 @@
 // tandem-server: one process = one algorithm = one port.
-#include <csignal>
 #include <cmath>
 #include <fstream>
 #include <iostream>
@@ -8,13 +7,6 @@
 #include <spdlog/spdlog.h>
 
 #include "policy_server/server.h"
-
-namespace {
-tandem::server::Server* g_server = nullptr;
-void on_signal(int) {
-  if (g_server) g_server->request_stop();
-}
-}  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"tandem-server: a reinforcement-learning policy server"};
@@ -59,16 +51,17 @@ int main(int argc, char** argv) {
     spdlog::set_level(level);
     spdlog::set_pattern("[%H:%M:%S.%e] [%n] %v");
     tandem::server::Server server(std::move(cfg));
+    server.stop_on_signals();  // before the I/O threads start
     server.start();
     std::cout << "listening on ws://" << server.config().host << ':' << server.port()
               << std::endl;
-    g_server = &server;
-    std::signal(SIGINT, on_signal);
-    std::signal(SIGTERM, on_signal);
     server.wait();
     spdlog::info("stopping");
     server.stop();
-    g_server = nullptr;
+    if (server.failed()) {
+      std::cerr << "tandem-server: stopped because training kept failing (see the log)\n";
+      return 3;
+    }
     return 0;
   } catch (const nlohmann::json::exception& e) {
     std::cerr << "tandem-server: config '" << config_path << "' is not valid JSON: " << e.what() << '\n';

@@ -7,25 +7,26 @@
 #include <string>
 #include <vector>
 
-#include "algorithms/policy.h"
-#include "policy_server/episode.h"
+#include "core/messages.h"
+#include "core/policy_spec.h"
+#include "policy_server/episode_registry.h"
 #include "policy_server/reply_sink.h"
 
 namespace tandem::server {
 
 struct PendingAction {
-  uint64_t request_id = 0;
-  std::shared_ptr<ReplySink> sink;
+  Caller caller;
   std::shared_ptr<Episode> episode;
+  bool explore = true;
+  bool is_log_action = false;
   std::vector<std::string> agent_ids;
   std::vector<int> policies;
   std::vector<std::vector<float>> obs;     // preprocessed, one per agent
   std::vector<std::vector<float>> masks;   // empty when the agent sent none
-  std::vector<std::optional<algo::ActionResult>> logged;  // LogAction: the action the client took
-  std::vector<algo::ActionResult> results;
+  std::vector<std::optional<core::AgentAction>> logged;  // LogAction: the action the client took
+  std::vector<core::ActionResult> results;
   std::atomic<int> remaining{0};
   int64_t version = 0;
-  bool is_log_action = false;
 };
 
 }  // namespace tandem::server

@@ -1,19 +1,32 @@
 #pragma once
-// Where replies go: a connection (WebSocket session) or, in tests, a recorder.
-// send() may be called from any thread; implementations serialise onto their own strand.
-#include "schemas/codec.h"
+// Where replies go: a connection (WebSocket session) or, in tests, a recorder. Replies are
+// plain core::Reply values; the connection encodes them (the domain never sees frames).
+#include <cstdint>
+
+#include "core/messages.h"
 
 namespace tandem::server {
 
 class ReplySink {
  public:
   virtual ~ReplySink() = default;
-  virtual void send(wire::Frame frame) = 0;
-  // A held reply (ReportSamples while the learner is behind) stops the connection from
-  // reading further requests until it is sent, so a client that does not wait for replies
-  // cannot grow the server's queue: TCP pushes back instead. Called on the request's strand.
-  virtual void hold_reading() {}
-  virtual void resume_reading() {}
+  // Any thread. Implementations serialise onto their own strand and write in call order.
+  virtual void send(uint64_t request_id, core::Reply reply) = 0;
+};
+
+}  // namespace tandem::server
+
+#include <memory>
+#include <string>
+
+namespace tandem::server {
+
+// Who asked: the client (its ledger key), the request id and the connection to reply on.
+struct Caller {
+  std::string client;
+  uint64_t request_id = 0;
+  bool mutating = false;  // goes through the exactly-once ledger
+  std::shared_ptr<ReplySink> sink;
 };
 
 }  // namespace tandem::server

@@ -1,11 +1,25 @@
 #pragma once
-// Turns one verified request envelope into state changes and replies. Network-agnostic:
-// replies go to a ReplySink. Never throws: every failure becomes an Error reply that names
-// the problem and echoes the request id; a bad request changes no state.
+// The one request path after decoding: a core::Request in, core::Reply values out, whatever
+// the codec. Never throws: every failure becomes an Error reply naming the problem; a bad
+// request changes no state.
+//
+//   handle(caller, fingerprint, request)
+//     state-changing requests -> RequestLedger::admit (per client: apply, replay the original
+//       reply, wait for the original, or refuse a reused id)
+//     StartEpisode / LogReturns / EndEpisode   -> EpisodeRegistry + EpisodeCore, reply now
+//     GetAction / LogAction -> checks + preprocessing -> InferenceBatcher of each agent's
+//       policy -> complete() (on the flushing thread) records the steps -> reply
+//     ReportSamples -> core::check_report -> SampleQueue + RunStats -> reply, held while the
+//       learner is behind (retried every millisecond)
+//     GetConfig / GetWeights -> reply now (reads: not in the ledger)
+//
+// Exactly one reply per request reaches `caller.sink` (and any resend waiting for it). The
+// session serves one request of its connection at a time (it reads the next after the
+// reply), so requests of one connection apply in order whatever the batching or io_threads.
 #include <memory>
-#include <vector>
 
-#include "policy_server/reply_sink.h"
+#include "core/messages.h"
+#include "policy_server/pending_action.h"
 #include "policy_server/server_context.h"
 
 namespace tandem::server {
@@ -14,27 +28,23 @@ class RequestHandler {
  public:
   explicit RequestHandler(ServerContext& ctx) : ctx_(ctx) {}
 
-  void handle(const wire::fb::Envelope& env, const std::shared_ptr<ReplySink>& sink);
-  // Completion of a GetAction/LogAction whose batchers have filled every slot.
+  void handle(Caller caller, uint64_t fingerprint, core::Request request);
+  // A GetAction/LogAction whose batchers have filled every slot (any thread).
   void complete(const std::shared_ptr<PendingAction>& req);
 
  private:
-  void start_episode(uint64_t rid, const wire::fb::StartEpisode& m, ReplySink& sink);
-  void get_action(uint64_t rid, const wire::fb::GetAction& m, const std::shared_ptr<ReplySink>& sink);
-  void log_action(uint64_t rid, const wire::fb::LogAction& m, const std::shared_ptr<ReplySink>& sink);
-  void log_returns(uint64_t rid, const wire::fb::LogReturns& m, ReplySink& sink);
-  void end_episode(uint64_t rid, const wire::fb::EndEpisode& m, ReplySink& sink);
-  void get_weights(uint64_t rid, const wire::fb::GetWeights& m, ReplySink& sink);
-  void report_samples(uint64_t rid, const wire::fb::ReportSamples& m,
-                      const std::shared_ptr<ReplySink>& sink);
-  void reply_when_learner_ready(uint64_t rid, std::vector<char> touched_policies,
-                                const std::shared_ptr<ReplySink>& sink, bool reading_held);
-
-  // Shared by GetAction and LogAction: validates the agents and queues them on their batchers.
-  void queue_actions(uint64_t rid, std::string_view episode_id,
-                     const flatbuffers::Vector<flatbuffers::Offset<wire::fb::AgentObs>>* agents,
-                     const flatbuffers::Vector<flatbuffers::Offset<wire::fb::AgentAction>>* actions,
-                     const std::shared_ptr<ReplySink>& sink);
+  core::Reply start_episode(const core::StartEpisode& m);
+  core::Reply log_returns(const core::LogReturns& m);
+  core::Reply end_episode(const core::EndEpisode& m);
+  core::Reply get_weights(const core::GetWeights& m);
+  void act(Caller caller, const std::string& episode_id, const std::vector<core::AgentObs>& agents,
+           const std::vector<core::AgentAction>* actions);
+  void report_samples(Caller caller, const core::ReportSamples& m);
+  void reply_when_learner_ready(Caller caller, std::vector<char> touched_policies);
+  // Hands the episode's closed fragments to the learner (training-enabled episodes).
+  void push_closed(Episode& ep);
+  // The one exit: ledger, then every sink waiting for this reply.
+  void reply(const Caller& caller, core::Reply r);
 
   ServerContext& ctx_;
 };

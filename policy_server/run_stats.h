@@ -10,16 +10,11 @@
 #include <string>
 #include <vector>
 
+#include "core/episode_core.h"
+
 namespace tandem::server {
 
-// What a finished episode contributes to the metrics.
-struct EpisodeSummary {
-  double reward = 0.0;                          // sum over all agents
-  int64_t length = 0;                           // env steps (GetAction/LogAction requests)
-  std::map<std::string, double> policy_rewards; // per policy id
-  std::map<std::string, double> custom_metrics; // sent by the client with EndEpisode
-  bool evaluation = false;                      // explore=false episodes are reported apart
-};
+using core::EpisodeSummary;
 
 struct Aggregate {
   double mean = 0, min = 0, max = 0;
@@ -70,6 +65,8 @@ class RunStats {
   int64_t timesteps_total() const { return env_steps_.load(std::memory_order_relaxed); }
   std::atomic<int64_t> connected_clients{0};
   std::atomic<int64_t> open_episodes{0};
+  std::atomic<int64_t> learner_errors{0};     // failed training steps (the server kept serving)
+  std::atomic<int64_t> checkpoint_errors{0};  // failed periodic checkpoints
 
  private:
   IterationMetrics build(bool reset_iteration);

@@ -2,8 +2,9 @@
 
 namespace tandem::server {
 
-void SampleQueue::push(int policy, algo::Trajectory&& t) {
+void SampleQueue::push(int policy, algo::Trajectory&& t, const FragmentOrigin& origin) {
   if (t.size() == 0) return;
+  if (output_) output_->write(policy_ids_.at(static_cast<size_t>(policy)), origin, t);
   if (!accepting_.load()) return;
   {
     std::lock_guard lk(mu_);

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "algorithms/sample_batch.h"
+#include "policy_server/sample_output.h"
 
 namespace tandem::server {
 
@@ -20,7 +21,14 @@ class SampleQueue {
  public:
   explicit SampleQueue(size_t num_policies) : pending_(num_policies), steps_(num_policies, 0) {}
 
-  void push(int policy, algo::Trajectory&& t);
+  // A fragment of a training-enabled episode. With an experience output it is written there
+  // first (also by a server that does not train).
+  void push(int policy, algo::Trajectory&& t, const FragmentOrigin& origin);
+  // Writes fragments to `out` (owned by the caller) with their policy ids.
+  void set_output(SampleOutput* out, std::vector<std::string> policy_ids) {
+    output_ = out;
+    policy_ids_ = std::move(policy_ids);
+  }
   // Waits up to `timeout` until some policy p has >= need[p] steps or stop() was called.
   // Returns, per policy, the fragments taken (empty for policies that were not ready).
   std::vector<std::vector<algo::Trajectory>> wait_take(const std::vector<int64_t>& need,
@@ -40,6 +48,8 @@ class SampleQueue {
   bool stopped_ = false;
   std::atomic<int64_t> pushed_{0};
   std::atomic<bool> accepting_{true};
+  SampleOutput* output_ = nullptr;
+  std::vector<std::string> policy_ids_;
 };
 
 }  // namespace tandem::server

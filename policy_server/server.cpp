@@ -9,6 +9,7 @@
 #include <boost/asio/executor_work_guard.hpp>
 
 #include "policy_server/checkpoint.h"
+#include "policy_server/inference_batcher.h"
 #include "policy_server/learner.h"
 #include "policy_server/request_handler.h"
 #include "policy_server/session.h"
@@ -20,7 +21,15 @@ ServerContext::ServerContext(ServerConfig cfg, boost::asio::io_context& ctx_ioc)
       ioc(ctx_ioc),
       stats(config.metrics_num_episodes_for_smoothing),
       samples(config.policies.size()),
-      episodes(config.policies, samples, stats, config.max_open_episodes, config.seed) {}
+      policies(config.policy_mapping),
+      episodes(policies, config.max_open_episodes, config.seed) {
+  if (!config.output.empty()) {
+    output = std::make_unique<SampleOutput>(config.output);
+    std::vector<std::string> ids;
+    for (const auto& p : config.policies) ids.push_back(p.policy_id);
+    samples.set_output(output.get(), std::move(ids));
+  }
+}
 
 Server::Server(ServerConfig cfg) {
   algo::set_torch_num_threads(1);
@@ -28,12 +37,14 @@ Server::Server(ServerConfig cfg) {
   handler_ = std::make_unique<RequestHandler>(*ctx_);
   const auto& c = ctx_->config;
   for (size_t i = 0; i < c.policies.size(); ++i) {
-    ctx_->algorithms.push_back(algo::make_algorithm(c.algorithm, c.policies[i], c.seed + 1000 * i));
-    ctx_->batchers.push_back(std::make_unique<InferenceBatcher>(
-        ioc_, *ctx_->algorithms.back(), c.seed + 17 + i, ctx_->stats,
+    PolicyTable::Entry e;
+    e.spec = c.policies[i];
+    e.algorithm = algo::make_algorithm(c.algorithm, c.policies[i], c.seed + 1000 * i);
+    const int p = ctx_->policies.add(std::move(e));
+    ctx_->policies.entry_batcher(p) = std::make_unique<InferenceBatcher>(
+        ioc_, ctx_->policies, p, c.seed + 17 + i, ctx_->stats,
         [h = handler_.get()](const std::shared_ptr<PendingAction>& r) { h->complete(r); },
-        &ctx_->samples, static_cast<int>(i),
-        c.train && c.sample_backpressure ? c.policies[i].config.train_batch_size : 0));
+        &ctx_->samples, c.train && c.sample_backpressure ? c.policies[i].config.train_batch_size : 0);
   }
   ctx_->samples.set_accepting(c.train);
   if (!c.restore.empty()) restore_checkpoint(*ctx_, c.restore);
@@ -68,6 +79,8 @@ void Server::start() {
 
 const ServerConfig& Server::config() const { return ctx_->config; }
 
+bool Server::failed() const { return learner_ && learner_->gave_up(); }
+
 uint16_t Server::port() const { return listener_ ? listener_->port() : 0; }
 
 void Server::schedule_sweep() {
@@ -77,13 +90,26 @@ void Server::schedule_sweep() {
     const auto idle = std::chrono::duration_cast<std::chrono::steady_clock::duration>(
         std::chrono::duration<double>(ctx_->config.episode_timeout_s));
     for (auto& ep : ctx_->episodes.take_idle(idle)) {
-      std::lock_guard lk(ep->mutex());
-      ep->abandon();
+      std::lock_guard lk(ep->mutex);
+      ep->core.abandon();
+      const bool train = ep->core.training_enabled();
+      for (auto& f : ep->core.take_closed())
+        if (train) ctx_->samples.push(f.policy, std::move(f.steps), {ep->core.id(), f.agent_id});
       ctx_->stats.episode_timed_out();
       spdlog::warn("episode '{}' timed out after {:.0f}s idle; its steps were kept for training",
-                   ep->id(), ctx_->config.episode_timeout_s);
+                   ep->core.id(), ctx_->config.episode_timeout_s);
     }
+    ctx_->stats.open_episodes.store(static_cast<int64_t>(ctx_->episodes.size()));
     schedule_sweep();
+  });
+}
+
+void Server::stop_on_signals() {
+  signals_ = std::make_unique<boost::asio::signal_set>(ioc_, SIGINT, SIGTERM);
+  signals_->async_wait([this](const boost::system::error_code& ec, int sig) {
+    if (ec) return;
+    spdlog::info("signal {}: stopping", sig);
+    request_stop();
   });
 }
 
@@ -121,6 +147,7 @@ void Server::stop() {
     }
   }
   if (sweep_) boost::asio::post(ioc_, [this] { sweep_->cancel(); });
+  if (signals_) boost::asio::post(ioc_, [this] { signals_->cancel(); });
   // Give close handshakes a moment, then stop the loop.
   std::this_thread::sleep_for(std::chrono::milliseconds(50));
   ioc_.stop();
@@ -188,6 +215,10 @@ std::string Server::metrics_text() const {
         static_cast<double>(ctx_->stats.connected_clients.load()));
   e.one("tandem_open_episodes", "gauge", "Open episodes",
         static_cast<double>(ctx_->stats.open_episodes.load()));
+  e.one("tandem_learner_errors_total", "counter", "Training steps that failed (weights kept)",
+        static_cast<double>(ctx_->stats.learner_errors.load()));
+  e.one("tandem_checkpoint_errors_total", "counter", "Periodic checkpoints that failed",
+        static_cast<double>(ctx_->stats.checkpoint_errors.load()));
   e.one("tandem_episode_reward_mean", "gauge",
         "Mean return of the last metrics_num_episodes_for_smoothing training episodes (NaN before "
         "the first)",

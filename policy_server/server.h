@@ -9,6 +9,7 @@
 #include <vector>
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 
 #include "policy_server/server_config.h"
@@ -28,11 +29,14 @@ class Server {
   uint16_t port() const;     // the bound port (after start)
   void stop();               // stop accepting, close sessions, flush results, join threads
   void wait();               // blocks until stop() or a stop criterion
-  void request_stop();       // async-signal-unsafe; from any thread
+  void request_stop();       // from any thread (not from a signal handler)
+  // SIGINT/SIGTERM stop the server (boost::asio::signal_set on its io_context).
+  void stop_on_signals();
   const ServerContext& context() const { return *ctx_; }
   ServerContext& context() { return *ctx_; }
   const ServerConfig& config() const;
   std::string metrics_text() const;  // Prometheus exposition
+  bool failed() const;               // stopped because training kept failing
 
  private:
   void schedule_sweep();
@@ -42,6 +46,7 @@ class Server {
   std::shared_ptr<Listener> listener_;
   std::unique_ptr<Learner> learner_;
   std::unique_ptr<boost::asio::steady_timer> sweep_;
+  std::unique_ptr<boost::asio::signal_set> signals_;
   std::vector<std::thread> threads_;
   std::mutex mu_;
   std::condition_variable cv_;

@@ -1,5 +1,7 @@
 #include "policy_server/server_config.h"
 
+#include "algorithms/policy.h"
+
 #include <fstream>
 #include <algorithm>
 #include <set>
@@ -34,6 +36,13 @@ T get(const nlohmann::json& j, const std::string& key, const std::string& where)
 
 }  // namespace
 
+core::PolicySet ServerConfig::policy_set() const {
+  core::PolicySet s;
+  s.policies = policies;
+  s.mapping = policy_mapping;
+  return s;
+}
+
 int ServerConfig::policy_index(const std::string& policy_id) const {
   for (size_t i = 0; i < policies.size(); ++i)
     if (policies[i].policy_id == policy_id) return static_cast<int>(i);
@@ -43,8 +52,7 @@ int ServerConfig::policy_index(const std::string& policy_id) const {
 int ServerConfig::policy_index_for(const std::string& agent_id) const {
   auto it = policy_mapping.find(agent_id);
   if (it == policy_mapping.end()) it = policy_mapping.find("*");
-  if (it == policy_mapping.end()) return -1;
-  return policy_index(it->second);
+  return it == policy_mapping.end() ? -1 : policy_index(it->second);
 }
 
 nlohmann::json ServerConfig::to_json() const {
@@ -55,18 +63,7 @@ nlohmann::json ServerConfig::to_json() const {
   j["seed"] = seed;
   j["results_dir"] = results_dir;
   j["config"] = config.to_json();
-  nlohmann::json pols = nlohmann::json::object();
-  for (const auto& p : policies) {
-    pols[p.policy_id] = {{"observation_space", p.observation_space.to_json()},
-                         {"action_space", p.action_space.to_json()},
-                         {"config", p.config.to_json()}};
-  }
-  j["policies"] = pols;
-  // JSON objects are unordered: the index order of SamplesAccepted.policy_versions.
-  nlohmann::json order = nlohmann::json::array();
-  for (const auto& p : policies) order.push_back(p.policy_id);
-  j["policy_order"] = order;
-  j["policy_mapping"] = policy_mapping;
+  core::write_policies(policy_set(), j);
   nlohmann::json stop_j = nlohmann::json::object();
   if (stop.training_iteration) stop_j["training_iteration"] = stop.training_iteration;
   if (stop.timesteps_total) stop_j["timesteps_total"] = stop.timesteps_total;
@@ -81,6 +78,7 @@ nlohmann::json ServerConfig::to_json() const {
   j["episode_timeout_s"] = episode_timeout_s;
   j["metrics_num_episodes_for_smoothing"] = metrics_num_episodes_for_smoothing;
   j["report_interval_s"] = report_interval_s;
+  if (!output.empty()) j["output"] = output;
   return j;
 }
 
@@ -89,7 +87,7 @@ ServerConfig parse_server_config(const nlohmann::json& j) {
              {"algorithm", "host", "port", "seed", "results_dir", "config", "policies",
               "policy_mapping", "stop", "io_threads", "max_open_episodes", "episode_timeout_s",
               "metrics_num_episodes_for_smoothing", "log_level", "sample_backpressure", "checkpoint_frequency", "checkpoint_at_end",
-              "keep_checkpoints_num", "report_interval_s"});
+              "keep_checkpoints_num", "report_interval_s", "output"});
   ServerConfig c;
   if (j.contains("algorithm")) c.algorithm = get<std::string>(j, "algorithm", "");
   {
@@ -119,6 +117,7 @@ ServerConfig parse_server_config(const nlohmann::json& j) {
   }
   if (j.contains("sample_backpressure")) c.sample_backpressure = get<bool>(j, "sample_backpressure", "");
   if (j.contains("log_level")) c.log_level = get<std::string>(j, "log_level", "");
+  if (j.contains("output")) c.output = get<std::string>(j, "output", "");
   if (j.contains("io_threads")) {
     c.io_threads = get<int>(j, "io_threads", "");
     if (c.io_threads < 1 || c.io_threads > 64)
@@ -150,50 +149,10 @@ ServerConfig parse_server_config(const nlohmann::json& j) {
       bad(std::string("in 'config': ") + e.what());
     }
   }
-  if (!j.contains("policies")) bad("'policies' is required (at least one policy with its spaces)");
-  const auto& pols = j.at("policies");
-  if (!pols.is_object() || pols.empty()) bad("'policies' must be a non-empty object");
-  for (const auto& [id, pj] : pols.items()) {
-    const std::string where = "policies." + id;
-    check_keys(pj, where, {"observation_space", "action_space", "config"});
-    algo::PolicySpec spec;
-    spec.policy_id = id;
-    if (!pj.contains("observation_space")) bad("'" + where + ".observation_space' is required");
-    if (!pj.contains("action_space")) bad("'" + where + ".action_space' is required");
-    try {
-      spec.observation_space = algo::Space::from_json(pj.at("observation_space"));
-    } catch (const std::exception& e) {
-      bad("'" + where + ".observation_space': " + e.what());
-    }
-    try {
-      spec.action_space = algo::Space::from_json(pj.at("action_space"));
-    } catch (const std::exception& e) {
-      bad("'" + where + ".action_space': " + e.what());
-    }
-    spec.config = c.config;
-    if (pj.contains("config")) {
-      try {
-        spec.config.merge_json(pj.at("config"));
-      } catch (const std::invalid_argument& e) {
-        bad("in '" + where + ".config': " + e.what());
-      }
-    }
-    c.policies.push_back(std::move(spec));
-  }
-  if (j.contains("policy_mapping")) {
-    const auto& m = j.at("policy_mapping");
-    if (!m.is_object()) bad("'policy_mapping' must be an object {agent_id: policy_id}");
-    for (const auto& [agent, pid] : m.items()) {
-      if (!pid.is_string()) bad("'policy_mapping." + agent + "' must be a policy id string");
-      if (c.policy_index(pid.get<std::string>()) < 0)
-        bad("'policy_mapping." + agent + "' names unknown policy '" + pid.get<std::string>() + "'");
-      c.policy_mapping[agent] = pid.get<std::string>();
-    }
-  } else if (c.policies.size() == 1) {
-    c.policy_mapping["*"] = c.policies.front().policy_id;
-  } else {
-    bad("'policy_mapping' is required when more than one policy is hosted");
-  }
+  // The one policy reader the local client uses too (on GetConfig's reply).
+  auto set = core::read_policies(j, c.config);
+  c.policies = std::move(set.policies);
+  c.policy_mapping = std::move(set.mapping);
   if (j.contains("stop")) {
     const auto& s = j.at("stop");
     check_keys(s, "stop", {"training_iteration", "timesteps_total", "episode_reward_mean"});

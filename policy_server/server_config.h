@@ -19,7 +19,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "algorithms/policy.h"
+#include "core/policy_set.h"
 
 namespace tandem::server {
 
@@ -35,8 +35,8 @@ struct ServerConfig {
   uint16_t port = 9900;                         // 0 picks a free port
   uint64_t seed = 0;                            // seeds models, sampling and shuffling
   std::string results_dir = "results/run";      // result.json, progress.csv, checkpoints
-  algo::AlgoConfig config;                      // hyperparameters shared by all policies
-  std::vector<algo::PolicySpec> policies;       // hosted policies (config merged with overrides)
+  core::AlgoConfig config;                      // hyperparameters shared by all policies
+  std::vector<core::PolicySpec> policies;       // hosted policies (config merged with overrides)
   std::map<std::string, std::string> policy_mapping;  // agent id -> policy id ("*" = default)
   StopCriteria stop;
   int io_threads = 1;                           // network threads (1 keeps a core for the learner)
@@ -51,10 +51,12 @@ struct ServerConfig {
   bool train = true;                            // false: serve only (--no-train)
   double report_interval_s = 10.0;              // --no-train: a result row this often (if episodes ended)
   std::string log_level = "info";               // spdlog level
+  std::string output;                           // experience as JSON lines in OUTPUT/samples.jsonl ("" = none)
 
   // Policy index for an agent, or -1 when the mapping cannot place it.
   int policy_index_for(const std::string& agent_id) const;
   int policy_index(const std::string& policy_id) const;
+  core::PolicySet policy_set() const;  // a copy of policies + policy_mapping
   nlohmann::json to_json() const;
 };
 

@@ -1,16 +1,18 @@
 #pragma once
-// Everything a running server shares between its sessions, batchers and learner.
+// What a running server shares between its sessions, batchers and learner. Owned by Server;
+// components take the parts they need (the registry a PolicyResolver, the batchers the
+// policy table, the stats and the sample queue).
 #include <atomic>
 #include <memory>
-#include <vector>
+#include <string>
 
 #include <boost/asio/io_context.hpp>
 
-#include "algorithms/policy.h"
 #include "policy_server/episode_registry.h"
-#include "policy_server/inference_batcher.h"
-#include "policy_server/report_samples.h"
+#include "policy_server/policy_table.h"
+#include "policy_server/request_ledger.h"
 #include "policy_server/run_stats.h"
+#include "policy_server/sample_output.h"
 #include "policy_server/sample_queue.h"
 #include "policy_server/server_config.h"
 
@@ -23,13 +25,13 @@ struct ServerContext {
   boost::asio::io_context& ioc;
   RunStats stats;
   SampleQueue samples;
+  std::unique_ptr<SampleOutput> output;  // config "output": experience as JSON lines
+  PolicyTable policies;
   EpisodeRegistry episodes;
-  std::vector<std::unique_ptr<algo::Algorithm>> algorithms;  // one per policy, same order as config.policies
-  std::vector<std::unique_ptr<InferenceBatcher>> batchers;   // one per policy
+  RequestLedger ledger;
   std::atomic<int64_t> training_iteration{0};
   std::atomic<double> time_total_s{0};
-  RecentRequests reports;                                    // ReportSamples already applied
-  std::string config_json;                                   // GetConfig reply, built once
+  std::string config_json;  // GetConfig reply, built once
 };
 
 }  // namespace tandem::server

@@ -5,6 +5,8 @@
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/strand.hpp>
 
+#include <atomic>
+
 namespace tandem::server {
 namespace {
 std::shared_ptr<spdlog::logger> log() {
@@ -14,12 +16,36 @@ std::shared_ptr<spdlog::logger> log() {
   }();
   return l;
 }
+
+std::string peer_of(beast::tcp_stream& s) {
+  beast::error_code ec;
+  const auto ep = s.socket().remote_endpoint(ec);
+  return ec ? "?" : ep.address().to_string() + ":" + std::to_string(ep.port());
+}
+
+// The ledger key of a connection: "id:" + the client's X-Tandem-Client header, or a key of
+// its own ("conn:N") when it sent none. False for a malformed header.
+bool client_identity(const http::request<http::string_body>& req, std::string& key) {
+  static std::atomic<uint64_t> next_connection{1};
+  auto it = req.find("X-Tandem-Client");
+  if (it == req.end()) {
+    key = "conn:" + std::to_string(next_connection.fetch_add(1));
+    return true;
+  }
+  const std::string_view v(it->value().data(), it->value().size());
+  if (v.empty() || v.size() > 64) return false;
+  for (char c : v)
+    if (c < 0x21 || c > 0x7e) return false;
+  key = "id:" + std::string(v);
+  return true;
+}
 }  // namespace
 
 // ---------------- WebsocketSession ----------------
 
-WebsocketSession::WebsocketSession(tcp::socket&& socket, RequestHandler& handler, RunStats& stats)
-    : ws_(std::move(socket)), handler_(handler), stats_(stats) {}
+WebsocketSession::WebsocketSession(tcp::socket&& socket, RequestHandler& handler, RunStats& stats,
+                                   std::string client)
+    : ws_(std::move(socket)), handler_(handler), stats_(stats), client_(std::move(client)) {}
 
 WebsocketSession::~WebsocketSession() {
   if (open_) stats_.connected_clients.fetch_sub(1);
@@ -41,17 +67,21 @@ void WebsocketSession::on_accept(beast::error_code ec) {
   beast::error_code ep_ec;
   const auto ep = beast::get_lowest_layer(ws_).socket().remote_endpoint(ep_ec);
   peer_ = ep_ec ? "?" : ep.address().to_string() + ":" + std::to_string(ep.port());
-  log()->debug("client {} connected ({} open)", peer_, n);
-  do_read();
+  log()->debug("client {} connected as {} ({} open)", peer_, client_, n);
+  maybe_read();
 }
 
-void WebsocketSession::do_read() {
+void WebsocketSession::maybe_read() {
+  if (reading_ || serving_ || failed_ || queue_.size() >= kMaxQueuedFrames) return;
+  reading_ = true;
   ws_.async_read(buffer_, beast::bind_front_handler(&WebsocketSession::on_read, shared_from_this()));
 }
 
 void WebsocketSession::on_read(beast::error_code ec, std::size_t) {
+  reading_ = false;
   if (ec) {
-    // The count drops when the session is destroyed, right after this handler.
+    failed_ = true;
+    // The count drops when the session is destroyed, right after the last handler.
     if (ec == websocket::error::closed)
       log()->debug("client {} disconnected (close frame)", peer_);
     else
@@ -59,38 +89,36 @@ void WebsocketSession::on_read(beast::error_code ec, std::size_t) {
     return;
   }
   if (!ws_.got_binary()) {
-    send(wire::encode_error(0, wire::fb::ErrorCode::BadFrame,
-                            "text frames are not accepted: send binary FlatBuffers envelopes"));
-  } else {
-    auto data = buffer_.data();
-    auto d = wire::decode_frame({static_cast<const uint8_t*>(data.data()), data.size()});
-    if (!d) {
-      send(wire::encode_error(d.request_id, d.error, d.message));
-    } else {
-      handler_.handle(*d.envelope, shared_from_this());
-    }
+    buffer_.consume(buffer_.size());
+    send(0, core::Error{core::ErrorCode::BadFrame,
+                        "text frames are not accepted: send binary FlatBuffers envelopes"});
+    return maybe_read();
   }
+  auto data = buffer_.data();
+  const std::span<const uint8_t> bytes(static_cast<const uint8_t*>(data.data()), data.size());
+  auto d = wire::decode_request(bytes);  // copies: the buffer is free for the next read
+  const uint64_t fp = wire::fingerprint(bytes);
   buffer_.consume(buffer_.size());
-  if (held_ > 0) {
-    read_paused_ = true;  // resume_reading() reads on
-    return;
+  if (!d.status.ok()) {
+    send(d.request_id, core::error_reply(d.status));
+  } else {
+    serving_ = true;
+    serving_id_ = d.request_id;
+    handler_.handle(Caller{client_, d.request_id, false, shared_from_this()}, fp, std::move(d.request));
   }
-  do_read();
+  maybe_read();
 }
 
-void WebsocketSession::resume_reading() {
-  net::dispatch(ws_.get_executor(), [self = shared_from_this()] {
-    if (--self->held_ == 0 && self->read_paused_) {
-      self->read_paused_ = false;
-      self->do_read();
+void WebsocketSession::send(uint64_t request_id, core::Reply reply) {
+  net::dispatch(ws_.get_executor(), [self = shared_from_this(), request_id, r = std::move(reply)]() mutable {
+    if (self->failed_) return;
+    const bool idle = self->queue_.empty();
+    for (auto& f : wire::encode_reply(request_id, r)) self->queue_.push_back(std::move(f));
+    if (self->serving_ && request_id == self->serving_id_) {
+      self->serving_ = false;  // this request is done: read the next one
+      self->maybe_read();
     }
-  });
-}
-
-void WebsocketSession::send(wire::Frame frame) {
-  net::dispatch(ws_.get_executor(), [self = shared_from_this(), f = std::move(frame)]() mutable {
-    self->queue_.push_back(std::move(f));
-    if (self->queue_.size() == 1) self->do_write();
+    if (idle) self->do_write();
   });
 }
 
@@ -101,11 +129,13 @@ void WebsocketSession::do_write() {
 
 void WebsocketSession::on_write(beast::error_code ec, std::size_t) {
   if (ec) {
+    failed_ = true;
     queue_.clear();
     return;
   }
   queue_.pop_front();
   if (!queue_.empty()) do_write();
+  maybe_read();
 }
 
 void WebsocketSession::close() {
@@ -135,7 +165,20 @@ void HttpSession::run() {
 void HttpSession::on_read(beast::error_code ec, std::size_t) {
   if (ec) return;
   if (websocket::is_upgrade(req_)) {
-    auto ws = std::make_shared<WebsocketSession>(stream_.release_socket(), handler_, stats_);
+    std::string client;
+    if (!client_identity(req_, client)) {
+      log()->warn("refused an upgrade from {}: bad X-Tandem-Client header", peer_of(stream_));
+      res_ = std::make_shared<http::response<http::string_body>>(http::status::bad_request, req_.version());
+      res_->set(http::field::content_type, "text/plain");
+      res_->body() = "X-Tandem-Client must be 1 to 64 printable ASCII characters\n";
+      res_->keep_alive(false);
+      res_->prepare_payload();
+      return http::async_write(stream_, *res_, [self = shared_from_this()](beast::error_code, std::size_t) {
+        beast::error_code ignored;
+        self->stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+      });
+    }
+    auto ws = std::make_shared<WebsocketSession>(stream_.release_socket(), handler_, stats_, std::move(client));
     on_ws_(ws);
     ws->run(std::move(req_));
     return;
@@ -168,7 +211,8 @@ Listener::Listener(net::io_context& ioc, tcp::endpoint endpoint, bool use_strand
       use_strands_(use_strands),
       handler_(handler),
       stats_(stats),
-      http_handler_(std::move(http_handler)) {
+      http_handler_(std::move(http_handler)),
+      retry_(ioc) {
   acceptor_.open(endpoint.protocol());
   acceptor_.set_option(net::socket_base::reuse_address(true));
   acceptor_.bind(endpoint);
@@ -190,7 +234,17 @@ void Listener::do_accept() {
 void Listener::on_accept(beast::error_code ec, tcp::socket socket) {
   if (ec) {
     if (ec == net::error::operation_aborted) return;
-    log()->warn("accept failed: {}", ec.message());
+    // Out of file descriptors (or similar): retry in 100 ms, log at most once a second.
+    ++accept_failures_;
+    if (std::chrono::steady_clock::now() - last_accept_log_ > std::chrono::seconds(1)) {
+      last_accept_log_ = std::chrono::steady_clock::now();
+      log()->warn("accept failed: {} ({} failures so far); retrying in 100 ms", ec.message(), accept_failures_);
+    }
+    retry_.expires_after(std::chrono::milliseconds(100));
+    retry_.async_wait([self = shared_from_this()](beast::error_code e) {
+      if (!e && self->acceptor_.is_open()) self->do_accept();
+    });
+    return;
   } else {
     std::make_shared<HttpSession>(std::move(socket), handler_, stats_, http_handler_,
                                   [this](std::weak_ptr<WebsocketSession> ws) {
@@ -207,6 +261,7 @@ void Listener::stop() {
   net::dispatch(acceptor_.get_executor(), [self = shared_from_this()] {
     beast::error_code ec;
     self->acceptor_.close(ec);
+    self->retry_.cancel();
   });
 }
 

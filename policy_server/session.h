@@ -3,22 +3,34 @@
 // HttpSession, which reads one HTTP request; a WebSocket upgrade becomes a
 // WebsocketSession, anything else is a plain GET (/healthz, /metrics, /results).
 //
-// WebsocketSession data flow: do_read -> on_read (verify frame, RequestHandler::handle,
-// which replies now or from an InferenceBatcher flush) -> send() -> write queue ->
-// do_write/on_write (one async_write in flight). All of a session's handlers run on its
-// strand; send() from another thread dispatches onto it. Errors are error codes: a
-// session never throws out of a handler.
+// WebsocketSession data flow: do_read -> on_read (wire::decode_request: verified frame ->
+// core::Request; RequestHandler::handle, which replies now or from an InferenceBatcher flush)
+// -> send(rid, Reply) -> wire::encode_reply -> write queue -> do_write/on_write (one
+// async_write in flight). All of a session's handlers run on its strand; send() from another
+// thread dispatches onto it. Errors are error codes: a session never throws out of a handler.
+//
+// Order and bounds: the session serves ONE request at a time. It reads the next frame only
+// after the reply of the current one was queued (a GetAction waiting in a batcher, a
+// ReportSamples held for a busy learner), and only while fewer than kMaxQueuedFrames
+// replies wait to be written. Requests of one connection therefore apply in the order they
+// were sent, whatever the batching or io_threads, and a client that never reads its replies
+// stops being read (TCP pushes back) instead of growing the server's memory.
+//
+// Identity: the upgrade request's X-Tandem-Client header names the client for exactly-once
+// (RequestLedger); without it the connection is its own client.
 #include <deque>
 #include <functional>
 #include <memory>
 #include <string>
 
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/websocket.hpp>
 
 #include "policy_server/reply_sink.h"
+#include "schemas/codec.h"
 #include "policy_server/request_handler.h"
 
 namespace tandem::server {
@@ -39,18 +51,19 @@ using HttpHandler = std::function<HttpReply(std::string_view target)>;
 
 class WebsocketSession : public ReplySink, public std::enable_shared_from_this<WebsocketSession> {
  public:
-  WebsocketSession(tcp::socket&& socket, RequestHandler& handler, RunStats& stats);
+  static constexpr size_t kMaxQueuedFrames = 64;
+
+  WebsocketSession(tcp::socket&& socket, RequestHandler& handler, RunStats& stats, std::string client);
   ~WebsocketSession() override;
   void run(http::request<http::string_body> req);
-  void send(wire::Frame frame) override;
-  void hold_reading() override { ++held_; }
-  void resume_reading() override;
+  void send(uint64_t request_id, core::Reply reply) override;
   void close();
 
  private:
   void on_accept(beast::error_code ec);
   void do_read();
   void on_read(beast::error_code ec, std::size_t bytes);
+  void maybe_read();  // on the strand: reads on unless serving, full or closed
   void do_write();
   void on_write(beast::error_code ec, std::size_t bytes);
 
@@ -59,9 +72,12 @@ class WebsocketSession : public ReplySink, public std::enable_shared_from_this<W
   std::deque<wire::Frame> queue_;
   RequestHandler& handler_;
   RunStats& stats_;
+  const std::string client_;  // ledger key
   bool open_ = false;
-  int held_ = 0;              // held replies (on the strand); reading waits while > 0
-  bool read_paused_ = false;
+  bool reading_ = false;       // an async_read is in flight
+  bool serving_ = false;       // a request was handed over and its reply is not queued yet
+  uint64_t serving_id_ = 0;
+  bool failed_ = false;
   std::string peer_;  // remote address:port, for the log
 };
 
@@ -105,6 +121,9 @@ class Listener : public std::enable_shared_from_this<Listener> {
   uint16_t port_ = 0;
   std::mutex mu_;
   std::vector<std::weak_ptr<WebsocketSession>> sessions_;
+  net::steady_timer retry_;  // accept failures (EMFILE...) back off instead of spinning
+  std::chrono::steady_clock::time_point last_accept_log_{};
+  int64_t accept_failures_ = 0;
 };
 
 }  // namespace tandem::server

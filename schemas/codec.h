@@ -1,119 +1,48 @@
 #pragma once
-// Encoding and verified decoding of Tandem frames (one WebSocket binary frame = one
-// FlatBuffers Envelope). decode_frame() runs the FlatBuffers Verifier before anything
-// reads a field; nothing else in the code base may call GetEnvelope() on raw bytes.
+// The WebSocket codec: one binary frame = one FlatBuffers Envelope (tandem.fbs) <-> the plain
+// Request / Reply structs of core/messages.h. This is the only code that touches FlatBuffers
+// types. Every inbound frame is verified (size, identifier, structure, version) before a
+// field is read; decoding copies into plain structs, so nothing points into the frame after.
 #include <cstdint>
 #include <span>
 #include <string>
-#include <string_view>
 #include <vector>
 
-#include "schemas/tandem_generated.h"
+#include "core/messages.h"
+#include "core/status.h"
 
 namespace tandem::wire {
 
-namespace fb = tandem::wire::fb;
-
 inline constexpr uint16_t kProtocolVersion = 1;
 inline constexpr size_t kMaxFrameBytes = 8u << 20;      // frames above this are refused
-inline constexpr size_t kWeightsChunkBytes = 4u << 20;  // weight blobs are split into chunks of this size
+inline constexpr size_t kWeightsChunkBytes = 4u << 20;  // a Weights reply is split into frames of this size
 
 using Frame = std::vector<uint8_t>;
 
-// ---- decoding ----
-struct Decoded {
-  const fb::Envelope* envelope = nullptr;  // null on failure
-  fb::ErrorCode error = fb::ErrorCode::None;
-  std::string message;                     // why it failed
-  uint64_t request_id = 0;                 // best effort, for the Error reply
-  explicit operator bool() const { return envelope != nullptr; }
+struct DecodedRequest {
+  uint64_t request_id = 0;  // best effort when decoding failed (for the Error reply)
+  core::Status status;      // not ok: the frame is refused with this Error
+  core::Request request;
 };
-// Verifies size, file identifier, FlatBuffers structure, protocol version and that a
-// message is present. The envelope points into `bytes`, which must outlive its use.
-Decoded decode_frame(std::span<const uint8_t> bytes);
+// A verified request frame; a reply type or an unknown union member is refused (BadRequest).
+// Empty agent ids become "agent0".
+DecodedRequest decode_request(std::span<const uint8_t> bytes);
 
-// ---- encoding: views of what goes into a message ----
-struct AgentObsView {
-  std::string_view agent_id;
-  std::span<const float> obs;
-  std::span<const float> action_mask = {};
+struct DecodedReply {
+  uint64_t request_id = 0;
+  core::Status status;      // not ok: the frame is not a valid reply
+  core::Reply reply;        // one frame: Weights replies arrive as chunks, see core::Weights
 };
-struct AgentActionView {
-  std::string_view agent_id;
-  std::span<const int64_t> discrete;
-  std::span<const float> continuous = {};
-};
-struct AgentRewardView {
-  std::string_view agent_id;
-  float reward = 0.f;
-  bool done = false;
-};
-struct MetricView {
-  std::string_view name;
-  double value = 0.0;
-};
-// One agent's consecutive steps (columnar; see table Fragment in tandem.fbs).
-struct FragmentView {
-  std::string_view agent_id;
-  std::span<const float> obs;
-  std::span<const int64_t> discrete;
-  std::span<const float> continuous;
-  std::span<const float> action_logp;
-  std::span<const float> vf_preds;
-  std::span<const float> dist_inputs;
-  std::span<const float> rewards;
-  bool terminated = false;
-  float bootstrap_value = 0.f;
-};
+DecodedReply decode_reply(std::span<const uint8_t> bytes);
 
-// Requests.
-Frame encode_start_episode(uint64_t rid, std::string_view episode_id, bool training_enabled,
-                           bool explore);
-Frame encode_get_action(uint64_t rid, std::string_view episode_id,
-                        std::span<const AgentObsView> agents);
-Frame encode_log_action(uint64_t rid, std::string_view episode_id,
-                        std::span<const AgentObsView> agents,
-                        std::span<const AgentActionView> actions);
-Frame encode_log_returns(uint64_t rid, std::string_view episode_id,
-                         std::span<const AgentRewardView> rewards);
-Frame encode_end_episode(uint64_t rid, std::string_view episode_id,
-                         std::span<const AgentObsView> agents, bool truncated,
-                         std::span<const MetricView> custom_metrics);
-Frame encode_get_config(uint64_t rid);
-Frame encode_get_weights(uint64_t rid, std::string_view policy_id, int64_t have_version);
-struct ReportSamplesView {
-  std::string_view episode_id;
-  int64_t weights_version = 0;
-  std::span<const FragmentView> fragments;
-  int64_t env_steps = 0;
-  bool training_enabled = true;
-  bool explore = true;
-  bool episode_done = false;
-  double episode_reward = 0.0;
-  int64_t episode_length = 0;
-  std::span<const AgentRewardView> agent_rewards;
-  std::span<const MetricView> custom_metrics;
-};
-Frame encode_report_samples(uint64_t rid, const ReportSamplesView& r);
+Frame encode_request(uint64_t request_id, const core::Request& request);
+// One frame, except a Weights reply whose data exceeds kWeightsChunkBytes (several frames).
+std::vector<Frame> encode_reply(uint64_t request_id, const core::Reply& reply);
+// Convenience: the first (usually only) frame of encode_reply.
+Frame encode_reply_frame(uint64_t request_id, const core::Reply& reply);
 
-// Replies.
-Frame encode_episode_started(uint64_t rid, std::string_view episode_id);
-Frame encode_actions(uint64_t rid, std::span<const AgentActionView> actions, int64_t policy_version);
-Frame encode_ack(uint64_t rid);
-Frame encode_config(uint64_t rid, std::string_view json);
-Frame encode_weights(uint64_t rid, std::string_view policy_id, int64_t version, int32_t chunk_index,
-                     int32_t num_chunks, std::span<const uint8_t> data);
-Frame encode_error(uint64_t rid, fb::ErrorCode code, std::string_view message);
-Frame encode_samples_accepted(uint64_t rid, std::span<const int64_t> policy_versions);
-
-// Helpers for readers.
-inline std::string_view view(const flatbuffers::String* s) {
-  return s ? std::string_view(s->data(), s->size()) : std::string_view();
-}
-template <typename T>
-std::span<const T> view(const flatbuffers::Vector<T>* v) {
-  return v ? std::span<const T>(v->data(), v->size()) : std::span<const T>();
-}
-const char* error_code_name(fb::ErrorCode code);
+// A 64-bit hash of a frame's bytes: a resent request is byte-identical to its original, so
+// the server tells a resend from a different request that reuses the request id.
+uint64_t fingerprint(std::span<const uint8_t> bytes);
 
 }  // namespace tandem::wire

@@ -50,7 +50,7 @@ TEST_CASE("checkpoint at end, restore bit-for-bit, refuse a mismatched config") 
     s.stop();
     iters = s.context().training_iteration;
     steps = s.context().stats.timesteps_total();
-    weights = s.context().algorithms[0]->snapshot()->serialize_weights();
+    weights = s.context().policies.model(0)->serialize_weights();
   }
   char name[32];
   std::snprintf(name, sizeof name, "checkpoint_%06lld", static_cast<long long>(iters));
@@ -68,7 +68,7 @@ TEST_CASE("checkpoint at end, restore bit-for-bit, refuse a mismatched config") 
   server::Server r(cfg);
   CHECK(r.context().training_iteration == iters);
   CHECK(r.context().stats.timesteps_total() == steps);
-  CHECK(r.context().algorithms[0]->snapshot()->serialize_weights() == weights);
+  CHECK(r.context().policies.model(0)->serialize_weights() == weights);
   const double time_saved = r.context().time_total_s.load();
   CHECK(time_saved > 0);
   {

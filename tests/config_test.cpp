@@ -1,4 +1,4 @@
-#include "algorithms/config.h"
+#include "core/algo_config.h"
 
 #include <doctest/doctest.h>
 
@@ -7,7 +7,7 @@
 #include <string>
 
 using nlohmann::json;
-using tandem::algo::AlgoConfig;
+using tandem::core::AlgoConfig;
 
 namespace {
 

@@ -70,7 +70,7 @@ TEST_CASE("evaluation episodes act greedily, are never trained on, and are repor
   client::PolicyClient c("ws://127.0.0.1:" + std::to_string(s.port()));
 
   // The greedy action of the current snapshot for kObs (Box obs preprocess to themselves).
-  auto snap = s.context().algorithms[0]->snapshot();
+  auto snap = s.context().policies.model(0);
   std::mt19937_64 rng(1);
   std::vector<algo::ActionResult> out;
   const std::vector<uint8_t> greedy{0};
@@ -90,7 +90,7 @@ TEST_CASE("evaluation episodes act greedily, are never trained on, and are repor
   }
   CHECK(eval_actions == std::set<int64_t>{argmax});
   CHECK(explore_actions == std::set<int64_t>{0, 1});
-  CHECK(s.context().algorithms[0]->snapshot()->version() == snap->version());  // no training yet
+  CHECK(s.context().policies.model(0)->version() == snap->version());  // no training yet
   c.log_returns(eval_ep, 3.f);
   c.end_episode(eval_ep, kObs);
   c.flush();

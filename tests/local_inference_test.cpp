@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <set>
 #include <thread>
 
 #include <boost/asio/connect.hpp>
@@ -12,11 +13,12 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/websocket.hpp>
 
-#include "algorithms/action_logp.h"
+#include "core/action_logp.h"
 #include "policy_client/policy_client.h"
 #include "policy_client/upload_report.h"
 #include "policy_server/server.h"
 #include "policy_server/server_context.h"
+#include "schemas/codec.h"
 
 using namespace tandem;
 using client::InferenceMode;
@@ -116,7 +118,7 @@ TEST_CASE("local client: fragments of the configured length, behaviour data from
 
   // The client's weights are the server's: the server's model gives the same distribution
   // and value, and the logged log-prob is the one of the chosen action.
-  auto model = r.ctx().algorithms[0]->snapshot();
+  auto model = r.ctx().policies.model(0);
   const auto& space = r.ctx().config.policies[0].action_space;
   std::mt19937_64 rng(1);
   std::vector<algo::ActionResult> out;
@@ -292,70 +294,71 @@ TEST_CASE("ReportSamples: a resent request is applied once; bad fragments are re
     wire::Frame copy(bytes, bytes + b.size());
     return copy;
   };
-  client::UploadReport rep;
+  core::ReportSamples rep;
   rep.episode_id = "ep";
   rep.env_steps = 2;
-  client::LocalFragment f;
+  core::AgentFragment f;
   f.agent_id = "agent0";
-  f.obs = {0.f, 1.f, 2.f, 3.f};
-  f.discrete = {0, 2};
-  f.action_logp = {-1.0986123f, -1.0986123f};  // log(1/3): uniform logits below
-  f.vf_preds = {0.5f, 0.5f};
-  f.dist_inputs = {0.f, 0.f, 0.f, 0.f, 0.f, 0.f};
-  f.rewards = {1.f, 1.f};
-  f.terminated = true;
+  f.steps.obs = {0.f, 1.f, 2.f, 3.f};
+  f.steps.actions = {0, 2};
+  f.steps.action_logp = {-1.0986123f, -1.0986123f};  // log(1/3): uniform logits below
+  f.steps.vf_preds = {0.5f, 0.5f};
+  f.steps.dist_inputs = {0.f, 0.f, 0.f, 0.f, 0.f, 0.f};
+  f.steps.rewards = {1.f, 1.f};
+  f.steps.terminated = true;
   rep.fragments.push_back(f);
   rep.episode_done = true;
   rep.episode_reward = 2;
   rep.episode_length = 2;
 
   auto kind = [](const wire::Frame& fr) {
-    auto d = wire::decode_frame(fr);
-    REQUIRE(d);
-    return d.envelope->message_type();
+    auto d = wire::decode_reply(fr);
+    REQUIRE(d.status.ok());
+    return std::string(core::reply_name(d.reply));
   };
   auto message = [](const wire::Frame& fr) {
-    auto d = wire::decode_frame(fr);
-    return std::string(wire::view(d.envelope->message_as_Error()->message()));
+    auto d = wire::decode_reply(fr);
+    return std::get<core::Error>(d.reply).message;
   };
-  const auto frame = rep.encode(4242);
-  CHECK(kind(roundtrip(frame)) == wire::fb::Message::SamplesAccepted);
-  CHECK(kind(roundtrip(frame)) == wire::fb::Message::SamplesAccepted);  // resend: answered
+  auto encode = [](uint64_t rid, const core::ReportSamples& r) { return wire::encode_request(rid, r); };
+  const auto frame = encode(4242, rep);
+  CHECK(kind(roundtrip(frame)) == "SamplesAccepted");
+  CHECK(kind(roundtrip(frame)) == "SamplesAccepted");  // resend: answered
   CHECK(steps_in(r.take()) == 2);                                        // applied once
   CHECK(r.ctx().stats.peek().episodes_total == 1);
   CHECK(r.ctx().stats.peek().timesteps_total == 2);
 
   auto bad = rep;
-  bad.fragments[0].obs.pop_back();
-  auto reply = roundtrip(bad.encode(1));
-  REQUIRE(kind(reply) == wire::fb::Message::Error);
+  bad.fragments[0].steps.obs.pop_back();
+  auto reply = roundtrip(encode(1, bad));
+  REQUIRE(kind(reply) == "Error");
   CHECK(message(reply).find("obs has 3 values, 2 steps need 4") != std::string::npos);
   bad = rep;
-  bad.fragments[0].action_logp[1] = NAN;
-  reply = roundtrip(bad.encode(2));
-  REQUIRE(kind(reply) == wire::fb::Message::Error);
+  bad.fragments[0].steps.action_logp[1] = NAN;
+  reply = roundtrip(encode(2, bad));
+  REQUIRE(kind(reply) == "Error");
   CHECK(message(reply).find("action_logp is not finite") != std::string::npos);
   bad = rep;
-  bad.fragments[0].action_logp[0] = -1e30f;  // would make PPO's ratio infinite
-  reply = roundtrip(bad.encode(4));
-  REQUIRE(kind(reply) == wire::fb::Message::Error);
+  bad.fragments[0].steps.action_logp[0] = -1e30f;  // would make PPO's ratio infinite
+  reply = roundtrip(encode(4, bad));
+  REQUIRE(kind(reply) == "Error");
   CHECK(message(reply).find("is not the log-prob of the action") != std::string::npos);
   bad = rep;
-  bad.fragments[0].discrete[1] = 3;
-  reply = roundtrip(bad.encode(3));
-  REQUIRE(kind(reply) == wire::fb::Message::Error);
+  bad.fragments[0].steps.actions[1] = 3;
+  reply = roundtrip(encode(3, bad));
+  REQUIRE(kind(reply) == "Error");
   CHECK(message(reply).find("step 1") != std::string::npos);
   bad = rep;
   bad.fragments.push_back(rep.fragments[0]);
   bad.fragments[1].agent_id = "stranger";
-  reply = roundtrip(bad.encode(5));
-  REQUIRE(kind(reply) == wire::fb::Message::Error);
+  reply = roundtrip(encode(5, bad));
+  REQUIRE(kind(reply) == "Error");
   CHECK(message(reply).find("agent 'stranger' is not mapped") != std::string::npos);
   bad = rep;
   bad.fragments.push_back(rep.fragments[0]);
-  bad.fragments[1].rewards.clear();
-  reply = roundtrip(bad.encode(6));
-  REQUIRE(kind(reply) == wire::fb::Message::Error);
+  bad.fragments[1].steps.rewards.clear();
+  reply = roundtrip(encode(6, bad));
+  REQUIRE(kind(reply) == "Error");
   CHECK(message(reply).find("no steps") != std::string::npos);
   // Nothing of the refused reports was applied.
   CHECK(r.take().empty());
@@ -364,30 +367,31 @@ TEST_CASE("ReportSamples: a resent request is applied once; bad fragments are re
 }
 
 TEST_CASE("split_to_frame_limit: pieces fit, chain their bootstrap values and keep every step") {
-  client::UploadReport rep;
+  core::ReportSamples rep;
   rep.episode_id = "big";
   rep.env_steps = 100;
   rep.episode_done = true;
   rep.custom_metrics = {{"m", 1.0}};
-  client::LocalFragment f;
-  f.agent_id = "a";
+  core::AgentFragment frag;
+  frag.agent_id = "a";
+  auto& f = frag.steps;
   for (int t = 0; t < 100; ++t) {
     for (int k = 0; k < 1000; ++k) f.obs.push_back(static_cast<float>(t));
-    f.discrete.push_back(t % 3);
+    f.actions.push_back(t % 3);
     f.action_logp.push_back(-1.f);
     f.vf_preds.push_back(static_cast<float>(t));
     f.dist_inputs.insert(f.dist_inputs.end(), {0.f, 0.f, 0.f});
     f.rewards.push_back(1.f);
   }
   f.terminated = true;
-  rep.fragments.push_back(f);
+  rep.fragments.push_back(frag);
   auto parts = client::split_to_frame_limit(rep, 100000);  // ~4 KB per step -> ~24 per part
   REQUIRE(parts.size() >= 4);
   int64_t steps = 0, env = 0;
   for (size_t i = 0; i < parts.size(); ++i) {
     REQUIRE(parts[i].fragments.size() == 1);
-    const auto& p = parts[i].fragments[0];
-    CHECK(p.bytes() <= 100000);
+    const auto& p = parts[i].fragments[0].steps;
+    CHECK(client::fragment_bytes(parts[i].fragments[0]) <= 100000);
     CHECK(p.obs.size() == static_cast<size_t>(p.size()) * 1000);
     CHECK(p.obs.front() == static_cast<float>(steps));
     steps += p.size();
@@ -408,9 +412,9 @@ TEST_CASE("local client: after training, its weights are the server's (same gree
   CHECK(eventually([&] { run_episode(c, 20); return c.local_stats().weights_version >= 3; }));
   c.flush();
   // No more samples: training stops; the client's background poll catches up with the server.
-  auto model = r.ctx().algorithms[0]->snapshot();
+  auto model = r.ctx().policies.model(0);
   CHECK(eventually([&] {
-    model = r.ctx().algorithms[0]->snapshot();
+    model = r.ctx().policies.model(0);
     return model->version() == c.local_stats().weights_version;
   }));
   auto ep = c.start_episode(std::nullopt, false, false);
@@ -494,7 +498,7 @@ TEST_CASE("local client: after a restart it takes the new server's weights, even
     auto s = c.local_stats();
     return s.reconnects >= 1 && s.weights_version == 0;
   }));
-  auto model = second.ctx().algorithms[0]->snapshot();
+  auto model = second.ctx().policies.model(0);
   auto ep = c.start_episode(std::nullopt, false, false);
   std::mt19937_64 rng(1);
   std::vector<algo::ActionResult> out;

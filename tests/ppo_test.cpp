@@ -10,7 +10,7 @@
 #include <thread>
 #include <vector>
 
-#include "algorithms/action_logp.h"
+#include "core/action_logp.h"
 #include "algorithms/policy.h"
 
 using namespace tandem::algo;

@@ -12,6 +12,7 @@
 
 #include "policy_client/policy_client.h"
 #include "policy_server/server.h"
+#include "schemas/codec.h"
 #include "policy_server/server_context.h"
 
 using namespace tandem;
@@ -89,7 +90,7 @@ TEST_CASE("truncated episodes bootstrap from the value of the last observation")
   REQUIRE(t.size() == 1);
   CHECK_FALSE(t[0].terminated);
   std::vector<float> v;
-  r.srv->context().algorithms[0]->snapshot()->compute_values(last, 1, v);
+  r.srv->context().policies.model(0)->compute_values(last, 1, v);
   CHECK(t[0].bootstrap_value == doctest::Approx(v[0]));
   CHECK(t[0].bootstrap_value != 0.f);
 }
@@ -220,18 +221,18 @@ TEST_CASE("garbage frames and abrupt disconnects do not disturb other clients") 
     beast::flat_buffer b;
     ws.read(b);
     auto bytes = static_cast<const uint8_t*>(b.data().data());
-    auto d = wire::decode_frame({bytes, b.size()});
-    REQUIRE(d);
-    REQUIRE(d.envelope->message_type() == wire::fb::Message::Error);
-    CHECK(d.envelope->message_as_Error()->code() == wire::fb::ErrorCode::BadFrame);
+    auto d = wire::decode_reply({bytes, b.size()});
+    REQUIRE(d.status.ok());
+    REQUIRE(std::holds_alternative<core::Error>(d.reply));
+    CHECK(std::get<core::Error>(d.reply).code == core::ErrorCode::BadFrame);
     // Truncated valid frame.
-    auto f = wire::encode_get_config(7);
+    auto f = wire::encode_request(7, core::GetConfig{});
     ws.write(net::buffer(f.data(), f.size() / 2));
     b.clear();
     ws.read(b);
-    auto d2 = wire::decode_frame({static_cast<const uint8_t*>(b.data().data()), b.size()});
-    REQUIRE(d2);
-    CHECK(d2.envelope->message_type() == wire::fb::Message::Error);
+    auto d2 = wire::decode_reply({static_cast<const uint8_t*>(b.data().data()), b.size()});
+    REQUIRE(d2.status.ok());
+    CHECK(std::holds_alternative<core::Error>(d2.reply));
   }
   {
     // Abrupt disconnect in the middle of an episode: the socket just goes away.
@@ -266,7 +267,7 @@ TEST_CASE("the server trains while it serves and publishes new weight versions")
   for (int i = 0; i < 100 && r.srv->context().training_iteration.load() < 2; ++i)
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   CHECK(r.srv->context().training_iteration.load() >= 2);
-  CHECK(r.srv->context().algorithms[0]->snapshot()->version() >= 2);
+  CHECK(r.srv->context().policies.model(0)->version() >= 2);
 }
 
 TEST_CASE("log_action records the client's action with its behaviour log-probability") {

@@ -1,4 +1,4 @@
-#include "algorithms/spaces.h"
+#include "core/spaces.h"
 
 #include <doctest/doctest.h>
 
@@ -9,8 +9,8 @@
 #include <vector>
 
 using nlohmann::json;
-using tandem::algo::Space;
-using tandem::algo::SpaceKind;
+using tandem::core::Space;
+using tandem::core::SpaceKind;
 
 TEST_CASE("spaces: raw and preprocessed sizes") {
   CHECK(Space::box({4}).raw_size() == 4);

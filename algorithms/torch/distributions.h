@@ -9,7 +9,7 @@
 
 #include <vector>
 
-#include "algorithms/spaces.h"
+#include "algorithms/policy.h"
 
 namespace tandem::algo {
 

@@ -14,7 +14,7 @@
 #include <string>
 #include <vector>
 
-#include "algorithms/action_logp.h"
+#include "core/action_logp.h"
 #include "algorithms/policy.h"
 
 namespace tandem::algo {
@@ -23,7 +23,7 @@ enum class Activation { Tanh, Relu, Elu, Linear };
 Activation parse_activation(const std::string& name);
 torch::Tensor apply_activation(Activation a, const torch::Tensor& x);
 
-// dist_dim(action_space): algorithms/action_logp.h.
+// dist_dim(action_space): core/action_logp.h.
 
 struct ModelOutput {
   torch::Tensor dist_inputs;  // [B, dist_dim]

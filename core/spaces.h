@@ -9,7 +9,7 @@
 
 #include <nlohmann/json_fwd.hpp>
 
-namespace tandem::algo {
+namespace tandem::core {
 
 enum class SpaceKind { Box, Discrete, MultiDiscrete };
 
@@ -46,4 +46,4 @@ struct Space {
   bool operator==(const Space&) const = default;
 };
 
-}  // namespace tandem::algo
+}  // namespace tandem::core

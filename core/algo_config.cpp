@@ -1,4 +1,4 @@
-#include "algorithms/config.h"
+#include "core/algo_config.h"
 
 #include <algorithm>
 #include <cmath>
@@ -7,7 +7,7 @@
 #include <sstream>
 #include <stdexcept>
 
-namespace tandem::algo {
+namespace tandem::core {
 namespace {
 
 using nlohmann::json;
@@ -299,4 +299,4 @@ double AlgoConfig::lr_at(int64_t timesteps) const {
   return lr_schedule.back().second;
 }
 
-}  // namespace tandem::algo
+}  // namespace tandem::core

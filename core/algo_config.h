@@ -9,7 +9,7 @@
 
 #include <nlohmann/json_fwd.hpp>
 
-namespace tandem::algo {
+namespace tandem::core {
 
 struct ModelConfig {
   std::vector<int64_t> fcnet_hiddens{256, 256};  // hidden layer sizes of the MLP
@@ -57,4 +57,4 @@ struct AlgoConfig {
   double lr_at(int64_t timesteps) const;
 };
 
-}  // namespace tandem::algo
+}  // namespace tandem::core

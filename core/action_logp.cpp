@@ -1,11 +1,11 @@
-#include "algorithms/action_logp.h"
+#include "core/action_logp.h"
 
 #include <algorithm>
 #include <cmath>
 #include <numbers>
 #include <vector>
 
-namespace tandem::algo {
+namespace tandem::core {
 namespace {
 
 // log softmax(logits)[a], computed stably.
@@ -74,4 +74,4 @@ float action_logp(const Space& space, std::span<const float> dist_inputs,
   return 0.f;
 }
 
-}  // namespace tandem::algo
+}  // namespace tandem::core

@@ -7,9 +7,9 @@
 #include <span>
 #include <string>
 
-#include "algorithms/spaces.h"
+#include "core/spaces.h"
 
-namespace tandem::algo {
+namespace tandem::core {
 
 // Floats of distribution inputs per step: Discrete n, MultiDiscrete sum(nvec), Box 2 * size.
 int64_t dist_dim(const Space& action_space);
@@ -26,4 +26,4 @@ std::string validate_action(const Space& action_space, std::span<const int64_t> 
 float action_logp(const Space& action_space, std::span<const float> dist_inputs,
                   std::span<const int64_t> discrete, std::span<const float> continuous);
 
-}  // namespace tandem::algo
+}  // namespace tandem::core

@@ -1,4 +1,4 @@
-#include "algorithms/spaces.h"
+#include "core/spaces.h"
 
 #include <algorithm>
 #include <cmath>
@@ -6,7 +6,7 @@
 #include <sstream>
 #include <stdexcept>
 
-namespace tandem::algo {
+namespace tandem::core {
 namespace {
 
 constexpr float kUnbounded = 1e30f;
@@ -266,4 +266,4 @@ std::string Space::describe() const {
   return os.str();
 }
 
-}  // namespace tandem::algo
+}  // namespace tandem::core

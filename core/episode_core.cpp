@@ -1,0 +1,166 @@
+#include "core/episode_core.h"
+
+#include <cmath>
+
+#include "core/request_checks.h"
+
+namespace tandem::core {
+
+EpisodeCore::EpisodeCore(const PolicyResolver& policies, std::string id, bool training_enabled,
+                         bool explore)
+    : policies_(policies), id_(std::move(id)), training_enabled_(training_enabled), explore_(explore) {}
+
+EpisodeCore::Agent& EpisodeCore::agent(const std::string& agent_id, int policy) {
+  auto [it, inserted] = agents_.try_emplace(agent_id);
+  if (inserted) it->second.policy = policy;
+  return it->second;
+}
+
+bool EpisodeCore::agent_done(const std::string& agent_id) const {
+  auto it = agents_.find(agent_id);
+  return it != agents_.end() && it->second.done;
+}
+
+Status EpisodeCore::check_act(const std::vector<AgentObs>& agents,
+                              const std::vector<AgentAction>* actions,
+                              std::vector<int>& policy_of_agent) const {
+  if (auto s = check_agents(policies_, id_, agents, /*allow_empty=*/false, policy_of_agent); !s.ok())
+    return s;
+  if (actions && actions->size() != agents.size())
+    return Status::error(ErrorCode::BadRequest, "LogAction needs one action per observation (" +
+                                                    std::to_string(agents.size()) + " observations, " +
+                                                    std::to_string(actions->size()) + " actions)");
+  for (size_t i = 0; i < agents.size(); ++i) {
+    const auto& a = agents[i];
+    if (agent_done(a.agent_id))
+      return Status::error(ErrorCode::UnknownAgent,
+                           "agent '" + a.agent_id + "' is already done in episode '" + id_ + "'");
+    const auto& spec = policies_.spec(policy_of_agent[i]);
+    if (auto s = check_observation(spec, a.agent_id, a.obs, a.action_mask); !s.ok()) return s;
+    if (actions) {
+      const auto& act = (*actions)[i];
+      if (!act.agent_id.empty() && act.agent_id != a.agent_id)
+        return Status::error(ErrorCode::BadRequest, "LogAction: action " + std::to_string(i) +
+                                                        " is for agent '" + act.agent_id +
+                                                        "', its observation for '" + a.agent_id + "'");
+      if (auto s = check_action(spec, a.agent_id, act.discrete, act.continuous); !s.ok()) return s;
+    }
+  }
+  return {};
+}
+
+void EpisodeCore::close(const std::string& agent_id, Agent& a, bool terminated, float bootstrap) {
+  if (a.fragment.size() == 0) return;
+  a.fragment.terminated = terminated;
+  a.fragment.bootstrap_value = terminated ? 0.f : bootstrap;
+  const int64_t obs_dim = a.fragment.obs_dim;
+  closed_.push_back({agent_id, a.policy, std::move(a.fragment)});
+  a.fragment = Trajectory{};
+  a.fragment.obs_dim = obs_dim;
+}
+
+void EpisodeCore::record_step(const std::string& agent_id, int policy,
+                              std::span<const float> obs_row, const ActionResult& r) {
+  auto& a = agent(agent_id, policy);
+  if (a.fragment.size() >= policies_.spec(a.policy).config.rollout_fragment_length)
+    close(agent_id, a, /*terminated=*/false, r.vf_pred);
+  auto& t = a.fragment;
+  t.obs_dim = static_cast<int64_t>(obs_row.size());
+  t.obs.insert(t.obs.end(), obs_row.begin(), obs_row.end());
+  t.actions.insert(t.actions.end(), r.discrete.begin(), r.discrete.end());
+  t.actions_cont.insert(t.actions_cont.end(), r.continuous.begin(), r.continuous.end());
+  t.action_logp.push_back(r.logp);
+  t.vf_preds.push_back(r.vf_pred);
+  t.dist_inputs.insert(t.dist_inputs.end(), r.dist_inputs.begin(), r.dist_inputs.end());
+  t.rewards.push_back(0.f);
+  ++a.steps;
+}
+
+void EpisodeCore::end_env_step() {
+  ++length_;
+  ++env_steps_unreported_;
+}
+
+Status EpisodeCore::check_returns(const std::vector<AgentReward>& rewards) const {
+  if (rewards.empty()) return Status::error(ErrorCode::BadRequest, "no rewards");
+  for (const auto& r : rewards) {
+    if (!std::isfinite(r.reward))
+      return Status::error(ErrorCode::BadRequest, "reward of agent '" + r.agent_id + "' is not finite");
+    if (policies_.policy_for(id_, r.agent_id) < 0)
+      return Status::error(ErrorCode::UnknownAgent,
+                           "agent '" + r.agent_id + "' is not mapped to any policy of this server");
+  }
+  return {};
+}
+
+void EpisodeCore::add_returns(const std::vector<AgentReward>& rewards) {
+  for (const auto& r : rewards) {
+    auto& a = agent(r.agent_id, policies_.policy_for(id_, r.agent_id));
+    reward_total_ += r.reward;
+    if (a.done) continue;  // counts in the episode's return only
+    a.reward_total += r.reward;
+    if (!a.fragment.rewards.empty()) a.fragment.rewards.back() += r.reward;
+    if (r.done) {
+      close(r.agent_id, a, /*terminated=*/true, 0.f);
+      a.done = true;
+    }
+  }
+}
+
+Status EpisodeCore::check_end(const std::vector<AgentObs>& agents,
+                              std::vector<int>& policy_of_agent) const {
+  if (auto s = check_agents(policies_, id_, agents, /*allow_empty=*/true, policy_of_agent); !s.ok())
+    return s;
+  for (size_t i = 0; i < agents.size(); ++i) {
+    if (agents[i].obs.empty()) continue;  // no last observation for this agent
+    const auto& spec = policies_.spec(policy_of_agent[i]);
+    if (auto s = check_observation(spec, agents[i].agent_id, agents[i].obs); !s.ok()) return s;
+  }
+  return {};
+}
+
+EpisodeSummary EpisodeCore::finish(bool truncated, const std::map<std::string, float>& last_values,
+                                   std::map<std::string, double> custom_metrics) {
+  EpisodeSummary s;
+  for (auto& [id, a] : agents_) {
+    if (!a.done) {
+      float boot = a.fragment.vf_preds.empty() ? 0.f : a.fragment.vf_preds.back();
+      if (auto it = last_values.find(id); it != last_values.end()) boot = it->second;
+      close(id, a, /*terminated=*/!truncated, boot);
+      a.done = true;
+    }
+    if (a.policy >= 0) s.policy_rewards[policies_.spec(a.policy).policy_id] += a.reward_total;
+  }
+  s.reward = reward_total_;
+  s.length = length_;
+  s.custom_metrics = std::move(custom_metrics);
+  s.evaluation = !explore_;
+  return s;
+}
+
+void EpisodeCore::abandon() {
+  for (auto& [id, a] : agents_) {
+    if (!a.done && !a.fragment.vf_preds.empty()) close(id, a, false, a.fragment.vf_preds.back());
+    a.done = true;
+  }
+}
+
+std::vector<ClosedFragment> EpisodeCore::take_closed() {
+  std::vector<ClosedFragment> out;
+  out.swap(closed_);
+  return out;
+}
+
+int64_t EpisodeCore::take_env_steps() {
+  const int64_t n = env_steps_unreported_;
+  env_steps_unreported_ = 0;
+  return n;
+}
+
+std::map<std::string, double> EpisodeCore::agent_returns() const {
+  std::map<std::string, double> out;
+  for (const auto& [id, a] : agents_) out[id] = a.reward_total;
+  return out;
+}
+
+}  // namespace tandem::core

@@ -1,0 +1,105 @@
+#pragma once
+// The episode core: RLlib's episode semantics, written once, for the server's episode
+// registry and the local client alike.
+//
+//   GetAction/LogAction -> check_act() -> (forward pass by the caller) -> record_step() per
+//                          agent, then end_env_step()
+//   LogReturns          -> check_returns() -> add_returns(): a reward goes to the agent's last
+//                          step (rewards logged between two actions add up); before its first
+//                          action it only counts in the returns; `done` closes the agent
+//   EndEpisode          -> check_end() -> finish(truncated, V(last obs)): terminal, or
+//                          bootstrapped from the value of the last observation
+//   timeout             -> abandon(): open fragments bootstrapped from their last value
+//
+// A fragment reaching rollout_fragment_length is cut when the agent's next step arrives and
+// bootstrapped with that step's value estimate. Closed fragments wait in take_closed().
+// Not thread-safe: the owner serialises calls (server: the episode's mutex; client: its own).
+#include <cstdint>
+#include <map>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "core/messages.h"
+#include "core/policy_set.h"
+#include "core/status.h"
+
+namespace tandem::core {
+
+// What a finished episode contributes to the metrics.
+struct EpisodeSummary {
+  double reward = 0.0;                          // sum over all agents
+  int64_t length = 0;                           // env steps (GetAction/LogAction requests)
+  std::map<std::string, double> policy_rewards; // per policy id
+  std::map<std::string, double> custom_metrics; // sent by the client with EndEpisode
+  bool evaluation = false;                      // explore=false episodes are reported apart
+};
+
+// A fragment the episode has closed (cut, agent done, episode finished or abandoned).
+struct ClosedFragment {
+  std::string agent_id;
+  int policy = -1;
+  Trajectory steps;
+};
+
+class EpisodeCore {
+ public:
+  EpisodeCore(const PolicyResolver& policies, std::string id, bool training_enabled, bool explore);
+
+  const std::string& id() const { return id_; }
+  bool training_enabled() const { return training_enabled_; }
+  bool explore() const { return explore_; }
+  int64_t length() const { return length_; }
+
+  // GetAction (actions == nullptr) / LogAction: at least one agent, each once, mapped, not
+  // done; valid observation, mask and (LogAction: one per agent) action. Fills the policy
+  // index of each agent.
+  Status check_act(const std::vector<AgentObs>& agents, const std::vector<AgentAction>* actions,
+                   std::vector<int>& policy_of_agent) const;
+  // One step of one agent; `obs_row` as the owner stores observations (preprocessed on the
+  // server, raw in a local client's upload). Call end_env_step() after the request's agents.
+  void record_step(const std::string& agent_id, int policy, std::span<const float> obs_row,
+                   const ActionResult& r);
+  void end_env_step();
+
+  Status check_returns(const std::vector<AgentReward>& rewards) const;
+  void add_returns(const std::vector<AgentReward>& rewards);
+
+  // EndEpisode: every listed agent mapped, each once; non-empty observations valid.
+  Status check_end(const std::vector<AgentObs>& agents, std::vector<int>& policy_of_agent) const;
+  // Closes every agent that is not done: truncated -> bootstrap from last_values[agent] (when
+  // given, else its last value estimate); otherwise terminal.
+  EpisodeSummary finish(bool truncated, const std::map<std::string, float>& last_values,
+                        std::map<std::string, double> custom_metrics);
+  void abandon();
+
+  std::vector<ClosedFragment> take_closed();
+  bool has_closed() const { return !closed_.empty(); }
+  // Env steps since the previous call (a local client's ReportSamples.env_steps).
+  int64_t take_env_steps();
+  // Per agent return so far (rewards logged for it while it was not done).
+  std::map<std::string, double> agent_returns() const;
+  double reward_total() const { return reward_total_; }
+  bool agent_done(const std::string& agent_id) const;
+
+ private:
+  struct Agent {
+    int policy = -1;
+    Trajectory fragment;  // being built
+    int64_t steps = 0;
+    bool done = false;
+    double reward_total = 0;
+  };
+  Agent& agent(const std::string& agent_id, int policy);
+  void close(const std::string& agent_id, Agent& a, bool terminated, float bootstrap_value);
+
+  const PolicyResolver& policies_;
+  const std::string id_;
+  const bool training_enabled_, explore_;
+  std::map<std::string, Agent> agents_;
+  std::vector<ClosedFragment> closed_;
+  int64_t length_ = 0, env_steps_unreported_ = 0;
+  double reward_total_ = 0;
+};
+
+}  // namespace tandem::core

@@ -1,0 +1,137 @@
+#pragma once
+// Requests and replies as plain structs: what every codec (WebSocket + FlatBuffers today;
+// HTTP JSON, Python, offline files later) decodes into and encodes from. The request
+// handler, the episode core and the clients speak only these types; schemas/ is the only
+// code that knows FlatBuffers. Names follow RLlib's PolicyClient commands.
+#include <cstdint>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "core/status.h"
+#include "core/trajectory.h"
+
+namespace tandem::core {
+
+// An absent or empty agent id is RLlib's single agent.
+inline constexpr const char* kDefaultAgentId = "agent0";
+
+struct AgentObs {
+  std::string agent_id;
+  std::vector<float> obs;          // flat, row-major, as the observation space's raw_size()
+  std::vector<float> action_mask;  // optional: 1 = allowed, 0 = masked (discrete actions)
+};
+struct AgentAction {
+  std::string agent_id;
+  std::vector<int64_t> discrete;   // Discrete: 1 value; MultiDiscrete: one per component
+  std::vector<float> continuous;   // Box
+};
+struct AgentReward {
+  std::string agent_id;
+  float reward = 0.f;
+  bool done = false;               // this agent's episode has ended (terminated)
+};
+struct Metric {
+  std::string name;
+  double value = 0.0;
+};
+// Local inference: one agent's consecutive steps as the client's model produced them
+// (raw observations; the server validates and preprocesses them).
+struct AgentFragment {
+  std::string agent_id;
+  Trajectory steps;
+};
+
+// ---- requests ----
+struct StartEpisode {
+  std::string episode_id;          // empty: the server generates one
+  bool training_enabled = true;    // false: served and counted, never trained on
+  bool explore = true;             // false: greedy actions (evaluation)
+};
+struct GetAction {
+  std::string episode_id;
+  std::vector<AgentObs> agents;
+};
+struct LogAction {
+  std::string episode_id;
+  std::vector<AgentObs> agents;
+  std::vector<AgentAction> actions;  // one per agent, same order
+};
+struct LogReturns {
+  std::string episode_id;
+  std::vector<AgentReward> rewards;
+};
+struct EndEpisode {
+  std::string episode_id;
+  std::vector<AgentObs> agents;    // last observations (bootstrap when truncated)
+  bool truncated = false;
+  std::vector<Metric> custom_metrics;
+};
+struct GetConfig {};
+struct GetWeights {
+  std::string policy_id;
+  int64_t have_version = -1;       // weights are sent only when newer than this
+};
+struct ReportSamples {
+  std::string episode_id;
+  int64_t weights_version = 0;     // the client's weights (first policy) when it was made
+  std::vector<AgentFragment> fragments;
+  int64_t env_steps = 0;           // env steps these fragments cover
+  bool training_enabled = true;
+  bool explore = true;
+  bool episode_done = false;       // the episode ended: the fields below describe it
+  double episode_reward = 0.0;
+  int64_t episode_length = 0;
+  std::vector<AgentReward> agent_rewards;  // per agent return
+  std::vector<Metric> custom_metrics;
+};
+
+using Request = std::variant<StartEpisode, GetAction, LogAction, LogReturns, EndEpisode,
+                             GetConfig, GetWeights, ReportSamples>;
+
+// ---- replies ----
+struct EpisodeStarted {
+  std::string episode_id;
+};
+struct Actions {
+  std::vector<AgentAction> actions;
+  int64_t policy_version = 0;
+};
+struct Ack {};
+struct Config {
+  std::string json;                // the server's configuration (ServerConfig::to_json)
+};
+// A policy's weights. The server replies with one Weights holding the whole blob; the codec
+// splits it into frames of at most kWeightsChunkBytes (chunk_index / num_chunks), and the
+// client reassembles them. version -1 with no data: the client's version is current.
+struct Weights {
+  std::string policy_id;
+  int64_t version = -1;
+  int32_t chunk_index = 0;
+  int32_t num_chunks = 1;
+  std::vector<uint8_t> data;
+};
+// The steps were taken (or were a resend already taken); the newest weight version of every
+// hosted policy (GetConfig's policy_order), so a local client fetches new weights at once.
+struct SamplesAccepted {
+  std::vector<int64_t> policy_versions;
+};
+struct Error {
+  ErrorCode code = ErrorCode::Internal;
+  std::string message;
+};
+
+using Reply = std::variant<EpisodeStarted, Actions, Ack, Config, Weights, SamplesAccepted, Error>;
+
+// "GetAction", "Actions", ... (for logs and error messages).
+const char* request_name(const Request& r);
+const char* reply_name(const Reply& r);
+// The episode a request is about ("" for GetConfig / GetWeights).
+const std::string& episode_of(const Request& r);
+// Requests that change server state go through the exactly-once ledger; GetConfig and
+// GetWeights are reads and are simply answered again.
+bool is_mutating(const Request& r);
+
+inline Reply error_reply(const Status& s) { return Error{s.code, s.message}; }
+
+}  // namespace tandem::core

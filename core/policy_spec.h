@@ -1,0 +1,29 @@
+#pragma once
+// What a hosted policy is (id, spaces, merged hyperparameters) and what one forward pass
+// yields for one agent. Shared by the server, the local client and algorithms/.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/algo_config.h"
+#include "core/spaces.h"
+
+namespace tandem::core {
+
+struct PolicySpec {
+  std::string policy_id;
+  Space observation_space;
+  Space action_space;
+  AlgoConfig config;  // the server's config with this policy's overrides applied
+};
+
+// One agent's action as computed by an InferenceModel.
+struct ActionResult {
+  std::vector<int64_t> discrete;   // Discrete: 1 value; MultiDiscrete: one per component
+  std::vector<float> continuous;   // Box actions (raw sample, unclipped)
+  float logp = 0.f;                // log-prob of the action under this model
+  float vf_pred = 0.f;             // value estimate of the observation
+  std::vector<float> dist_inputs;  // distribution inputs (logits, or mean then log_std)
+};
+
+}  // namespace tandem::core

@@ -1,0 +1,188 @@
+#include "core/request_checks.h"
+
+#include <cmath>
+#include <unordered_set>
+
+#include "core/action_logp.h"
+
+namespace tandem::core {
+
+namespace {
+bool all_finite(std::span<const float> v) {
+  for (float x : v)
+    if (!std::isfinite(x)) return false;
+  return true;
+}
+std::string agent_label(const std::string& id) { return "agent '" + id + "': "; }
+}  // namespace
+
+int64_t mask_size(const Space& as) {
+  if (as.kind == SpaceKind::Discrete) return as.n;
+  int64_t n = 0;
+  if (as.kind == SpaceKind::MultiDiscrete)
+    for (auto v : as.nvec) n += v;
+  return n;
+}
+
+Status check_observation(const PolicySpec& spec, const std::string& agent_id,
+                         std::span<const float> obs, std::span<const float> action_mask) {
+  if (auto why = spec.observation_space.validate(obs); !why.empty())
+    return Status::error(ErrorCode::BadObservation, agent_label(agent_id) + why);
+  if (action_mask.empty()) return {};
+  const int64_t want = mask_size(spec.action_space);
+  if (static_cast<int64_t>(action_mask.size()) != want)
+    return Status::error(ErrorCode::BadObservation,
+                         agent_label(agent_id) + "action_mask has " + std::to_string(action_mask.size()) +
+                             " values, the action space " + spec.action_space.describe() + " needs " +
+                             std::to_string(want));
+  // Every (sub-)action needs at least one allowed value, or sampling would pick a masked one.
+  std::vector<int64_t> parts = spec.action_space.kind == SpaceKind::Discrete
+                                   ? std::vector<int64_t>{spec.action_space.n}
+                                   : spec.action_space.nvec;
+  size_t off = 0;
+  for (size_t c = 0; c < parts.size(); ++c) {
+    bool any = false;
+    for (int64_t k = 0; k < parts[c]; ++k) {
+      const float m = action_mask[off + static_cast<size_t>(k)];
+      if (m != 0.f && m != 1.f)
+        return Status::error(ErrorCode::BadObservation,
+                             agent_label(agent_id) + "action_mask values must be 0 or 1");
+      any = any || m == 1.f;
+    }
+    if (!any)
+      return Status::error(ErrorCode::BadObservation,
+                           agent_label(agent_id) + "action_mask allows no action" +
+                               (parts.size() > 1 ? " of component " + std::to_string(c) : std::string()));
+    off += static_cast<size_t>(parts[c]);
+  }
+  return {};
+}
+
+Status check_action(const PolicySpec& spec, const std::string& agent_id,
+                    std::span<const int64_t> discrete, std::span<const float> continuous) {
+  if (auto why = validate_action(spec.action_space, discrete, continuous); !why.empty())
+    return Status::error(ErrorCode::BadAction, agent_label(agent_id) + why);
+  return {};
+}
+
+Status check_agents(const PolicyResolver& policies, const std::string& episode_id,
+                    const std::vector<AgentObs>& agents, bool allow_empty,
+                    std::vector<int>& policy_of_agent) {
+  policy_of_agent.clear();
+  if (agents.empty() && !allow_empty)
+    return Status::error(ErrorCode::BadRequest, "no agent observations");
+  std::unordered_set<std::string_view> seen;
+  seen.reserve(agents.size());
+  for (const auto& a : agents) {
+    if (!seen.insert(a.agent_id).second)
+      return Status::error(ErrorCode::BadRequest, "agent '" + a.agent_id + "' appears twice");
+    const int p = policies.policy_for(episode_id, a.agent_id);
+    if (p < 0)
+      return Status::error(ErrorCode::UnknownAgent,
+                           "agent '" + a.agent_id + "' is not mapped to any policy of this server");
+    policy_of_agent.push_back(p);
+  }
+  return {};
+}
+
+void adopt_logged_action(const Space& action_space, const AgentAction& logged, ActionResult& r) {
+  r.discrete = logged.discrete;
+  r.continuous = logged.continuous;
+  r.logp = action_logp(action_space, r.dist_inputs, r.discrete, r.continuous);
+}
+
+namespace {
+// One fragment -> a training trajectory (observations preprocessed).
+Status to_training(const AgentFragment& f, const PolicySpec& spec, Trajectory& out) {
+  const std::string who = "fragment of agent '" + f.agent_id + "': ";
+  auto bad = [&](ErrorCode c, const std::string& m) { return Status::error(c, who + m); };
+  const auto& os = spec.observation_space;
+  const auto& as = spec.action_space;
+  const auto& s = f.steps;
+  const int64_t T = s.size();
+  if (T == 0) return bad(ErrorCode::BadRequest, "no steps");
+  auto size_is = [&](const char* name, size_t got, int64_t width) -> Status {
+    if (static_cast<int64_t>(got) == T * width) return {};
+    return bad(ErrorCode::BadRequest, std::string(name) + " has " + std::to_string(got) +
+                                          " values, " + std::to_string(T) + " steps need " +
+                                          std::to_string(T * width));
+  };
+  const int64_t dw = discrete_action_width(as), cw = continuous_action_width(as), dd = dist_dim(as);
+  for (auto st : {size_is("action_logp", s.action_logp.size(), 1), size_is("vf_preds", s.vf_preds.size(), 1),
+                  size_is("obs", s.obs.size(), os.raw_size()), size_is("discrete", s.actions.size(), dw),
+                  size_is("continuous", s.actions_cont.size(), cw),
+                  size_is("dist_inputs", s.dist_inputs.size(), dd)})
+    if (!st.ok()) return st;
+  if (!all_finite(s.rewards)) return bad(ErrorCode::BadRequest, "a reward is not finite");
+  if (!all_finite(s.action_logp)) return bad(ErrorCode::BadRequest, "an action_logp is not finite");
+  if (!all_finite(s.vf_preds)) return bad(ErrorCode::BadRequest, "a vf_pred is not finite");
+  if (!all_finite(s.dist_inputs)) return bad(ErrorCode::BadRequest, "a dist_input is not finite");
+  if (!std::isfinite(s.bootstrap_value)) return bad(ErrorCode::BadRequest, "bootstrap_value is not finite");
+
+  const int64_t raw = os.raw_size(), pre = os.preprocessed_size();
+  out = Trajectory{};
+  out.obs_dim = pre;
+  out.obs.resize(static_cast<size_t>(T * pre));
+  const std::span<const float> obs(s.obs), dist(s.dist_inputs), cont(s.actions_cont);
+  const std::span<const int64_t> disc(s.actions);
+  for (int64_t t = 0; t < T; ++t) {
+    auto row = obs.subspan(static_cast<size_t>(t * raw), static_cast<size_t>(raw));
+    if (auto why = os.validate(row); !why.empty())
+      return bad(ErrorCode::BadObservation, "step " + std::to_string(t) + ": " + why);
+    os.preprocess(row, out.obs.data() + t * pre);
+    const auto d = disc.subspan(static_cast<size_t>(t * dw), static_cast<size_t>(dw));
+    const auto c = cont.subspan(static_cast<size_t>(t * cw), static_cast<size_t>(cw));
+    if (auto why = validate_action(as, d, c); !why.empty())
+      return bad(ErrorCode::BadAction, "step " + std::to_string(t) + ": " + why);
+    // The log-prob enters PPO's ratio as exp(new - old): it must be the one of this action
+    // under the sent distribution, or one bad client could blow up everyone's weights.
+    const float lp = action_logp(as, dist.subspan(static_cast<size_t>(t * dd), static_cast<size_t>(dd)), d, c);
+    const float sent = s.action_logp[static_cast<size_t>(t)];
+    if (!std::isfinite(lp) || std::fabs(lp - sent) > 1e-3f + 1e-4f * std::fabs(lp))
+      return bad(ErrorCode::BadRequest, "step " + std::to_string(t) + ": action_logp " +
+                                            std::to_string(sent) +
+                                            " is not the log-prob of the action under dist_inputs (" +
+                                            std::to_string(lp) + ")");
+  }
+  out.actions = s.actions;
+  out.actions_cont = s.actions_cont;
+  out.action_logp = s.action_logp;
+  out.vf_preds = s.vf_preds;
+  out.dist_inputs = s.dist_inputs;
+  out.rewards = s.rewards;
+  out.terminated = s.terminated;
+  out.bootstrap_value = s.terminated ? 0.f : s.bootstrap_value;
+  return {};
+}
+}  // namespace
+
+Status check_report(const PolicyResolver& policies, const ReportSamples& r,
+                    std::vector<ReportedFragment>& out) {
+  out.clear();
+  constexpr int64_t kMaxCount = int64_t{1} << 40;  // far above any real episode or report
+  if (r.env_steps < 0 || r.env_steps > kMaxCount || r.episode_length < 0 ||
+      r.episode_length > kMaxCount || !std::isfinite(r.episode_reward))
+    return Status::error(ErrorCode::BadRequest,
+                         "ReportSamples(" + r.episode_id +
+                             "): env_steps, episode_length or episode_reward is invalid");
+  std::vector<ReportedFragment> frags;
+  frags.reserve(r.fragments.size());
+  for (const auto& f : r.fragments) {
+    const int p = policies.policy_for(r.episode_id, f.agent_id);
+    if (p < 0)
+      return Status::error(ErrorCode::UnknownAgent,
+                           "agent '" + f.agent_id + "' is not mapped to any policy of this server");
+    ReportedFragment rf;
+    rf.policy = p;
+    if (auto s = to_training(f, policies.spec(p), rf.steps); !s.ok()) return s;
+    frags.push_back(std::move(rf));
+  }
+  for (const auto& a : r.agent_rewards)
+    if (policies.policy_for(r.episode_id, a.agent_id) < 0 || !std::isfinite(a.reward))
+      return Status::error(ErrorCode::BadRequest, "agent_rewards: agent '" + a.agent_id +
+                                                      "' is unmapped or its reward is not finite");
+  out = std::move(frags);
+  return {};
+}
+
+}  // namespace tandem::core

@@ -1,0 +1,30 @@
+#pragma once
+// One agent's consecutive steps under one policy: what the episode core builds, what a local
+// client uploads and what the learner consumes. Plain vectors, no LibTorch.
+#include <cstdint>
+#include <vector>
+
+namespace tandem::core {
+
+// The logit a masked-out action gets in dist_inputs (Discrete/MultiDiscrete). The mask
+// therefore travels with the experience: training re-applies it to the new logits wherever
+// the behaviour logit is <= kMaskedLogit / 2, so old and new distributions agree on it.
+inline constexpr float kMaskedLogit = -1e9f;
+
+// T consecutive steps. On the server observations are preprocessed (obs_dim =
+// Space::preprocessed_size()); in a local client's upload they are raw (Space::raw_size()).
+struct Trajectory {
+  int64_t obs_dim = 0;
+  std::vector<float> obs;              // T * obs_dim
+  std::vector<int64_t> actions;        // T * discrete width (Discrete: 1, MultiDiscrete: n)
+  std::vector<float> actions_cont;     // T * continuous width (Box actions)
+  std::vector<float> action_logp;      // T: log-prob of the action under the behaviour policy
+  std::vector<float> vf_preds;         // T: value estimates of the behaviour policy
+  std::vector<float> dist_inputs;      // T * dist_dim: behaviour distribution inputs
+  std::vector<float> rewards;          // T: reward of step t (all rewards logged after action t)
+  bool terminated = false;             // last step ended the episode for this agent (no bootstrap)
+  float bootstrap_value = 0.f;         // V(s_T) when not terminated (truncation or fragment cut)
+  int64_t size() const { return static_cast<int64_t>(rewards.size()); }
+};
+
+}  // namespace tandem::core

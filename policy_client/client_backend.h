@@ -1,0 +1,38 @@
+#pragma once
+// What PolicyClient delegates to: the remote backend (every call a request to the server) or
+// the local one (the episode core and the model in this process; tandem_client_local).
+// PolicyClient turns its convenience overloads into these plain requests, once.
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/messages.h"
+#include "policy_client/policy_client.h"
+
+namespace tandem::client {
+
+class ClientBackend {
+ public:
+  virtual ~ClientBackend() = default;
+  virtual std::string start_episode(std::optional<std::string> episode_id, bool training_enabled,
+                                    bool explore) = 0;
+  virtual std::map<std::string, Action> get_action(core::GetAction request) = 0;
+  virtual void log_action(core::LogAction request) = 0;
+  virtual void log_returns(core::LogReturns request) = 0;
+  virtual void end_episode(core::EndEpisode request) = 0;
+  virtual void flush() = 0;
+  virtual std::string config_json() = 0;
+  virtual int64_t reconnects() const = 0;
+  virtual LocalStats local_stats() const { return {}; }
+};
+
+std::unique_ptr<ClientBackend> make_remote_backend(const std::string& address, const ClientOptions& options);
+
+// Defined by tandem_client_local (an object library: link it to use InferenceMode::Local).
+// A weak reference, so that remote-only programs link without it (and without LibTorch).
+std::unique_ptr<ClientBackend> make_local_backend(const std::string& address, const ClientOptions& options)
+    __attribute__((weak));
+
+}  // namespace tandem::client

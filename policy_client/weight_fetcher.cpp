@@ -1,0 +1,67 @@
+#include "policy_client/weight_fetcher.h"
+
+#include <algorithm>
+
+namespace tandem::client {
+
+WeightFetcher::WeightFetcher(const std::vector<core::PolicySpec>& specs)
+    : specs_(specs), models_(specs.size()) {}
+
+int WeightFetcher::fetch(Connection& conn, bool any_version) {
+  int updated = 0;
+  for (size_t p = 0; p < specs_.size(); ++p) {
+    const auto mine = model(static_cast<int>(p));
+    const int64_t have = mine && !any_version ? mine->version() : -1;
+    const std::string what = "GetWeights(" + specs_[p].policy_id + ")";
+    const uint64_t rid = conn.next_id();
+    auto w = conn.call_as<core::Weights>(rid, core::GetWeights{specs_[p].policy_id, have}, what);
+    if (w.version < 0) continue;  // ours is current
+    std::string blob(w.data.begin(), w.data.end());
+    for (int32_t i = 1; i < w.num_chunks; ++i) {
+      auto more = expect_reply<core::Weights>(conn.wait_more(rid), what);
+      if (more.chunk_index != i) throw ConnectionError("server sent weight chunks out of order");
+      blob.append(more.data.begin(), more.data.end());
+    }
+    auto m = algo::load_inference_model(specs_[p], blob, w.version);
+    std::lock_guard lk(mu_);
+    models_[p] = std::move(m);
+    ++updates_;
+    ++updated;
+  }
+  return updated;
+}
+
+std::shared_ptr<const algo::InferenceModel> WeightFetcher::model(int policy) const {
+  std::lock_guard lk(mu_);
+  return models_.at(static_cast<size_t>(policy));
+}
+
+bool WeightFetcher::complete() const {
+  std::lock_guard lk(mu_);
+  return std::all_of(models_.begin(), models_.end(), [](const auto& m) { return m != nullptr; });
+}
+
+int64_t WeightFetcher::first_version() const {
+  std::lock_guard lk(mu_);
+  return models_.empty() || !models_[0] ? 0 : models_[0]->version();
+}
+
+bool WeightFetcher::behind(const std::vector<int64_t>& server_versions) const {
+  std::lock_guard lk(mu_);
+  for (size_t p = 0; p < models_.size() && p < server_versions.size(); ++p)
+    if (models_[p] && server_versions[p] > models_[p]->version()) return true;
+  return false;
+}
+
+void WeightFetcher::fill(LocalStats& s) const {
+  std::lock_guard lk(mu_);
+  s.weights_version = -1;
+  s.weight_updates = updates_;
+  for (size_t p = 0; p < models_.size(); ++p) {
+    const auto v = models_[p] ? models_[p]->version() : -1;
+    s.policy_versions[specs_[p].policy_id] = v;
+    s.weights_version = s.weights_version < 0 ? v : std::min(s.weights_version, v);
+  }
+}
+
+}  // namespace tandem::client
