@@ -1,15 +1,8 @@
 #include "core/messages.h"
 
-namespace tandem::core {
+#include "core/overload.h"
 
-namespace {
-template <class... F>
-struct Overload : F... {
-  using F::operator()...;
-};
-template <class... F>
-Overload(F...) -> Overload<F...>;
-}  // namespace
+namespace tandem::core {
 
 const char* request_name(const Request& r) {
   static constexpr const char* kNames[] = {"StartEpisode", "GetAction", "LogAction",

@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 
 namespace tandem::server {
 namespace fs = std::filesystem;
@@ -19,8 +20,16 @@ std::string save_checkpoint(ServerContext& ctx) {
   const fs::path tmp = fs::path(cfg.results_dir) / (std::string(name) + ".tmp");
   fs::remove_all(tmp);
   fs::create_directories(tmp);
-  for (size_t p = 0; p < cfg.policies.size(); ++p)
-    ctx.policies.algorithm(static_cast<int>(p))->save((tmp / (cfg.policies[p].policy_id + ".pt")).string());
+  for (size_t p = 0; p < cfg.policies.size(); ++p) {
+    const auto& id = cfg.policies[p].policy_id;
+    if (auto* a = ctx.policies.algorithm(static_cast<int>(p))) {
+      a->save((tmp / (id + ".pt")).string());
+    } else {  // served, not trained: its weights only
+      auto m = ctx.policies.model(static_cast<int>(p));
+      std::ofstream(tmp / (id + ".weights"), std::ios::binary) << m->serialize_weights();
+      std::ofstream(tmp / (id + ".weights_version")) << m->version() << '\n';
+    }
+  }
   const auto m = ctx.stats.peek();
   nlohmann::json state = {{"training_iteration", iter},
                           {"timesteps_total", m.timesteps_total},
@@ -82,7 +91,20 @@ void restore_checkpoint(ServerContext& ctx, const std::string& path) {
                                "' model differs: checkpoint " + model_then.dump() + ", config " +
                                model_now.dump());
     try {
-      ctx.policies.algorithm(static_cast<int>(p))->load((dir / (spec.policy_id + ".pt")).string());
+      const auto weights = dir / (spec.policy_id + ".weights");
+      if (fs::exists(weights)) {
+        // A policy that was served but not trained in that run: weights only.
+        if (cfg.is_trained(spec.policy_id))
+          throw std::runtime_error("it was not trained in that run (weights only, no optimizer "
+                                   "state), so it can only be served frozen: leave it out of policies_to_train");
+        std::ifstream in(weights, std::ios::binary);
+        const std::string blob((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+        int64_t version = 0;
+        std::ifstream(dir / (spec.policy_id + ".weights_version")) >> version;
+        ctx.policies.freeze(static_cast<int>(p), algo::load_inference_model(spec, blob, version));
+      } else {
+        ctx.policies.algorithm(static_cast<int>(p))->load((dir / (spec.policy_id + ".pt")).string());
+      }
     } catch (const std::exception& e) {
       throw std::runtime_error("checkpoint '" + path + "': policy '" + spec.policy_id + "': " + e.what());
     }

@@ -31,6 +31,12 @@ std::shared_ptr<const algo::InferenceModel> PolicyTable::model(int p) const {
   return e.algorithm ? e.algorithm->snapshot() : e.fixed;
 }
 
+void PolicyTable::freeze(int p, std::shared_ptr<const algo::InferenceModel> model) {
+  auto& e = *entries_.at(static_cast<size_t>(p));
+  e.fixed = std::move(model);
+  e.algorithm.reset();
+}
+
 std::vector<int64_t> PolicyTable::versions() const {
   std::vector<int64_t> v;
   for (size_t p = 0; p < entries_.size(); ++p) v.push_back(model(static_cast<int>(p))->version());

@@ -45,6 +45,9 @@ class PolicyTable : public core::PolicyResolver {
   algo::Algorithm* algorithm(int p) const { return entries_.at(static_cast<size_t>(p))->algorithm.get(); }
   InferenceBatcher& batcher(int p) const { return *entries_.at(static_cast<size_t>(p))->batcher; }
   std::vector<int64_t> versions() const;  // every policy's newest weight version, in order
+  // Setup only: from now on policy p serves `model` and is never trained (its algorithm,
+  // if any, is dropped).
+  void freeze(int p, std::shared_ptr<const algo::InferenceModel> model);
   // Setup only: the batcher of entry p (made after the entry, as it reads the table).
   std::unique_ptr<InferenceBatcher>& entry_batcher(int p) { return entries_.at(static_cast<size_t>(p))->batcher; }
 

@@ -4,6 +4,7 @@
 
 #include <boost/asio/steady_timer.hpp>
 
+#include "core/overload.h"
 #include "core/request_checks.h"
 #include "policy_server/inference_batcher.h"
 
@@ -11,15 +12,6 @@ namespace tandem::server {
 
 using core::ErrorCode;
 using core::Status;
-
-namespace {
-template <class... F>
-struct Overload : F... {
-  using F::operator()...;
-};
-template <class... F>
-Overload(F...) -> Overload<F...>;
-}  // namespace
 
 void RequestHandler::handle(Caller caller, uint64_t fingerprint, core::Request request) {
   caller.mutating = core::is_mutating(request);
@@ -35,7 +27,7 @@ void RequestHandler::handle(Caller caller, uint64_t fingerprint, core::Request r
     }
   }
   try {
-    std::visit(Overload{
+    std::visit(core::Overload{
                    [&](const core::StartEpisode& m) { reply(caller, start_episode(m)); },
                    [&](const core::GetAction& m) { act(caller, m.episode_id, m.agents, nullptr); },
                    [&](const core::LogAction& m) { act(caller, m.episode_id, m.agents, &m.actions); },

@@ -5,7 +5,7 @@ namespace tandem::server {
 void SampleQueue::push(int policy, algo::Trajectory&& t, const FragmentOrigin& origin) {
   if (t.size() == 0) return;
   if (output_) output_->write(policy_ids_.at(static_cast<size_t>(policy)), origin, t);
-  if (!accepting_.load()) return;
+  if (!accepting_.load() || !trained_[static_cast<size_t>(policy)]) return;
   {
     std::lock_guard lk(mu_);
     steps_[policy] += t.size();

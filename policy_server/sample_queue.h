@@ -19,7 +19,8 @@ namespace tandem::server {
 
 class SampleQueue {
  public:
-  explicit SampleQueue(size_t num_policies) : pending_(num_policies), steps_(num_policies, 0) {}
+  explicit SampleQueue(size_t num_policies)
+      : pending_(num_policies), steps_(num_policies, 0), trained_(num_policies, 1) {}
 
   // A fragment of a training-enabled episode. With an experience output it is written there
   // first (also by a server that does not train).
@@ -39,6 +40,9 @@ class SampleQueue {
   // A server that does not train (--no-train) turns this off: push() then drops fragments
   // instead of keeping them forever.
   void set_accepting(bool on) { accepting_.store(on); }
+  // A policy that is served but not trained (policies_to_train) keeps nothing here either.
+  // Setup only (before any push).
+  void set_trained(int policy, bool on) { trained_.at(static_cast<size_t>(policy)) = on ? 1 : 0; }
 
  private:
   mutable std::mutex mu_;
@@ -48,6 +52,7 @@ class SampleQueue {
   bool stopped_ = false;
   std::atomic<int64_t> pushed_{0};
   std::atomic<bool> accepting_{true};
+  std::vector<char> trained_;
   SampleOutput* output_ = nullptr;
   std::vector<std::string> policy_ids_;
 };

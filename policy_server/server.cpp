@@ -44,10 +44,17 @@ Server::Server(ServerConfig cfg) {
     ctx_->policies.entry_batcher(p) = std::make_unique<InferenceBatcher>(
         ioc_, ctx_->policies, p, c.seed + 17 + i, ctx_->stats,
         [h = handler_.get()](const std::shared_ptr<PendingAction>& r) { h->complete(r); },
-        &ctx_->samples, c.train && c.sample_backpressure ? c.policies[i].config.train_batch_size : 0);
+        &ctx_->samples,
+        c.train && c.sample_backpressure && c.is_trained(c.policies[i].policy_id) ? c.policies[i].config.train_batch_size : 0);
   }
   ctx_->samples.set_accepting(c.train);
   if (!c.restore.empty()) restore_checkpoint(*ctx_, c.restore);
+  for (size_t i = 0; i < c.policies.size(); ++i) {
+    if (c.is_trained(c.policies[i].policy_id)) continue;
+    const int p = static_cast<int>(i);
+    if (auto* a = ctx_->policies.algorithm(p)) ctx_->policies.freeze(p, a->snapshot());
+    ctx_->samples.set_trained(p, false);
+  }
   ctx_->config_json = c.to_json().dump();
   learner_ = std::make_unique<Learner>(*ctx_, [this] { request_stop(); });
 }

@@ -49,6 +49,11 @@ int ServerConfig::policy_index(const std::string& policy_id) const {
   return -1;
 }
 
+bool ServerConfig::is_trained(const std::string& policy_id) const {
+  return policies_to_train.empty() ||
+         std::find(policies_to_train.begin(), policies_to_train.end(), policy_id) != policies_to_train.end();
+}
+
 int ServerConfig::policy_index_for(const std::string& agent_id) const {
   auto it = policy_mapping.find(agent_id);
   if (it == policy_mapping.end()) it = policy_mapping.find("*");
@@ -79,6 +84,7 @@ nlohmann::json ServerConfig::to_json() const {
   j["metrics_num_episodes_for_smoothing"] = metrics_num_episodes_for_smoothing;
   j["report_interval_s"] = report_interval_s;
   if (!output.empty()) j["output"] = output;
+  if (!policies_to_train.empty()) j["policies_to_train"] = policies_to_train;
   return j;
 }
 
@@ -87,7 +93,7 @@ ServerConfig parse_server_config(const nlohmann::json& j) {
              {"algorithm", "host", "port", "seed", "results_dir", "config", "policies",
               "policy_mapping", "stop", "io_threads", "max_open_episodes", "episode_timeout_s",
               "metrics_num_episodes_for_smoothing", "log_level", "sample_backpressure", "checkpoint_frequency", "checkpoint_at_end",
-              "keep_checkpoints_num", "report_interval_s", "output"});
+              "keep_checkpoints_num", "report_interval_s", "output", "policies_to_train"});
   ServerConfig c;
   if (j.contains("algorithm")) c.algorithm = get<std::string>(j, "algorithm", "");
   {
@@ -153,6 +159,16 @@ ServerConfig parse_server_config(const nlohmann::json& j) {
   auto set = core::read_policies(j, c.config);
   c.policies = std::move(set.policies);
   c.policy_mapping = std::move(set.mapping);
+  if (j.contains("policies_to_train")) {
+    const auto& t = j.at("policies_to_train");
+    if (!t.is_array()) bad("'policies_to_train' must be a list of policy ids");
+    for (const auto& id : t) {
+      if (!id.is_string() || c.policy_index(id.get<std::string>()) < 0)
+        bad("'policies_to_train' names a policy that is not hosted: " + id.dump());
+      c.policies_to_train.push_back(id.get<std::string>());
+    }
+    if (c.policies_to_train.empty()) bad("'policies_to_train' must name at least one policy (omit it to train all)");
+  }
   if (j.contains("stop")) {
     const auto& s = j.at("stop");
     check_keys(s, "stop", {"training_iteration", "timesteps_total", "episode_reward_mean"});

@@ -38,6 +38,9 @@ struct ServerConfig {
   core::AlgoConfig config;                      // hyperparameters shared by all policies
   std::vector<core::PolicySpec> policies;       // hosted policies (config merged with overrides)
   std::map<std::string, std::string> policy_mapping;  // agent id -> policy id ("*" = default)
+  // Policies the learner trains (RLlib's policies_to_train); empty = all. The others are
+  // served with their initial (or restored) weights and never trained: frozen opponents.
+  std::vector<std::string> policies_to_train;
   StopCriteria stop;
   int io_threads = 1;                           // network threads (1 keeps a core for the learner)
   int64_t max_open_episodes = 10000;            // StartEpisode beyond this gets TooManyEpisodes
@@ -56,6 +59,7 @@ struct ServerConfig {
   // Policy index for an agent, or -1 when the mapping cannot place it.
   int policy_index_for(const std::string& agent_id) const;
   int policy_index(const std::string& policy_id) const;
+  bool is_trained(const std::string& policy_id) const;
   core::PolicySet policy_set() const;  // a copy of policies + policy_mapping
   nlohmann::json to_json() const;
 };
