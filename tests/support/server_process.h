@@ -180,6 +180,7 @@ class ServerProcess {
   }
 
   bool running() const { return pid_ > 0; }
+  pid_t pid() const { return pid_; }
   uint16_t port() const { return port_; }
   std::string address() const { return "ws://127.0.0.1:" + std::to_string(port_); }
   const std::string& dir() const { return dir_; }
