@@ -89,3 +89,20 @@ std::shared_ptr<const InferenceModel> load_inference_model(const PolicySpec& spe
 void set_torch_num_threads(int n);
 
 }  // namespace tandem::algo
+
+#include <functional>
+
+#include "core/messages.h"
+#include "core/policy_set.h"
+
+namespace tandem::algo {
+
+// EndEpisode(truncated): V(last observation) of every listed agent that sent one, from the
+// model of its policy (`policy_of_agent` as EpisodeCore::check_end filled it). The server
+// and the local client bootstrap truncated episodes with this.
+std::map<std::string, float> truncation_values(
+    const core::PolicyResolver& policies, const std::vector<core::AgentObs>& agents,
+    const std::vector<int>& policy_of_agent,
+    const std::function<std::shared_ptr<const InferenceModel>(int)>& model_of);
+
+}  // namespace tandem::algo

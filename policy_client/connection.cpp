@@ -46,11 +46,17 @@ Connection::Connection(const std::string& address, double reconnect_timeout_s, s
   // Request ids start at a random point so that the server can tell this client's resent
   // requests (duplicates) from another client's that carries an episode on.
   next_id_ = (rng() >> 2) | 1;
-  if (client_id_.empty()) {
-    char b[24];
-    std::snprintf(b, sizeof b, "%016llx", static_cast<unsigned long long>(rng()));
-    client_id_ = b;
-  }
+  // The identity the server keys exactly-once on: the caller's name (if any) and a random
+  // incarnation of this Connection object. A restarted simulator, or a second client given
+  // the same name, is thus a new client whose request ids start afresh.
+  char incarnation[24];
+  std::snprintf(incarnation, sizeof incarnation, "%016llx", static_cast<unsigned long long>(rng()));
+  if (client_id_.size() > kMaxClientName)
+    throw std::invalid_argument("client_id longer than " + std::to_string(kMaxClientName) + " characters");
+  for (char c : client_id_)
+    if (c < 0x21 || c > 0x7e || c == '/')
+      throw std::invalid_argument("client_id must be printable ASCII without spaces or '/'");
+  client_id_ = client_id_.empty() ? std::string(incarnation) : client_id_ + "/" + incarnation;
 }
 
 Connection::~Connection() { disconnect(); }

@@ -6,8 +6,8 @@
 //   -> wait(rid) returns the decoded Reply; replies to earlier pipelined requests seen on the
 //   way are matched and, when they are Errors, kept for the caller to throw.
 //
-// Identity: every connection of one Connection object sends the same X-Tandem-Client id at
-// the WebSocket upgrade, so the server recognises a request resent after a reconnect (same
+// Identity: every connection of one Connection object sends the same X-Tandem-Client id
+// (an optional name plus a random incarnation of this object) at the WebSocket upgrade, so the server recognises a request resent after a reconnect (same
 // id, same request id, same bytes) and answers it with the original's reply, applying it
 // once. Request ids start at a random point and increase. At most kMaxUnacked requests are
 // unanswered at a time (send() first waits for the oldest), which bounds the resend window
@@ -54,8 +54,10 @@ class Connection {
  public:
   // `address`: ws://HOST:PORT[/path]. Throws std::invalid_argument for a malformed address.
   static constexpr size_t kMaxUnacked = 64;
+  static constexpr size_t kMaxClientName = 40;  // + "/" + 16 hex digits fits the server's 64
 
-  // client_id: the X-Tandem-Client header (empty: a random one).
+  // client_id: a name for the X-Tandem-Client header ("NAME/INCARNATION"; empty: only the
+  // random incarnation). Throws std::invalid_argument for a name that does not fit.
   Connection(const std::string& address, double reconnect_timeout_s, std::string client_id = "");
   ~Connection();  // closes the socket without a close handshake (never blocks)
 

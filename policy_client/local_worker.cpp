@@ -67,6 +67,8 @@ LocalWorker::LocalWorker(const std::string& address, const ClientOptions& option
                             ": " + e.what());
     }
     weights_ = std::make_unique<WeightFetcher>(policies_.policies);
+    book_ = std::make_unique<core::EpisodeBook>(
+        nlohmann::json::parse(config_json_).value("max_open_episodes", int64_t{10000}), rng_());
     weights_->fetch(*conn_, /*any_version=*/true);
   } catch (...) {
     finish_watchdog();
@@ -104,8 +106,7 @@ LocalWorker::~LocalWorker() {
 
 core::EpisodeCore& LocalWorker::episode(const std::string& id, const char* request) {
   auto it = episodes_.find(id);
-  if (it == episodes_.end())
-    throw RequestError("UnknownEpisode", named(request, id), "unknown episode '" + id + "'");
+  if (it == episodes_.end()) throw_if(book_->not_open(id), named(request, id));
   return it->second;
 }
 
@@ -113,9 +114,8 @@ std::string LocalWorker::start_episode(std::optional<std::string> episode_id, bo
                                        bool explore) {
   uploads_->throw_error();
   std::lock_guard lk(mu_);
-  const std::string id = episode_id ? *episode_id : new_episode_id(rng_);
-  if (episodes_.count(id))
-    throw RequestError("DuplicateEpisode", named("StartEpisode", id), "episode '" + id + "' is already open");
+  std::string id = episode_id ? *episode_id : new_episode_id(rng_);
+  throw_if(book_->open(id), named("StartEpisode", id));
   episodes_.try_emplace(id, policies_, id, training_enabled, explore);
   return id;
 }
@@ -158,7 +158,7 @@ void LocalWorker::log_action(core::LogAction m) {
     const auto& a = m.agents[i];
     // Keep the model's value and distribution; take the simulator's action and its
     // log-probability under that distribution (as the server does for remote LogAction).
-    auto& r = compute(policies[i], a.obs, {}, /*explore=*/false);
+    auto& r = compute(policies[i], a.obs, a.action_mask, /*explore=*/false);
     core::adopt_logged_action(policies_.spec(policies[i]).action_space, m.actions[i], r);
     ep.record_step(a.agent_id, policies[i], a.obs, r);
   }
@@ -178,23 +178,19 @@ void LocalWorker::log_returns(core::LogReturns m) {
 void LocalWorker::end_episode(core::EndEpisode m) {
   uploads_->throw_error();
   std::lock_guard lk(mu_);
+  // An episode that has ended already: acknowledged, as the server does.
+  if (!episodes_.count(m.episode_id) && book_->has_ended(m.episode_id)) return;
   auto& ep = episode(m.episode_id, "EndEpisode");
   std::vector<int> policies;
   throw_if(ep.check_end(m.agents, policies), named("EndEpisode", m.episode_id));
   std::map<std::string, float> last_values;
   if (m.truncated)
-    for (size_t i = 0; i < m.agents.size(); ++i) {
-      if (m.agents[i].obs.empty()) continue;
-      const auto& space = policies_.spec(policies[i]).observation_space;
-      pre_.resize(static_cast<size_t>(space.preprocessed_size()));
-      space.preprocess(m.agents[i].obs, pre_.data());
-      std::vector<float> v;
-      weights_->model(policies[i])->compute_values(pre_, 1, v);
-      last_values[m.agents[i].agent_id] = v.at(0);
-    }
+    last_values = algo::truncation_values(policies_, m.agents, policies,
+                                          [this](int p) { return weights_->model(p); });
   ep.finish(m.truncated, last_values, {});
   report(ep, true, m.custom_metrics);
   episodes_.erase(m.episode_id);
+  book_->end(m.episode_id);
 }
 
 void LocalWorker::report(core::EpisodeCore& ep, bool done, const std::vector<core::Metric>& metrics) {
@@ -320,9 +316,12 @@ void LocalWorker::upload(core::ReportSamples& r) {
   }
   auto reply = conn_->wait(current_rid_);
   if (auto e = error_of(reply, what)) return uploads_->rejected(std::move(*e));
-  auto ok = expect_reply<core::SamplesAccepted>(std::move(reply), what);
+  const auto* ok = std::get_if<core::SamplesAccepted>(&reply);
+  if (!ok)  // the server broke the protocol: the report is done with (its request is answered)
+    return uploads_->rejected(RequestError("BadFrame", what, std::string("server answered with ") +
+                                                                 core::reply_name(reply)));
   uploads_->uploaded(report_steps(r));
-  if (opt_.fetch_new_weights_at_once && weights_->behind(ok.policy_versions)) uploads_->signal_newer_weights();
+  if (opt_.fetch_new_weights_at_once && weights_->behind(ok->policy_versions)) uploads_->signal_newer_weights();
 }
 
 }  // namespace tandem::client

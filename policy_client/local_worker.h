@@ -24,6 +24,7 @@
 #include <thread>
 #include <vector>
 
+#include "core/episode_book.h"
 #include "core/episode_core.h"
 #include "core/policy_set.h"
 #include "policy_client/client_backend.h"
@@ -74,6 +75,7 @@ class LocalWorker final : public ClientBackend {
 
   std::mutex mu_;  // simulator-side state
   std::map<std::string, core::EpisodeCore> episodes_;
+  std::unique_ptr<core::EpisodeBook> book_;  // the server's id rules (bound, duplicates, tombstones)
   std::mt19937_64 rng_;
   std::vector<float> pre_;
   std::vector<core::ActionResult> out_;

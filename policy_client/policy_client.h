@@ -50,8 +50,11 @@ enum class InferenceMode { Remote, Local };
 
 struct ClientOptions {
   double reconnect_timeout_s = 30.0;  // remote: give up (throw ConnectionError) after this long
-  // Sent as X-Tandem-Client at every (re)connect: the server applies each request of this
-  // client exactly once, also when it is resent on a new connection. Empty: a random id.
+  // A name for this client (at most 40 printable characters, no '/'), shown in the server's
+  // log. The client sends "NAME/INCARNATION" as X-Tandem-Client at every (re)connect, with a
+  // random incarnation per PolicyClient: the server applies each request of this client
+  // exactly once, also when it is resent on a new connection, and two clients (or a
+  // restarted simulator) given the same name never share a duplicate window.
   std::string client_id;
   // --- local inference only ---
   double update_interval_s = 10.0;       // poll the server for newer weights this often

@@ -1,22 +1,19 @@
 #pragma once
 // Open episodes, keyed by episode id (not by connection: a client that reconnects, or
-// another client taking over, carries on with the same episode). Bounded in number; idle
-// episodes are swept out by a timer. Ended episodes leave a tombstone (the last
-// kTombstones ids), so a resent EndEpisode is acknowledged and a late GetAction is told the
-// episode has ended.
+// another client taking over, carries on with the same episode). The id rules (bound,
+// length, duplicates, tombstones of ended episodes) are core::EpisodeBook's, shared with the
+// local client; idle episodes are swept out by a timer.
 // Thread-safe: the maps are guarded by mu_; each Episode has its own mutex, held around
 // every use of its core.
 #include <chrono>
-#include <deque>
 #include <memory>
 #include <mutex>
-#include <random>
 #include <string>
 #include <string_view>
 #include <unordered_map>
-#include <unordered_set>
 #include <vector>
 
+#include "core/episode_book.h"
 #include "core/episode_core.h"
 #include "core/status.h"
 
@@ -33,9 +30,6 @@ struct Episode {
 
 class EpisodeRegistry {
  public:
-  static constexpr size_t kTombstones = 1u << 16;
-  static constexpr size_t kMaxIdLength = 256;
-
   EpisodeRegistry(const core::PolicyResolver& policies, int64_t max_open, uint64_t seed);
 
   struct Started {
@@ -54,16 +48,10 @@ class EpisodeRegistry {
   size_t size() const;
 
  private:
-  void bury(const std::string& id);  // caller holds mu_
-
   const core::PolicyResolver& policies_;
-  const int64_t max_open_;
   mutable std::mutex mu_;
-  std::unordered_map<std::string, std::shared_ptr<Episode>> open_;
-  std::unordered_set<std::string> ended_;
-  std::deque<std::string> ended_order_;
-  std::mt19937_64 rng_;
-  uint64_t next_ = 1;
+  core::EpisodeBook book_;                                          // under mu_
+  std::unordered_map<std::string, std::shared_ptr<Episode>> open_;  // under mu_
 };
 
 }  // namespace tandem::server

@@ -60,19 +60,26 @@ void InferenceBatcher::flush() {
     explore_[i] = it.req->explore ? 1 : 0;
   }
   auto model = policies_.model(policy_);
-  model->compute_actions(obs_, n, masks_, explore_, rng_, out_);
-  stats_.add_inference_batch(n);
   const auto& action_space = policies_.spec(policy_).action_space;
-  for (int64_t i = 0; i < n; ++i) {
-    auto& it = batch_[i];
-    auto& res = it.req->results[it.slot];
-    res = std::move(out_[i]);
-    // LogAction: keep the model's value and distribution, take the client's action and
-    // its log-probability under this distribution.
-    if (const auto& logged = it.req->logged[it.slot]) core::adopt_logged_action(action_space, *logged, res);
-    it.req->version = model->version();
-    if (it.req->remaining.fetch_sub(1) == 1) complete_(it.req);
+  try {
+    model->compute_actions(obs_, n, masks_, explore_, rng_, out_);
+    stats_.add_inference_batch(n);
+    for (int64_t i = 0; i < n; ++i) {
+      auto& it = batch_[i];
+      auto& res = it.req->results[it.slot];
+      res = std::move(out_[i]);
+      // LogAction: keep the model's value and distribution, take the client's action and
+      // its log-probability under this distribution.
+      if (const auto& logged = it.req->logged[it.slot]) core::adopt_logged_action(action_space, *logged, res);
+      it.req->version.store(model->version());
+    }
+  } catch (const std::exception& e) {
+    // Never an exception out of an I/O thread: every request of the batch gets an Error.
+    const std::string why = "forward pass of policy '" + policies_.spec(policy_).policy_id + "' failed: " + e.what();
+    for (auto& it : batch_) it.req->fail(why);
   }
+  for (auto& it : batch_)
+    if (it.req->remaining.fetch_sub(1) == 1) complete_(it.req);
   batch_.clear();
 }
 

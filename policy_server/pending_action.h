@@ -3,6 +3,7 @@
 // completes when the last policy's batcher has filled its slot.
 #include <atomic>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -26,7 +27,15 @@ struct PendingAction {
   std::vector<std::optional<core::AgentAction>> logged;  // LogAction: the action the client took
   std::vector<core::ActionResult> results;
   std::atomic<int> remaining{0};
-  int64_t version = 0;
+  std::atomic<int64_t> version{0};  // weights that served it (batchers of several policies write it)
+  // A batcher whose forward pass failed says why; the request is then answered with an
+  // Internal error and nothing is recorded.
+  void fail(const std::string& why) {
+    std::lock_guard lk(failure_mu);
+    if (failure.empty()) failure = why;
+  }
+  std::mutex failure_mu;
+  std::string failure;  // under failure_mu; read by complete() after the last slot
 };
 
 }  // namespace tandem::server

@@ -43,6 +43,17 @@ void RequestHandler::handle(Caller caller, uint64_t fingerprint, core::Request r
   }
 }
 
+void RequestHandler::connection_closed(const std::string& client) {
+  // A connection without a client id cannot be resent to: its ledger window is of no use.
+  if (client.rfind("conn:", 0) == 0) ctx_.ledger.forget(client);
+}
+
+void RequestHandler::abandon(Episode& ep) {
+  std::lock_guard lk(ep.mutex);
+  ep.core.abandon();
+  push_closed(ep);
+}
+
 void RequestHandler::reply(const Caller& caller, core::Reply r) {
   if (caller.mutating)
     for (const auto& waiting : ctx_.ledger.complete(caller.client, caller.request_id, r))
@@ -78,7 +89,6 @@ void RequestHandler::act(Caller caller, const std::string& episode_id,
     req->explore = ep->core.explore();
   }
   const size_t n = agents.size();
-  req->caller = std::move(caller);
   req->episode = ep;
   req->is_log_action = actions != nullptr;
   req->results.resize(n);
@@ -92,16 +102,21 @@ void RequestHandler::act(Caller caller, const std::string& episode_id,
     req->logged.push_back(actions ? std::optional((*actions)[i]) : std::nullopt);
   }
   req->remaining.store(static_cast<int>(n));
+  req->caller = std::move(caller);  // last: until here a failure is answered through `caller`
   for (size_t i = 0; i < n; ++i) ctx_.policies.batcher(req->policies[i]).enqueue(req, static_cast<int>(i));
 }
 
 void RequestHandler::complete(const std::shared_ptr<PendingAction>& req) {
+  {
+    std::lock_guard lk(req->failure_mu);
+    if (!req->failure.empty()) return reply(req->caller, core::Error{ErrorCode::Internal, req->failure});
+  }
   auto& ep = *req->episode;
   const size_t n = req->agent_ids.size();
   core::Reply r = core::Ack{};
   if (!req->is_log_action) {
     core::Actions a;
-    a.policy_version = req->version;
+    a.policy_version = req->version.load();
     for (size_t i = 0; i < n; ++i)
       a.actions.push_back({req->agent_ids[i], req->results[i].discrete, req->results[i].continuous});
     r = std::move(a);
@@ -139,18 +154,13 @@ core::Reply RequestHandler::end_episode(const core::EndEpisode& m) {
   std::vector<int> policies;
   {
     std::lock_guard lk(ep->mutex);
+    ep->touch();
     if (st = ep->core.check_end(m.agents, policies); !st.ok()) return core::error_reply(st);
   }
   std::map<std::string, float> last_values;
   if (m.truncated)
-    for (size_t i = 0; i < m.agents.size(); ++i) {
-      if (m.agents[i].obs.empty()) continue;
-      const auto& space = ctx_.policies.spec(policies[i]).observation_space;
-      std::vector<float> pre(static_cast<size_t>(space.preprocessed_size())), v;
-      space.preprocess(m.agents[i].obs, pre.data());
-      ctx_.policies.model(policies[i])->compute_values(pre, 1, v);
-      last_values[m.agents[i].agent_id] = v.at(0);
-    }
+    last_values = algo::truncation_values(ctx_.policies, m.agents, policies,
+                                          [this](int p) { return ctx_.policies.model(p); });
   std::map<std::string, double> metrics;
   for (const auto& cm : m.custom_metrics) metrics[cm.name] = cm.value;
   if (!ctx_.episodes.end(m.episode_id)) return core::Ack{};  // another client ended it meanwhile

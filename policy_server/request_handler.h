@@ -31,6 +31,10 @@ class RequestHandler {
   void handle(Caller caller, uint64_t fingerprint, core::Request request);
   // A GetAction/LogAction whose batchers have filled every slot (any thread).
   void complete(const std::shared_ptr<PendingAction>& req);
+  // A connection ended (its session's I/O thread).
+  void connection_closed(const std::string& client);
+  // An idle episode the registry has removed: its open fragments go to the learner.
+  void abandon(Episode& ep);
 
  private:
   core::Reply start_episode(const core::StartEpisode& m);

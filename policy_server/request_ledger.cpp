@@ -9,8 +9,15 @@ RequestLedger::Client& RequestLedger::client(const std::string& key) {
     return it->second;
   }
   if (clients_.size() >= kMaxClients) {
-    clients_.erase(lru_.back());
-    lru_.pop_back();
+    // The least recently seen client with nothing in flight (its waiters must be answered).
+    for (auto victim = lru_.end(); victim != lru_.begin();) {
+      --victim;
+      if (clients_.at(*victim).in_flight == 0) {
+        clients_.erase(*victim);
+        lru_.erase(victim);
+        break;
+      }
+    }
   }
   lru_.push_front(key);
   auto& c = clients_[key];
@@ -42,6 +49,7 @@ RequestLedger::Admission RequestLedger::admit(const std::string& key, uint64_t r
                             " requests, so it may have been applied already; not applied (request "
                             "ids must increase per client)"}};
   c.entries.emplace(rid, Entry{fp, std::nullopt, {}});
+  ++c.in_flight;
   c.order.push_back(rid);
   while (c.order.size() > kWindow) {
     const uint64_t old = c.order.front();
@@ -62,8 +70,17 @@ std::vector<std::shared_ptr<ReplySink>> RequestLedger::complete(const std::strin
   if (cit == clients_.end()) return {};
   auto it = cit->second.entries.find(rid);
   if (it == cit->second.entries.end()) return {};
+  if (!it->second.reply) --cit->second.in_flight;
   it->second.reply = reply;
   return std::move(it->second.waiting);
+}
+
+void RequestLedger::forget(const std::string& key) {
+  std::lock_guard lk(mu_);
+  auto it = clients_.find(key);
+  if (it == clients_.end()) return;
+  lru_.erase(it->second.lru);
+  clients_.erase(it);
 }
 
 size_t RequestLedger::clients() const {

@@ -16,7 +16,9 @@
 //   complete(client, id, reply)   -> stores the reply, returns the sinks waiting for it
 //
 // Request ids must increase within a client (from any start). Thread-safe (one mutex);
-// bounded: kWindow requests per client, kMaxClients clients (least recently seen dropped).
+// bounded: kWindow requests per client, kMaxClients clients (the least recently seen client
+// with nothing in flight is dropped; a client with a request in flight is kept, so a resend
+// waiting for it is always answered).
 #include <cstdint>
 #include <deque>
 #include <list>
@@ -46,6 +48,9 @@ class RequestLedger {
                   const std::shared_ptr<ReplySink>& sink);
   std::vector<std::shared_ptr<ReplySink>> complete(const std::string& client, uint64_t request_id,
                                                    const core::Reply& reply);
+  // The client can never resend (a connection without X-Tandem-Client that closed): drop
+  // its window at once instead of waiting for the LRU bound.
+  void forget(const std::string& client);
   size_t clients() const;
 
  private:
@@ -57,6 +62,7 @@ class RequestLedger {
   struct Client {
     std::unordered_map<uint64_t, Entry> entries;
     std::deque<uint64_t> order;       // admission order, for the window
+    size_t in_flight = 0;             // entries without a reply yet (never evicted)
     bool forgot_any = false;
     uint64_t forgotten_max = 0;       // highest request id dropped from the window
     std::list<std::string>::iterator lru;

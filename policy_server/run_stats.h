@@ -67,6 +67,7 @@ class RunStats {
   std::atomic<int64_t> open_episodes{0};
   std::atomic<int64_t> learner_errors{0};     // failed training steps (the server kept serving)
   std::atomic<int64_t> checkpoint_errors{0};  // failed periodic checkpoints
+  std::atomic<int64_t> io_errors{0};          // network handlers that threw
 
  private:
   IterationMetrics build(bool reset_iteration);

@@ -21,7 +21,7 @@ ServerContext::ServerContext(ServerConfig cfg, boost::asio::io_context& ctx_ioc)
       ioc(ctx_ioc),
       stats(config.metrics_num_episodes_for_smoothing),
       samples(config.policies.size()),
-      policies(config.policy_mapping),
+      policies(config.policy_set()),
       episodes(policies, config.max_open_episodes, config.seed) {
   if (!config.output.empty()) {
     output = std::make_unique<SampleOutput>(config.output);
@@ -31,18 +31,16 @@ ServerContext::ServerContext(ServerConfig cfg, boost::asio::io_context& ctx_ioc)
   }
 }
 
-Server::Server(ServerConfig cfg) {
+Server::Server(ServerConfig cfg) : ioc_(std::make_unique<boost::asio::io_context>()) {
   algo::set_torch_num_threads(1);
-  ctx_ = std::make_unique<ServerContext>(std::move(cfg), ioc_);
+  ctx_ = std::make_unique<ServerContext>(std::move(cfg), *ioc_);
   handler_ = std::make_unique<RequestHandler>(*ctx_);
   const auto& c = ctx_->config;
   for (size_t i = 0; i < c.policies.size(); ++i) {
-    PolicyTable::Entry e;
-    e.spec = c.policies[i];
-    e.algorithm = algo::make_algorithm(c.algorithm, c.policies[i], c.seed + 1000 * i);
-    const int p = ctx_->policies.add(std::move(e));
-    ctx_->policies.entry_batcher(p) = std::make_unique<InferenceBatcher>(
-        ioc_, ctx_->policies, p, c.seed + 17 + i, ctx_->stats,
+    const int p = static_cast<int>(i);
+    ctx_->policies.set_algorithm(p, algo::make_algorithm(c.algorithm, c.policies[i], c.seed + 1000 * i));
+    ctx_->policies.batcher_slot(p) = std::make_unique<InferenceBatcher>(
+        *ioc_, ctx_->policies, p, c.seed + 17 + i, ctx_->stats,
         [h = handler_.get()](const std::shared_ptr<PendingAction>& r) { h->complete(r); },
         &ctx_->samples,
         c.train && c.sample_backpressure && c.is_trained(c.policies[i].policy_id) ? c.policies[i].config.train_batch_size : 0);
@@ -59,13 +57,23 @@ Server::Server(ServerConfig cfg) {
   learner_ = std::make_unique<Learner>(*ctx_, [this] { request_stop(); });
 }
 
-Server::~Server() { stop(); }
+Server::~Server() {
+  stop();
+  // Teardown order: whatever is bound to the io_context (timers, batchers holding requests)
+  // goes first, then the io_context with the handlers still queued in it (they hold
+  // sessions, whose destructors use the stats and the handler), and only then the context.
+  listener_.reset();
+  sweep_.reset();
+  signals_.reset();
+  for (int p = 0; p < ctx_->policies.num_policies(); ++p) ctx_->policies.batcher_slot(p).reset();
+  ioc_.reset();
+}
 
 void Server::start() {
   const auto& c = ctx_->config;
   auto addr = boost::asio::ip::make_address(c.host);
   listener_ = std::make_shared<Listener>(
-      ioc_, tcp::endpoint(addr, c.port), c.io_threads > 1, *handler_, ctx_->stats,
+      *ioc_, tcp::endpoint(addr, c.port), c.io_threads > 1, *handler_, ctx_->stats,
       [this](std::string_view target) -> HttpReply {
         if (target == "/healthz") return {200, "text/plain", "ok\n"};
         if (target == "/metrics") return {200, "text/plain; version=0.0.4", metrics_text()};
@@ -78,9 +86,21 @@ void Server::start() {
         return {404, "text/plain", "not found: try /healthz, /metrics, /results\n"};
       });
   listener_->run();
-  sweep_ = std::make_unique<boost::asio::steady_timer>(ioc_);
+  sweep_ = std::make_unique<boost::asio::steady_timer>(*ioc_);
   schedule_sweep();
-  for (int i = 0; i < c.io_threads; ++i) threads_.emplace_back([this] { ioc_.run(); });
+  for (int i = 0; i < c.io_threads; ++i)
+    threads_.emplace_back([this] {
+      // An exception out of a handler must not take the server down: log, count, carry on.
+      for (;;) {
+        try {
+          ioc_->run();
+          return;
+        } catch (const std::exception& e) {
+          ctx_->stats.io_errors.fetch_add(1);
+          spdlog::error("I/O thread: a handler failed: {}; serving on", e.what());
+        }
+      }
+    });
   learner_->start();  // trains, or with --no-train only writes result rows
 }
 
@@ -97,11 +117,7 @@ void Server::schedule_sweep() {
     const auto idle = std::chrono::duration_cast<std::chrono::steady_clock::duration>(
         std::chrono::duration<double>(ctx_->config.episode_timeout_s));
     for (auto& ep : ctx_->episodes.take_idle(idle)) {
-      std::lock_guard lk(ep->mutex);
-      ep->core.abandon();
-      const bool train = ep->core.training_enabled();
-      for (auto& f : ep->core.take_closed())
-        if (train) ctx_->samples.push(f.policy, std::move(f.steps), {ep->core.id(), f.agent_id});
+      handler_->abandon(*ep);
       ctx_->stats.episode_timed_out();
       spdlog::warn("episode '{}' timed out after {:.0f}s idle; its steps were kept for training",
                    ep->core.id(), ctx_->config.episode_timeout_s);
@@ -112,7 +128,7 @@ void Server::schedule_sweep() {
 }
 
 void Server::stop_on_signals() {
-  signals_ = std::make_unique<boost::asio::signal_set>(ioc_, SIGINT, SIGTERM);
+  signals_ = std::make_unique<boost::asio::signal_set>(*ioc_, SIGINT, SIGTERM);
   signals_->async_wait([this](const boost::system::error_code& ec, int sig) {
     if (ec) return;
     spdlog::info("signal {}: stopping", sig);
@@ -153,11 +169,11 @@ void Server::stop() {
       spdlog::error("checkpoint at end failed: {}", e.what());
     }
   }
-  if (sweep_) boost::asio::post(ioc_, [this] { sweep_->cancel(); });
-  if (signals_) boost::asio::post(ioc_, [this] { signals_->cancel(); });
+  if (sweep_) boost::asio::post(*ioc_, [this] { sweep_->cancel(); });
+  if (signals_) boost::asio::post(*ioc_, [this] { signals_->cancel(); });
   // Give close handshakes a moment, then stop the loop.
   std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  ioc_.stop();
+  ioc_->stop();
   for (auto& t : threads_)
     if (t.joinable()) t.join();
 }
@@ -224,6 +240,8 @@ std::string Server::metrics_text() const {
         static_cast<double>(ctx_->stats.open_episodes.load()));
   e.one("tandem_learner_errors_total", "counter", "Training steps that failed (weights kept)",
         static_cast<double>(ctx_->stats.learner_errors.load()));
+  e.one("tandem_io_errors_total", "counter", "Network handlers that threw (the server served on)",
+        static_cast<double>(ctx_->stats.io_errors.load()));
   e.one("tandem_checkpoint_errors_total", "counter", "Periodic checkpoints that failed",
         static_cast<double>(ctx_->stats.checkpoint_errors.load()));
   e.one("tandem_episode_reward_mean", "gauge",

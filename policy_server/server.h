@@ -40,7 +40,7 @@ class Server {
 
  private:
   void schedule_sweep();
-  boost::asio::io_context ioc_;
+  std::unique_ptr<boost::asio::io_context> ioc_;  // first in, last out: see ~Server
   std::unique_ptr<ServerContext> ctx_;
   std::unique_ptr<RequestHandler> handler_;
   std::shared_ptr<Listener> listener_;

@@ -54,12 +54,6 @@ bool ServerConfig::is_trained(const std::string& policy_id) const {
          std::find(policies_to_train.begin(), policies_to_train.end(), policy_id) != policies_to_train.end();
 }
 
-int ServerConfig::policy_index_for(const std::string& agent_id) const {
-  auto it = policy_mapping.find(agent_id);
-  if (it == policy_mapping.end()) it = policy_mapping.find("*");
-  return it == policy_mapping.end() ? -1 : policy_index(it->second);
-}
-
 nlohmann::json ServerConfig::to_json() const {
   nlohmann::json j;
   j["algorithm"] = algorithm;

@@ -56,8 +56,6 @@ struct ServerConfig {
   std::string log_level = "info";               // spdlog level
   std::string output;                           // experience as JSON lines in OUTPUT/samples.jsonl ("" = none)
 
-  // Policy index for an agent, or -1 when the mapping cannot place it.
-  int policy_index_for(const std::string& agent_id) const;
   int policy_index(const std::string& policy_id) const;
   bool is_trained(const std::string& policy_id) const;
   core::PolicySet policy_set() const;  // a copy of policies + policy_mapping

@@ -81,6 +81,7 @@ void WebsocketSession::on_read(beast::error_code ec, std::size_t) {
   reading_ = false;
   if (ec) {
     failed_ = true;
+    handler_.connection_closed(client_);
     // The count drops when the session is destroyed, right after the last handler.
     if (ec == websocket::error::closed)
       log()->debug("client {} disconnected (close frame)", peer_);

@@ -290,3 +290,25 @@ TEST_CASE("an agent done by LogReturns may neither LogAction nor GetAction again
     CHECK(frags[0].terminated);
   }
 }
+
+TEST_CASE("an ended episode: a second end_episode is acknowledged, any other call says it has ended") {
+  const std::string name = "episode_semantics_ended";
+  ServerProcess server(semantics_config(name), name, {"--no-train"});
+  for (auto mode : kModes) {
+    const std::string m = mode_name(mode);
+    CAPTURE(m);
+    PolicyClient c(server.address(), mode, options());
+    const auto ep = c.start_episode(m + "-ended");
+    c.get_action(ep, obs(0));
+    c.end_episode(ep, obs(1));
+    c.end_episode(ep, obs(1));  // e.g. a simulator that ends twice: not an error
+    c.flush();
+    CHECK(code_of([&] { c.get_action(ep, obs(2)); }) == "UnknownEpisode");
+    CHECK(code_of([&] { c.start_episode(std::string(300, 'x')); }) == "BadRequest");
+    CHECK(code_of([&] { c.start_episode(ep); }) == "no error");  // an ended id may be used again
+    c.end_episode(ep, obs(0));
+    c.flush();
+  }
+  CHECK(server.metric_reaches("tandem_episodes_total", 4) == 4);
+  CHECK(server.stop() == 0);
+}

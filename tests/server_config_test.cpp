@@ -23,7 +23,7 @@ TEST_CASE("server config: defaults and the single-policy mapping") {
   auto c = parse_server_config(base());
   CHECK(c.algorithm == "ppo");
   CHECK(c.host == "127.0.0.1");
-  CHECK(c.policy_index_for("anyone") == 0);
+  CHECK(c.policy_set().policy_for_agent("anyone") == 0);
 }
 
 TEST_CASE("server config: unknown keys and bad values are named") {
