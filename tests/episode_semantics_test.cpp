@@ -58,15 +58,33 @@ std::string code_of(F&& f) {
   return "no error";
 }
 
+// Runs `drive(client, mode)` with a remote client, then with a local one, on `server`.
+template <typename F>
+void with_each_client(ServerProcess& server, F drive) {
+  for (auto mode : kModes) {
+    const std::string m = mode_name(mode);
+    CAPTURE(m);
+    PolicyClient c(server.address(), mode, options());
+    drive(c, m);
+  }
+}
+
+// Runs `check(mode)` for each mode (reading what the learner received in that mode).
+template <typename F>
+void for_each_mode(F check) {
+  for (auto mode : kModes) {
+    const std::string m = mode_name(mode);
+    CAPTURE(m);
+    check(m);
+  }
+}
+
 }  // namespace
 
 TEST_CASE("rewards between two actions add up; a step without reward gets 0; rewards before the first action count only in the return") {
   const std::string name = "episode_semantics_rewards";
   ServerProcess server(semantics_config(name), name, {"--no-train"});
-  for (auto mode : kModes) {
-    const std::string m = mode_name(mode);
-    CAPTURE(m);
-    PolicyClient c(server.address(), mode, options());
+  with_each_client(server, [&](PolicyClient& c, const std::string& m) {
     const auto ep = c.start_episode(m + "-rewards");
     c.log_returns(ep, 10.f);  // before agent0's first action
     c.get_action(ep, obs(0));
@@ -77,16 +95,14 @@ TEST_CASE("rewards between two actions add up; a step without reward gets 0; rew
     c.log_returns(ep, 5.f);
     c.end_episode(ep, obs(3));
     c.flush();
-  }
+  });
   // Both episodes returned 10 + 3 + 5.
   CHECK(server.metric_reaches("tandem_episodes_total", 2) == 2);
   CHECK(server.metric("tandem_episode_reward_mean") == doctest::Approx(18.0));
   CHECK(server.metric("tandem_timesteps_total") == 6);
   CHECK(server.stop() == 0);
   const auto all = test::read_samples(server.samples_path());
-  for (auto mode : kModes) {
-    const std::string m = mode_name(mode);
-    CAPTURE(m);
+  for_each_mode([&](const std::string& m) {
     const auto frags = test::fragments_of(all, m + "-rewards");
     REQUIRE(frags.size() == 1);
     const auto& f = frags[0];
@@ -96,17 +112,14 @@ TEST_CASE("rewards between two actions add up; a step without reward gets 0; rew
     CHECK(f.bootstrap_value == 0.f);
     CHECK(f.agent_id == "agent0");
     CHECK(f.policy_id == "p");
-  }
+  });
   CHECK(all.size() == 2);
 }
 
 TEST_CASE("rollout_fragment_length cuts fragments, each bootstrapped with the next step's value") {
   const std::string name = "episode_semantics_fragments";
   ServerProcess server(semantics_config(name, /*fragment=*/2), name, {"--no-train"});
-  for (auto mode : kModes) {
-    const std::string m = mode_name(mode);
-    CAPTURE(m);
-    PolicyClient c(server.address(), mode, options());
+  with_each_client(server, [&](PolicyClient& c, const std::string& m) {
     const auto ep = c.start_episode(m + "-cut");
     for (int t = 0; t < 5; ++t) {
       c.get_action(ep, obs(t));
@@ -114,12 +127,10 @@ TEST_CASE("rollout_fragment_length cuts fragments, each bootstrapped with the ne
     }
     c.end_episode(ep, obs(5));
     c.flush();
-  }
+  });
   CHECK(server.stop() == 0);
   const auto all = test::read_samples(server.samples_path());
-  for (auto mode : kModes) {
-    const std::string m = mode_name(mode);
-    CAPTURE(m);
+  for_each_mode([&](const std::string& m) {
     const auto frags = test::fragments_of(all, m + "-cut");
     REQUIRE(frags.size() == 3);
     CHECK(frags[0].size() == 2);
@@ -134,17 +145,14 @@ TEST_CASE("rollout_fragment_length cuts fragments, each bootstrapped with the ne
     const auto steps = test::concat(frags);
     CHECK(steps.rewards == std::vector<float>{1.f, 2.f, 3.f, 4.f, 5.f});
     CHECK(steps.obs == std::vector<std::vector<float>>{obs(0), obs(1), obs(2), obs(3), obs(4)});
-  }
+  });
 }
 
 TEST_CASE("a truncated episode is bootstrapped from the value of its last observation") {
   const std::string name = "episode_semantics_truncation";
   ServerProcess server(semantics_config(name), name, {"--no-train"});
   const std::vector<float> last{0.7f, 0.3f};
-  for (auto mode : kModes) {
-    const std::string m = mode_name(mode);
-    CAPTURE(m);
-    PolicyClient c(server.address(), mode, options());
+  with_each_client(server, [&](PolicyClient& c, const std::string& m) {
     const auto ep = c.start_episode(m + "-truncated");
     for (int t = 0; t < 3; ++t) {
       c.get_action(ep, obs(t));
@@ -152,20 +160,18 @@ TEST_CASE("a truncated episode is bootstrapped from the value of its last observ
     }
     c.end_episode(ep, last, /*truncated=*/true);
     c.flush();
-  }
+  });
   CHECK(server.stop() == 0);
   const auto all = test::read_samples(server.samples_path());
   std::map<std::string, test::SampleLine> by_mode;
-  for (auto mode : kModes) {
-    const std::string m = mode_name(mode);
-    CAPTURE(m);
+  for_each_mode([&](const std::string& m) {
     const auto frags = test::fragments_of(all, m + "-truncated");
     REQUIRE(frags.size() == 1);
     CHECK(frags[0].rewards == std::vector<float>{1.f, 1.f, 1.f});
     CHECK_FALSE(frags[0].terminated);
     CHECK(frags[0].bootstrap_value != 0.f);
     by_mode[m] = frags[0];
-  }
+  });
   // One model (the server's untrained weights) in both modes: the same values.
   REQUIRE(by_mode.size() == 2);
   const auto& remote = by_mode.at("remote");
@@ -185,10 +191,7 @@ TEST_CASE("multi-agent: a done agent's fragment is terminated and the agent may 
   })");
   j["policy_mapping"] = {{"agent1", "p1"}, {"agent2", "p2"}};
   ServerProcess server(j, name, {"--no-train"});
-  for (auto mode : kModes) {
-    const std::string m = mode_name(mode);
-    CAPTURE(m);
-    PolicyClient c(server.address(), mode, options());
+  with_each_client(server, [&](PolicyClient& c, const std::string& m) {
     const auto ep = c.start_episode(m + "-ma");
     const client::AgentObs both{{"agent1", {0.1f, 0.2f}}, {"agent2", {0.3f, 0.4f}}};
     CHECK(c.get_action(ep, both).size() == 2);
@@ -200,12 +203,10 @@ TEST_CASE("multi-agent: a done agent's fragment is terminated and the agent may 
     c.log_returns(ep, {{"agent2", 2.f}});
     c.end_episode(ep, client::AgentObs{{"agent2", {0.7f, 0.8f}}});
     c.flush();
-  }
+  });
   CHECK(server.stop() == 0);
   const auto all = test::read_samples(server.samples_path());
-  for (auto mode : kModes) {
-    const std::string m = mode_name(mode);
-    CAPTURE(m);
+  for_each_mode([&](const std::string& m) {
     const auto a1 = test::fragments_of(all, m + "-ma", "agent1");
     REQUIRE(a1.size() == 1);
     CHECK(a1[0].policy_id == "p1");
@@ -218,16 +219,13 @@ TEST_CASE("multi-agent: a done agent's fragment is terminated and the agent may 
     CHECK_MESSAGE((a2[0].rewards == std::vector<float>{-0.5f, 1.f, 2.f}), "rewards " << test::str(a2[0].rewards));
     CHECK(a2[0].obs.back() == std::vector<float>{0.5f, 0.6f});
     CHECK(a2[0].terminated);
-  }
+  });
 }
 
 TEST_CASE("training_enabled=false episodes never reach the learner") {
   const std::string name = "episode_semantics_not_trained";
   ServerProcess server(semantics_config(name), name, {"--no-train"});
-  for (auto mode : kModes) {
-    const std::string m = mode_name(mode);
-    CAPTURE(m);
-    PolicyClient c(server.address(), mode, options());
+  with_each_client(server, [&](PolicyClient& c, const std::string& m) {
     const auto off = c.start_episode(m + "-off", /*training_enabled=*/false);
     for (int t = 0; t < 4; ++t) {
       c.get_action(off, obs(t));
@@ -241,28 +239,23 @@ TEST_CASE("training_enabled=false episodes never reach the learner") {
     }
     c.end_episode(on, obs(2));
     c.flush();
-  }
+  });
   // Served and counted all the same.
   CHECK(server.metric_reaches("tandem_timesteps_total", 12) == 12);
   CHECK(server.metric("tandem_episodes_total") == 4);
   CHECK(server.stop() == 0);
   const auto all = test::read_samples(server.samples_path());
-  for (auto mode : kModes) {
-    const std::string m = mode_name(mode);
-    CAPTURE(m);
+  for_each_mode([&](const std::string& m) {
     CHECK(test::fragments_of(all, m + "-off").empty());
     CHECK(test::steps_in(test::fragments_of(all, m + "-on")) == 2);
-  }
+  });
   CHECK(all.size() == 2);
 }
 
 TEST_CASE("an agent done by LogReturns may neither LogAction nor GetAction again") {
   const std::string name = "episode_semantics_done_agent";
   ServerProcess server(semantics_config(name), name, {"--no-train"});
-  for (auto mode : kModes) {
-    const std::string m = mode_name(mode);
-    CAPTURE(m);
-    PolicyClient c(server.address(), mode, options());
+  with_each_client(server, [&](PolicyClient& c, const std::string& m) {
     const auto ep = c.start_episode(m + "-done");
     client::Action a;
     a.discrete = {1};
@@ -276,28 +269,23 @@ TEST_CASE("an agent done by LogReturns may neither LogAction nor GetAction again
     CHECK(code_of([&] { c.get_action(ep, obs(1)); }) == "UnknownAgent");
     c.end_episode(ep, obs(2));
     c.flush();
-  }
+  });
   CHECK(server.stop() == 0);
   const auto all = test::read_samples(server.samples_path());
-  for (auto mode : kModes) {
-    const std::string m = mode_name(mode);
-    CAPTURE(m);
+  for_each_mode([&](const std::string& m) {
     const auto frags = test::fragments_of(all, m + "-done");
     REQUIRE(frags.size() == 1);
     CHECK(frags[0].actions == std::vector<int64_t>{1});
     CHECK(frags[0].rewards == std::vector<float>{2.f});
     CHECK(frags[0].obs == std::vector<std::vector<float>>{obs(0)});
     CHECK(frags[0].terminated);
-  }
+  });
 }
 
 TEST_CASE("an ended episode: a second end_episode is acknowledged, any other call says it has ended") {
   const std::string name = "episode_semantics_ended";
   ServerProcess server(semantics_config(name), name, {"--no-train"});
-  for (auto mode : kModes) {
-    const std::string m = mode_name(mode);
-    CAPTURE(m);
-    PolicyClient c(server.address(), mode, options());
+  with_each_client(server, [&](PolicyClient& c, const std::string& m) {
     const auto ep = c.start_episode(m + "-ended");
     c.get_action(ep, obs(0));
     c.end_episode(ep, obs(1));
@@ -308,7 +296,7 @@ TEST_CASE("an ended episode: a second end_episode is acknowledged, any other cal
     CHECK(code_of([&] { c.start_episode(ep); }) == "no error");  // an ended id may be used again
     c.end_episode(ep, obs(0));
     c.flush();
-  }
+  });
   CHECK(server.metric_reaches("tandem_episodes_total", 4) == 4);
   CHECK(server.stop() == 0);
 }

@@ -1,0 +1,84 @@
+#pragma once
+// Helpers shared by the request-core tests: a server config with experience output, and
+// requests built from plain values.
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "core/messages.h"
+#include "server_process.h"
+
+namespace tandem::test {
+
+// Box(2) observations, Discrete(3) actions, a tiny model; output and results under
+// test_results/NAME.
+inline nlohmann::json config_for(const std::string& name) {
+  auto j = nlohmann::json::parse(R"({
+    "algorithm": "ppo", "port": 0, "seed": 3,
+    "config": {"train_batch_size": 64, "sgd_minibatch_size": 32, "num_sgd_iter": 2,
+               "rollout_fragment_length": 1000, "model": {"fcnet_hiddens": [16]}},
+    "policies": {"p": {"observation_space": {"type": "box", "shape": [2]},
+                       "action_space": {"type": "discrete", "n": 3}}}
+  })");
+  j["results_dir"] = test::results_path(name) + "/results";
+  j["output"] = test::results_path(name) + "/output";
+  return j;
+}
+
+inline core::AgentObs agent_obs(std::vector<float> obs, std::string agent = "agent0") {
+  return core::AgentObs{std::move(agent), std::move(obs), {}};
+}
+inline core::Request start(const std::string& ep) {
+  core::StartEpisode s;
+  s.episode_id = ep;
+  return s;
+}
+inline core::Request get_action(const std::string& ep, std::vector<float> obs) {
+  core::GetAction g;
+  g.episode_id = ep;
+  g.agents = {agent_obs(std::move(obs))};
+  return g;
+}
+inline core::Request log_action(const std::string& ep, std::vector<float> obs, int64_t action) {
+  core::LogAction l;
+  l.episode_id = ep;
+  l.agents = {agent_obs(std::move(obs))};
+  l.actions = {core::AgentAction{"agent0", {action}, {}}};
+  return l;
+}
+inline core::Request log_returns(const std::string& ep, float reward) {
+  core::LogReturns l;
+  l.episode_id = ep;
+  l.rewards = {core::AgentReward{"agent0", reward, false}};
+  return l;
+}
+inline core::Request end_episode(const std::string& ep, std::vector<float> obs) {
+  core::EndEpisode e;
+  e.episode_id = ep;
+  e.agents = {agent_obs(std::move(obs))};
+  return e;
+}
+
+inline bool started(const core::Reply& r, const std::string& ep) {
+  const auto* s = std::get_if<core::EpisodeStarted>(&r);
+  return s && s->episode_id == ep;
+}
+
+inline const std::vector<int64_t>& discrete_actions(const core::Reply& r) {
+  static const std::vector<int64_t> none;
+  const auto* a = std::get_if<core::Actions>(&r);
+  return a && !a->actions.empty() ? a->actions[0].discrete : none;
+}
+
+// Joins the threads on every way out of the scope (a failed REQUIRE included).
+struct Joiner {
+  std::vector<std::thread>& threads;
+  ~Joiner() {
+    for (auto& t : threads)
+      if (t.joinable()) t.join();
+  }
+};
+
+}  // namespace tandem::test
