@@ -33,12 +33,15 @@ void InferenceBatcher::enqueue(std::shared_ptr<PendingAction> req, int slot) {
 void InferenceBatcher::flush() {
   std::lock_guard flk(flush_mu_);
   if (hold_at_ > 0 && samples_ && samples_->steps_pending(policy_) >= hold_at_) {
+    if (!holding_) stats_.backpressure_holds.fetch_add(1);
+    holding_ = true;
     hold_timer_.expires_after(std::chrono::milliseconds(1));
     hold_timer_.async_wait([this](boost::system::error_code ec) {
       if (!ec) flush();
     });
     return;
   }
+  holding_ = false;
   {
     std::lock_guard lk(mu_);
     batch_.swap(pending_);

@@ -56,6 +56,7 @@ class InferenceBatcher {
   const SampleQueue* samples_;
   const int64_t hold_at_;
   boost::asio::steady_timer hold_timer_;
+  bool holding_ = false;           // under flush_mu_: counted once per hold
   std::mutex mu_;                  // guards pending_ and scheduled_
   std::vector<Item> pending_;
   bool scheduled_ = false;

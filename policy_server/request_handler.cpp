@@ -218,15 +218,16 @@ void RequestHandler::report_samples(Caller caller, const core::ReportSamples& m)
 // waits for a busy learner, the reply is held (retried every millisecond). The session reads
 // nothing more from this connection meanwhile, so a local client cannot run far ahead of
 // training, and TCP pushes back on one that does not wait.
-void RequestHandler::reply_when_learner_ready(Caller caller, std::vector<char> touched) {
+void RequestHandler::reply_when_learner_ready(Caller caller, std::vector<char> touched, bool held) {
   const bool hold = ctx_.config.train && ctx_.config.sample_backpressure;
   for (size_t p = 0; hold && p < touched.size(); ++p) {
     if (touched[p] && ctx_.samples.steps_pending(static_cast<int>(p)) >=
                           ctx_.policies.spec(static_cast<int>(p)).config.train_batch_size) {
+      if (!held) ctx_.stats.backpressure_holds.fetch_add(1);
       auto timer = std::make_shared<boost::asio::steady_timer>(ctx_.ioc, std::chrono::milliseconds(1));
       timer->async_wait([this, timer, caller = std::move(caller), touched = std::move(touched)](
                             boost::system::error_code ec) mutable {
-        if (!ec) reply_when_learner_ready(std::move(caller), std::move(touched));
+        if (!ec) reply_when_learner_ready(std::move(caller), std::move(touched), /*held=*/true);
       });
       return;
     }

@@ -44,7 +44,7 @@ class RequestHandler {
   void act(Caller caller, const std::string& episode_id, const std::vector<core::AgentObs>& agents,
            const std::vector<core::AgentAction>* actions);
   void report_samples(Caller caller, const core::ReportSamples& m);
-  void reply_when_learner_ready(Caller caller, std::vector<char> touched_policies);
+  void reply_when_learner_ready(Caller caller, std::vector<char> touched_policies, bool held = false);
   // Hands the episode's closed fragments to the learner (training-enabled episodes).
   void push_closed(Episode& ep);
   // The one exit: ledger, then every sink waiting for this reply.

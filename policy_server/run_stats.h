@@ -68,6 +68,7 @@ class RunStats {
   std::atomic<int64_t> learner_errors{0};     // failed training steps (the server kept serving)
   std::atomic<int64_t> checkpoint_errors{0};  // failed periodic checkpoints
   std::atomic<int64_t> io_errors{0};          // network handlers that threw
+  std::atomic<int64_t> backpressure_holds{0}; // times serving paused for a busy learner
 
  private:
   IterationMetrics build(bool reset_iteration);

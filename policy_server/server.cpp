@@ -240,6 +240,9 @@ std::string Server::metrics_text() const {
         static_cast<double>(ctx_->stats.open_episodes.load()));
   e.one("tandem_learner_errors_total", "counter", "Training steps that failed (weights kept)",
         static_cast<double>(ctx_->stats.learner_errors.load()));
+  e.one("tandem_backpressure_holds_total", "counter",
+        "Times serving paused because a full train batch waited for the busy learner",
+        static_cast<double>(ctx_->stats.backpressure_holds.load()));
   e.one("tandem_io_errors_total", "counter", "Network handlers that threw (the server served on)",
         static_cast<double>(ctx_->stats.io_errors.load()));
   e.one("tandem_checkpoint_errors_total", "counter", "Periodic checkpoints that failed",

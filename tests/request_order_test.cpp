@@ -95,6 +95,9 @@ TEST_CASE("pipelined requests of each connection are applied in the order they w
   CHECK(server.metric_reaches("tandem_episodes_total", kClients * kEpisodes) == kClients * kEpisodes);
   CHECK(server.metric("tandem_timesteps_total") == kClients * kEpisodes * kSteps);
   CHECK(server.metric("tandem_open_episodes") == 0);
+  const double holds = server.metric("tandem_backpressure_holds_total");
+  MESSAGE("backpressure holds: " << holds);
+  CHECK(holds > 0);  // serving did pause for the learner during the run
   CHECK(server.stop() == 0);
 
   const auto all = test::read_samples(server.samples_path());

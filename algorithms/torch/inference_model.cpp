@@ -173,15 +173,12 @@ void TorchInferenceModel::compute_actions(std::span<const float> obs, int64_t ba
     r.vf_pred = values[static_cast<size_t>(i)];
     r.discrete.clear();
     r.continuous.clear();
-    double logp = 0.0;
     if (box) {
       const int64_t d = dist_dim_ / 2;
       for (int64_t k = 0; k < d; ++k) {
         const double mean = r.dist_inputs[k], log_std = r.dist_inputs[d + k];
         const double z = sample ? std_normal(rng) : 0.0;
         r.continuous.push_back(static_cast<float>(mean + std::exp(log_std) * z));
-        const double zf = (static_cast<double>(r.continuous.back()) - mean) / std::exp(log_std);
-        logp += -0.5 * zf * zf - log_std - 0.5 * std::log(2.0 * std::numbers::pi);
       }
     } else {
       float* logits = r.dist_inputs.data();
@@ -211,12 +208,13 @@ void TorchInferenceModel::compute_actions(std::span<const float> obs, int64_t ba
             if (u < cum && p > 0.0) break;
           }
         }
-        logp += static_cast<double>(l[a]) - mx - std::log(total);
         r.discrete.push_back(a);
         off += n;
       }
     }
-    r.logp = static_cast<float>(logp);
+    // The one log-prob of an action under its distribution inputs (core/action_logp.h), as
+    // the server's checks and LogAction compute it.
+    r.logp = action_logp(action_space_, r.dist_inputs, r.discrete, r.continuous);
   }
 }
 
