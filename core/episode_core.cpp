@@ -43,7 +43,7 @@ Status EpisodeCore::check_act(const std::vector<AgentObs>& agents,
         return Status::error(ErrorCode::BadRequest, "LogAction: action " + std::to_string(i) +
                                                         " is for agent '" + act.agent_id +
                                                         "', its observation for '" + a.agent_id + "'");
-      if (auto s = check_action(spec, a.agent_id, act.discrete, act.continuous); !s.ok()) return s;
+      if (auto s = check_action(spec, a.agent_id, act.discrete, act.continuous, a.action_mask); !s.ok()) return s;
     }
   }
   return {};

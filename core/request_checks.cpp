@@ -59,9 +59,21 @@ Status check_observation(const PolicySpec& spec, const std::string& agent_id,
 }
 
 Status check_action(const PolicySpec& spec, const std::string& agent_id,
-                    std::span<const int64_t> discrete, std::span<const float> continuous) {
+                    std::span<const int64_t> discrete, std::span<const float> continuous,
+                    std::span<const float> action_mask) {
   if (auto why = validate_action(spec.action_space, discrete, continuous); !why.empty())
     return Status::error(ErrorCode::BadAction, agent_label(agent_id) + why);
+  if (action_mask.empty() || spec.action_space.kind == SpaceKind::Box) return {};
+  // (The mask was checked against the space by check_observation.)
+  size_t off = 0;
+  for (size_t c = 0; c < discrete.size(); ++c) {
+    if (action_mask[off + static_cast<size_t>(discrete[c])] != 1.f)
+      return Status::error(ErrorCode::BadAction, agent_label(agent_id) + "action " + std::to_string(discrete[c]) +
+                                                     (discrete.size() > 1 ? " of component " + std::to_string(c) : "") +
+                                                     " is masked out by its own action_mask");
+    off += static_cast<size_t>(spec.action_space.kind == SpaceKind::Discrete ? spec.action_space.n
+                                                                              : spec.action_space.nvec[c]);
+  }
   return {};
 }
 

@@ -20,9 +20,12 @@ int64_t mask_size(const Space& action_space);
 // One agent's observation (and optional action mask) against its policy's spaces.
 Status check_observation(const PolicySpec& spec, const std::string& agent_id,
                          std::span<const float> obs, std::span<const float> action_mask = {});
-// One agent's action against the action space.
+// One agent's action against the action space, and against the agent's action mask when it
+// sent one (a logged action the mask forbids would enter training with a log-prob of about
+// kMaskedLogit).
 Status check_action(const PolicySpec& spec, const std::string& agent_id,
-                    std::span<const int64_t> discrete, std::span<const float> continuous);
+                    std::span<const int64_t> discrete, std::span<const float> continuous,
+                    std::span<const float> action_mask = {});
 
 // The agents of a GetAction / LogAction / EndEpisode: at least one (unless `allow_empty`),
 // each listed once and mapped to a policy. Fills `policies` (one index per agent).

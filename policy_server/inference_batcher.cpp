@@ -2,6 +2,8 @@
 
 #include <boost/asio/post.hpp>
 
+#include <utility>
+
 #include "core/request_checks.h"
 
 namespace tandem::server {
@@ -81,8 +83,24 @@ void InferenceBatcher::flush() {
     const std::string why = "forward pass of policy '" + policies_.spec(policy_).policy_id + "' failed: " + e.what();
     for (auto& it : batch_) it.req->fail(why);
   }
-  for (auto& it : batch_)
-    if (it.req->remaining.fetch_sub(1) == 1) complete_(it.req);
+  // Every item is counted down and the batch is empty afterwards, whatever complete_ does.
+  auto done = std::exchange(batch_, {});
+  for (auto& it : done) {
+    if (it.req->remaining.fetch_sub(1) != 1) continue;
+    try {
+      complete_(it.req);
+    } catch (const std::exception& e) {
+      // Answer it all the same (through the ledger, as an Internal error: complete() checks
+      // the failure first); never leave a request, and with it its connection, waiting.
+      stats_.io_errors.fetch_add(1);
+      it.req->fail(std::string("completing the request failed: ") + e.what());
+      try {
+        complete_(it.req);
+      } catch (...) {
+      }
+    }
+  }
+  batch_ = std::move(done);  // keep the capacity for the next flush
   batch_.clear();
 }
 

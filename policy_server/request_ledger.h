@@ -16,9 +16,10 @@
 //   complete(client, id, reply)   -> stores the reply, returns the sinks waiting for it
 //
 // Request ids must increase within a client (from any start). Thread-safe (one mutex);
-// bounded: kWindow requests per client, kMaxClients clients (the least recently seen client
-// with nothing in flight is dropped; a client with a request in flight is kept, so a resend
-// waiting for it is always answered).
+// bounded: kWindow requests per client; beyond kMaxClients clients the least recently seen
+// one with nothing in flight is dropped. A client with a request in flight is kept (a resend
+// waiting for it must be answered), so the ledger may exceed kMaxClients by the number of
+// clients that have a request in flight, which is at most the number of open connections.
 #include <cstdint>
 #include <deque>
 #include <list>

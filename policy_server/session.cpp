@@ -48,6 +48,9 @@ WebsocketSession::WebsocketSession(tcp::socket&& socket, RequestHandler& handler
     : ws_(std::move(socket)), handler_(handler), stats_(stats), client_(std::move(client)) {}
 
 WebsocketSession::~WebsocketSession() {
+  // However the connection ended (read or write error, close): ~Server keeps the handler and
+  // the stats alive until every session is gone.
+  handler_.connection_closed(client_);
   if (open_) stats_.connected_clients.fetch_sub(1);
 }
 
@@ -81,7 +84,6 @@ void WebsocketSession::on_read(beast::error_code ec, std::size_t) {
   reading_ = false;
   if (ec) {
     failed_ = true;
-    handler_.connection_closed(client_);
     // The count drops when the session is destroyed, right after the last handler.
     if (ec == websocket::error::closed)
       log()->debug("client {} disconnected (close frame)", peer_);

@@ -39,7 +39,8 @@ TEST_CASE("pipelined requests of each connection are applied in the order they w
   j["sample_backpressure"] = true;
   j["config"]["train_batch_size"] = 64;
   j["config"]["sgd_minibatch_size"] = 32;
-  j["config"]["num_sgd_iter"] = 4;
+  j["config"]["num_sgd_iter"] = 30;  // a learner slow enough that serving must wait for it
+  j["config"]["model"]["fcnet_hiddens"] = {64, 64};
   j["config"]["rollout_fragment_length"] = 5;
   ServerProcess server(j, name);  // trains
 
