@@ -11,6 +11,7 @@
 #include <boost/beast/websocket.hpp>
 
 #include "policy_client/policy_client.h"
+#include "support/local_rig.h"
 #include "policy_server/server.h"
 #include "schemas/codec.h"
 #include "policy_server/server_context.h"
@@ -31,25 +32,7 @@ nlohmann::json single_agent_config() {
   })");
 }
 
-struct Running {
-  explicit Running(nlohmann::json j, bool train = false) {
-    auto cfg = server::parse_server_config(j);
-    cfg.train = train;
-    srv = std::make_unique<server::Server>(std::move(cfg));
-    // Without training the queue drops fragments; these tests keep them to look at them.
-    if (!train) srv->context().samples.set_accepting(true);
-    srv->start();
-    address = "ws://127.0.0.1:" + std::to_string(srv->port());
-  }
-  // Fragments pushed for training so far (kept in the queue when train=false).
-  std::vector<algo::Trajectory> take(int policy = 0) {
-    std::vector<int64_t> need(srv->context().config.policies.size(), 1);
-    auto got = srv->context().samples.wait_take(need, std::chrono::milliseconds(500));
-    return got[policy];
-  }
-  std::unique_ptr<server::Server> srv;
-  std::string address;
-};
+using test_local::Running;
 
 const std::vector<float> kObs{0.1f, -0.2f};
 

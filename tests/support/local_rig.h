@@ -1,5 +1,5 @@
 #pragma once
-// Shared by the local-inference tests: an in-process server on an ephemeral port whose
+// Shared by the local-inference and integration tests: an in-process server on an ephemeral port whose
 // sample queue the test can read, fast client options, a one-episode driver.
 #include <chrono>
 #include <cmath>
@@ -48,9 +48,11 @@ struct Running {
     srv->start();
     address = "ws://127.0.0.1:" + std::to_string(srv->port());
   }
-  std::vector<algo::Trajectory> take() {
-    auto got = srv->context().samples.wait_take({1}, std::chrono::milliseconds(500));
-    return got[0];
+  // Fragments pushed for training so far (kept in the queue when train=false).
+  std::vector<algo::Trajectory> take(int policy = 0) {
+    std::vector<int64_t> need(srv->context().config.policies.size(), 1);
+    auto got = srv->context().samples.wait_take(need, std::chrono::milliseconds(500));
+    return got[static_cast<size_t>(policy)];
   }
   server::ServerContext& ctx() { return srv->context(); }
   std::unique_ptr<server::Server> srv;
