@@ -229,3 +229,48 @@ TEST_CASE("a remote client carries on across a restart of the server process on 
   MESSAGE("episodes abandoned because of the restart: " << recovered.load());
   CHECK(server.metric("tandem_episodes_total") > 0);
 }
+
+TEST_CASE("two PolicyClients given the same client_id never share a duplicate window") {
+  // Each client object adds a random incarnation to the name, so their request ids (random
+  // starts, well past the ledger's 128-request window) never collide or look forgotten.
+  const std::string name = "request_core_same_name";
+  ServerProcess server(config_for(name), name, {"--no-train"});
+  client::ClientOptions o;
+  o.client_id = "simulator";
+  constexpr int kEpisodes = 30, kSteps = 10;  // 30 * (1 + 2 * 10 + 1) requests per client
+  auto drive = [&](client::PolicyClient& c, const std::string& tag) {
+    for (int e = 0; e < kEpisodes; ++e) {
+      const auto ep = c.start_episode(tag + std::to_string(e));
+      for (int t = 0; t < kSteps; ++t) {
+        c.get_action(ep, std::vector<float>{0.f, 0.f});  // the same bytes from both clients
+        c.log_returns(ep, 1.f);
+      }
+      c.end_episode(ep, std::vector<float>{0.f, 0.f});
+    }
+    c.flush();
+  };
+  client::PolicyClient a(server.address(), client::InferenceMode::Remote, o);
+  client::PolicyClient b(server.address(), client::InferenceMode::Remote, o);
+  std::string failure;
+  std::thread tb([&] {
+    try {
+      drive(b, "b");
+    } catch (const std::exception& e) {
+      failure = e.what();
+    }
+  });
+  CHECK_NOTHROW(drive(a, "a"));
+  tb.join();
+  CHECK_MESSAGE(failure.empty(), failure);
+  { client::PolicyClient again(server.address(), client::InferenceMode::Remote, o);  // a restarted simulator
+    CHECK_NOTHROW(drive(again, "r")); }
+  CHECK(server.metric_reaches("tandem_episodes_total", 3 * kEpisodes) == 3 * kEpisodes);
+  CHECK(server.metric("tandem_timesteps_total") == 3 * kEpisodes * kSteps);
+  CHECK_THROWS_AS(client::PolicyClient(server.address(), client::InferenceMode::Remote,
+                                       [] {
+                                         client::ClientOptions bad;
+                                         bad.client_id = "has/slash";
+                                         return bad;
+                                       }()),
+                  std::invalid_argument);
+}
