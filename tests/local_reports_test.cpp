@@ -7,25 +7,11 @@
 using namespace tandem;
 using namespace tandem::test_local;
 TEST_CASE("ReportSamples: a resent request is applied once; bad fragments are refused") {
-  namespace beast = boost::beast;
-  namespace net = boost::asio;
   auto j = config();
   j["policy_mapping"] = {{"agent0", "p"}};
   Running r(j);
-  net::io_context ioc;
-  beast::websocket::stream<net::ip::tcp::socket> ws(ioc);
-  net::ip::tcp::resolver res(ioc);
-  net::connect(ws.next_layer(), res.resolve("127.0.0.1", std::to_string(r.srv->port())));
-  ws.handshake("127.0.0.1", "/");
-  ws.binary(true);
-  auto roundtrip = [&](const wire::Frame& f) {
-    ws.write(net::buffer(f));
-    beast::flat_buffer b;
-    ws.read(b);
-    auto bytes = static_cast<const uint8_t*>(b.data().data());
-    wire::Frame copy(bytes, bytes + b.size());
-    return copy;
-  };
+  BlockingSocket ws(r.srv->port());
+  auto roundtrip = [&](const wire::Frame& f) { return ws.roundtrip(f); };
   core::ReportSamples rep;
   rep.episode_id = "ep";
   rep.env_steps = 2;

@@ -22,10 +22,6 @@
 #include "support/requests.h"
 
 using namespace tandem;
-using test::describe;
-using test::is;
-using test::RawClient;
-using test::ServerProcess;
 using namespace tandem::test;
 
 TEST_CASE("a request that reuses a request id with other bytes is refused, not answered from the ledger") {

@@ -24,10 +24,6 @@
 #include "support/requests.h"
 
 using namespace tandem;
-using test::describe;
-using test::is;
-using test::RawClient;
-using test::ServerProcess;
 using namespace tandem::test;
 
 TEST_CASE("pipelined requests of each connection are applied in the order they were sent") {

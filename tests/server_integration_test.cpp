@@ -186,34 +186,20 @@ TEST_CASE("bad requests get an Error naming the problem and change nothing") {
 }
 
 TEST_CASE("garbage frames and abrupt disconnects do not disturb other clients") {
-  namespace beast = boost::beast;
-  namespace net = boost::asio;
   Running r(single_agent_config());
   PolicyClient good(r.address);
   auto ep = good.start_episode();
   good.get_action(ep, kObs);
   {
-    net::io_context ioc;
-    beast::websocket::stream<net::ip::tcp::socket> ws(ioc);
-    net::ip::tcp::resolver res(ioc);
-    net::connect(ws.next_layer(), res.resolve("127.0.0.1", std::to_string(r.srv->port())));
-    ws.handshake("127.0.0.1", "/");
-    ws.binary(true);
+    test_local::BlockingSocket ws(r.srv->port());
     std::vector<uint8_t> junk(64, 0xAB);
-    ws.write(net::buffer(junk));
-    beast::flat_buffer b;
-    ws.read(b);
-    auto bytes = static_cast<const uint8_t*>(b.data().data());
-    auto d = wire::decode_reply({bytes, b.size()});
+    auto d = wire::decode_reply(ws.roundtrip(junk));
     REQUIRE(d.status.ok());
     REQUIRE(std::holds_alternative<core::Error>(d.reply));
     CHECK(std::get<core::Error>(d.reply).code == core::ErrorCode::BadFrame);
     // Truncated valid frame.
     auto f = wire::encode_request(7, core::GetConfig{});
-    ws.write(net::buffer(f.data(), f.size() / 2));
-    b.clear();
-    ws.read(b);
-    auto d2 = wire::decode_reply({static_cast<const uint8_t*>(b.data().data()), b.size()});
+    auto d2 = wire::decode_reply(ws.roundtrip(std::span<const uint8_t>(f).first(f.size() / 2)));
     REQUIRE(d2.status.ok());
     CHECK(std::holds_alternative<core::Error>(d2.reply));
   }

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cmath>
 #include <set>
+#include <span>
 #include <thread>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -97,5 +98,28 @@ inline bool eventually(Pred pred, double seconds = 10) {
   return pred();
 }
 
+
+// A blocking raw WebSocket to the in-process server: bytes out, the next reply frame in.
+struct BlockingSocket {
+  explicit BlockingSocket(uint16_t port) : ws(ioc) {
+    boost::asio::ip::tcp::resolver res(ioc);
+    boost::asio::connect(ws.next_layer(), res.resolve("127.0.0.1", std::to_string(port)));
+    ws.handshake("127.0.0.1", "/");
+    ws.binary(true);
+  }
+  void write(std::span<const uint8_t> bytes) { ws.write(boost::asio::buffer(bytes.data(), bytes.size())); }
+  wire::Frame read() {
+    boost::beast::flat_buffer b;
+    ws.read(b);
+    const auto* bytes = static_cast<const uint8_t*>(b.data().data());
+    return wire::Frame(bytes, bytes + b.size());
+  }
+  wire::Frame roundtrip(std::span<const uint8_t> bytes) {
+    write(bytes);
+    return read();
+  }
+  boost::asio::io_context ioc;
+  boost::beast::websocket::stream<boost::asio::ip::tcp::socket> ws;
+};
 
 }  // namespace tandem::test_local

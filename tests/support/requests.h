@@ -30,35 +30,18 @@ inline nlohmann::json config_for(const std::string& name) {
 inline core::AgentObs agent_obs(std::vector<float> obs, std::string agent = "agent0") {
   return core::AgentObs{std::move(agent), std::move(obs), {}};
 }
-inline core::Request start(const std::string& ep) {
-  core::StartEpisode s;
-  s.episode_id = ep;
-  return s;
-}
+inline core::Request start(const std::string& ep) { return core::StartEpisode{ep}; }
 inline core::Request get_action(const std::string& ep, std::vector<float> obs) {
-  core::GetAction g;
-  g.episode_id = ep;
-  g.agents = {agent_obs(std::move(obs))};
-  return g;
+  return core::GetAction{ep, {agent_obs(std::move(obs))}};
 }
 inline core::Request log_action(const std::string& ep, std::vector<float> obs, int64_t action) {
-  core::LogAction l;
-  l.episode_id = ep;
-  l.agents = {agent_obs(std::move(obs))};
-  l.actions = {core::AgentAction{"agent0", {action}, {}}};
-  return l;
+  return core::LogAction{ep, {agent_obs(std::move(obs))}, {{"agent0", {action}, {}}}};
 }
 inline core::Request log_returns(const std::string& ep, float reward) {
-  core::LogReturns l;
-  l.episode_id = ep;
-  l.rewards = {core::AgentReward{"agent0", reward, false}};
-  return l;
+  return core::LogReturns{ep, {{"agent0", reward, false}}};
 }
 inline core::Request end_episode(const std::string& ep, std::vector<float> obs) {
-  core::EndEpisode e;
-  e.episode_id = ep;
-  e.agents = {agent_obs(std::move(obs))};
-  return e;
+  return core::EndEpisode{ep, {agent_obs(std::move(obs))}, false, {}};
 }
 
 inline bool started(const core::Reply& r, const std::string& ep) {
