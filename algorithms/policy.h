@@ -68,6 +68,10 @@ class Algorithm {
   virtual const PolicySpec& spec() const = 0;
   // One training iteration on a postprocessed batch. `timesteps_total` drives lr_schedule.
   virtual TrainStats train(const SampleBatch& batch, int64_t timesteps_total) = 0;
+  // What the guard against poisoned data found in the last train() calls (a batch skipped,
+  // a step rolled back: TrainStats counts them as num_bad_batches_skipped and
+  // num_bad_sgd_steps_skipped), for the log. Clears the list.
+  virtual std::vector<std::string> take_problems() { return {}; }
   // The newest published weights. Cheap; never blocks on training.
   virtual std::shared_ptr<const InferenceModel> snapshot() const = 0;
   // Full state (model, optimizer, algorithm state such as PPO's kl_coeff) to/from a file.

@@ -11,9 +11,7 @@ std::map<std::string, float> truncation_values(
   for (size_t i = 0; i < agents.size(); ++i) {
     if (agents[i].obs.empty()) continue;
     const int p = policy_of_agent.at(i);
-    const auto& space = policies.spec(p).observation_space;
-    pre.resize(static_cast<size_t>(space.preprocessed_size()));
-    space.preprocess(agents[i].obs, pre.data());
+    core::preprocess_observation(policies.spec(p), agents[i].obs, pre);
     model_of(p)->compute_values(pre, 1, v);
     out[agents[i].agent_id] = v.at(0);
   }

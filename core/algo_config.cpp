@@ -180,6 +180,16 @@ const std::vector<std::pair<std::string, Field>>& fields() {
       {"normalize_advantages", {[](AlgoConfig& c, const json& v) {
          c.normalize_advantages = get_bool(v, "normalize_advantages");
        }}},
+      {"max_abs_reward", {[](AlgoConfig& c, const json& v) {
+         c.max_abs_reward = get_double(v, "max_abs_reward");
+         check_gt("max_abs_reward", c.max_abs_reward, 0);
+         if (c.max_abs_reward > 1e30) bad("'max_abs_reward' must be <= 1e30, got " + num(c.max_abs_reward));
+       }}},
+      {"observation_clip", {[](AlgoConfig& c, const json& v) {
+         c.observation_clip = get_double(v, "observation_clip");
+         check_ge("observation_clip", c.observation_clip, 0);
+         if (c.observation_clip > 1e30) bad("'observation_clip' must be <= 1e30, got " + num(c.observation_clip));
+       }}},
       {"clip_param", {[](AlgoConfig& c, const json& v) {
          c.clip_param = get_double(v, "clip_param");
          check_gt("clip_param", c.clip_param, 0);
@@ -237,7 +247,7 @@ void AlgoConfig::merge_json(const nlohmann::json& j) {
   AlgoConfig next = *this;  // strong guarantee: *this is untouched when a value is rejected
   for (const auto& [k, v] : j.items()) {
     const auto& fs = fields();
-    auto it = std::find_if(fs.begin(), fs.end(), [&](const auto& f) { return f.first == k; });
+    auto it = std::find_if(fs.begin(), fs.end(), [&key = k](const auto& f) { return f.first == key; });
     if (it == fs.end()) {
       std::vector<std::string> known;
       for (const auto& f : fs) known.push_back(f.first);
@@ -265,6 +275,8 @@ nlohmann::json AlgoConfig::to_json() const {
       {"entropy_coeff", entropy_coeff},
       {"grad_clip", grad_clip},
       {"normalize_advantages", normalize_advantages},
+      {"max_abs_reward", max_abs_reward},
+      {"observation_clip", observation_clip},
       {"clip_param", clip_param},
       {"vf_clip_param", vf_clip_param},
       {"kl_coeff", kl_coeff},

@@ -35,6 +35,9 @@ struct AlgoConfig {
   double entropy_coeff = 0.0;              // weight of the entropy bonus
   double grad_clip = 0.0;                  // max global grad norm; 0 = no clipping
   bool normalize_advantages = false;       // standardise advantages per minibatch
+  // --- untrusted input (docs/SECURITY.md) ---
+  double max_abs_reward = 1e6;             // a reward beyond +-this is refused (BadRequest)
+  double observation_clip = 1e4;           // Box observation elements clipped to +-this for the model (0 = off)
   // --- PPO ---
   double clip_param = 0.3;                 // surrogate clip epsilon
   double vf_clip_param = 10.0;             // value clipping range; 0 = no value clipping

@@ -2,30 +2,39 @@
 
 #include <cstdio>
 
+#include "core/text.h"
+
 namespace tandem::core {
 
-Status EpisodeBook::open(std::string& id) {
+Status EpisodeBook::open(std::string& id, const std::string& owner) {
   if (static_cast<int64_t>(open_.size()) >= max_open_)
     return Status::error(ErrorCode::TooManyEpisodes, "too many open episodes (max_open_episodes=" +
                                                          std::to_string(max_open_) + "); end some episodes first");
+  if (auto it = per_owner_.find(owner); it != per_owner_.end() && it->second >= max_per_owner_)
+    return Status::error(ErrorCode::TooManyEpisodes, "this client has too many open episodes (max_episodes_per_client=" +
+                                                         std::to_string(max_per_owner_) + "); end some episodes first");
   if (id.empty()) {
     do {
       char buf[24];
       std::snprintf(buf, sizeof buf, "ep-%016llx", static_cast<unsigned long long>(rng_()));
       id = buf;
     } while (open_.count(id) || ended_.count(id));
-  } else if (id.size() > kMaxIdLength) {
-    return Status::error(ErrorCode::BadRequest, "episode id longer than " + std::to_string(kMaxIdLength) + " characters");
+  } else if (auto why = check_id(id, kMaxEpisodeIdBytes, "episode id"); !why.empty()) {
+    return Status::error(ErrorCode::BadRequest, why);
   } else if (open_.count(id)) {
-    return Status::error(ErrorCode::DuplicateEpisode, "episode '" + id + "' is already open");
+    return Status::error(ErrorCode::DuplicateEpisode, "episode " + quote(id) + " is already open");
   }
   ended_.erase(id);  // its entry in order_ is now stale (generation mismatch) and skipped
-  open_.insert(id);
+  open_.emplace(id, owner);
+  ++per_owner_[owner];
   return {};
 }
 
 void EpisodeBook::end(const std::string& id) {
-  if (!open_.erase(id)) return;
+  auto it = open_.find(id);
+  if (it == open_.end()) return;
+  if (auto o = per_owner_.find(it->second); o != per_owner_.end() && --o->second <= 0) per_owner_.erase(o);
+  open_.erase(it);
   const uint64_t g = ++generation_;
   ended_[id] = g;
   order_.emplace_back(id, g);
@@ -43,9 +52,8 @@ void EpisodeBook::end(const std::string& id) {
 }
 
 Status EpisodeBook::not_open(std::string_view id) const {
-  const std::string shown(id.substr(0, 64));
-  return has_ended(id) ? Status::error(ErrorCode::UnknownEpisode, "episode '" + shown + "' has already ended")
-                       : Status::error(ErrorCode::UnknownEpisode, "unknown episode '" + shown + "'");
+  return has_ended(id) ? Status::error(ErrorCode::UnknownEpisode, "episode " + quote(id) + " has already ended")
+                       : Status::error(ErrorCode::UnknownEpisode, "unknown episode " + quote(id));
 }
 
 }  // namespace tandem::core

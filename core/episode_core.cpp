@@ -1,8 +1,10 @@
 #include "core/episode_core.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "core/request_checks.h"
+#include "core/text.h"
 
 namespace tandem::core {
 
@@ -34,15 +36,15 @@ Status EpisodeCore::check_act(const std::vector<AgentObs>& agents,
     const auto& a = agents[i];
     if (agent_done(a.agent_id))
       return Status::error(ErrorCode::UnknownAgent,
-                           "agent '" + a.agent_id + "' is already done in episode '" + id_ + "'");
+                           "agent " + quote(a.agent_id) + " is already done in episode " + quote(id_));
     const auto& spec = policies_.spec(policy_of_agent[i]);
     if (auto s = check_observation(spec, a.agent_id, a.obs, a.action_mask); !s.ok()) return s;
     if (actions) {
       const auto& act = (*actions)[i];
       if (!act.agent_id.empty() && act.agent_id != a.agent_id)
         return Status::error(ErrorCode::BadRequest, "LogAction: action " + std::to_string(i) +
-                                                        " is for agent '" + act.agent_id +
-                                                        "', its observation for '" + a.agent_id + "'");
+                                                        " is for agent " + quote(act.agent_id) +
+                                                        ", its observation for " + quote(a.agent_id));
       if (auto s = check_action(spec, a.agent_id, act.discrete, act.continuous, a.action_mask); !s.ok()) return s;
     }
   }
@@ -83,12 +85,25 @@ void EpisodeCore::end_env_step() {
 
 Status EpisodeCore::check_returns(const std::vector<AgentReward>& rewards) const {
   if (rewards.empty()) return Status::error(ErrorCode::BadRequest, "no rewards");
+  // The reward of one step (everything logged for an agent since its action; before its
+  // first action, or once done, everything logged since) must stay within max_abs_reward:
+  // the learner then never sees a larger per-step reward, and a return is bounded by steps.
+  std::map<std::string, double> pending;
   for (const auto& r : rewards) {
-    if (!std::isfinite(r.reward))
-      return Status::error(ErrorCode::BadRequest, "reward of agent '" + r.agent_id + "' is not finite");
-    if (policies_.policy_for(id_, r.agent_id) < 0)
+    const int p = policies_.policy_for(id_, r.agent_id);
+    if (p < 0)
       return Status::error(ErrorCode::UnknownAgent,
-                           "agent '" + r.agent_id + "' is not mapped to any policy of this server");
+                           "agent " + quote(r.agent_id) + " is not mapped to any policy of this server");
+    auto [it, fresh] = pending.try_emplace(r.agent_id, 0.0);
+    if (fresh)
+      if (auto a = agents_.find(r.agent_id); a != agents_.end()) it->second = a->second.step_reward();
+    it->second += r.reward;
+    const double max_r = policies_.spec(p).config.max_abs_reward;
+    if (!std::isfinite(r.reward) || !(std::fabs(it->second) <= max_r))
+      return Status::error(ErrorCode::BadRequest,
+                           "reward of agent " + quote(r.agent_id) + " (" + std::to_string(r.reward) +
+                               ") is not finite or takes its step's reward beyond +-max_abs_reward (" +
+                               std::to_string(max_r) + ")");
   }
   return {};
 }
@@ -97,6 +112,7 @@ void EpisodeCore::add_returns(const std::vector<AgentReward>& rewards) {
   for (const auto& r : rewards) {
     auto& a = agent(r.agent_id, policies_.policy_for(id_, r.agent_id));
     reward_total_ += r.reward;
+    if (a.done || a.fragment.rewards.empty()) a.unattached_reward += r.reward;
     if (a.done) continue;  // counts in the episode's return only
     a.reward_total += r.reward;
     if (!a.fragment.rewards.empty()) a.fragment.rewards.back() += r.reward;
@@ -151,9 +167,9 @@ std::vector<ClosedFragment> EpisodeCore::take_closed() {
   return out;
 }
 
-int64_t EpisodeCore::take_env_steps() {
-  const int64_t n = env_steps_unreported_;
-  env_steps_unreported_ = 0;
+int64_t EpisodeCore::take_env_steps(int64_t at_most) {
+  const int64_t n = std::min(env_steps_unreported_, std::max<int64_t>(at_most, 0));
+  env_steps_unreported_ -= n;
   return n;
 }
 

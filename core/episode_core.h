@@ -75,8 +75,9 @@ class EpisodeCore {
 
   std::vector<ClosedFragment> take_closed();
   bool has_closed() const { return !closed_.empty(); }
-  // Env steps since the previous call (a local client's ReportSamples.env_steps).
-  int64_t take_env_steps();
+  // Env steps not reported yet, at most `at_most` of them (a local client's
+  // ReportSamples.env_steps, bounded by the agent steps of the report).
+  int64_t take_env_steps(int64_t at_most);
   // Per agent return so far (rewards logged for it while it was not done).
   std::map<std::string, double> agent_returns() const;
   double reward_total() const { return reward_total_; }
@@ -89,6 +90,10 @@ class EpisodeCore {
     int64_t steps = 0;
     bool done = false;
     double reward_total = 0;
+    double unattached_reward = 0;  // logged before its first action or after it was done
+    double step_reward() const {
+      return done || fragment.rewards.empty() ? unattached_reward : fragment.rewards.back();
+    }
   };
   Agent& agent(const std::string& agent_id, int policy);
   void close(const std::string& agent_id, Agent& a, bool terminated, float bootstrap_value);

@@ -2,6 +2,7 @@
 // What a hosted policy is (id, spaces, merged hyperparameters) and what one forward pass
 // yields for one agent. Shared by the server, the local client and algorithms/.
 #include <cstdint>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -16,6 +17,14 @@ struct PolicySpec {
   Space action_space;
   AlgoConfig config;  // the server's config with this policy's overrides applied
 };
+
+// The model's input for one raw observation of this policy (preprocessed, Box elements
+// clipped to +-config.observation_clip): the one place the server, the local client and
+// truncation bootstrapping make it.
+inline void preprocess_observation(const PolicySpec& spec, std::span<const float> raw, std::vector<float>& out) {
+  out.resize(static_cast<size_t>(spec.observation_space.preprocessed_size()));
+  spec.observation_space.preprocess(raw, out.data(), static_cast<float>(spec.config.observation_clip));
+}
 
 // One agent's action as computed by an InferenceModel.
 struct ActionResult {

@@ -4,6 +4,8 @@
 #include <unordered_set>
 
 #include "core/action_logp.h"
+#include "core/overload.h"
+#include "core/text.h"
 
 namespace tandem::core {
 
@@ -13,8 +15,80 @@ bool all_finite(std::span<const float> v) {
     if (!std::isfinite(x)) return false;
   return true;
 }
-std::string agent_label(const std::string& id) { return "agent '" + id + "': "; }
+std::string agent_label(const std::string& id) { return "agent " + quote(id) + ": "; }
+
+Status bad_id(std::string why) { return Status::error(ErrorCode::BadRequest, std::move(why)); }
+
+Status check_count(size_t n, size_t max, const char* what) {
+  if (n <= max) return {};
+  return Status::error(ErrorCode::BadRequest, std::string(what) + ": " + std::to_string(n) +
+                                                  " in one request, at most " + std::to_string(max));
+}
+
+Status check_agent_ids(const auto& list) {
+  for (const auto& a : list)
+    if (auto why = check_id(a.agent_id, kMaxAgentIdBytes, "agent id"); !why.empty()) return bad_id(why);
+  return {};
+}
+
+Status check_metrics(const std::vector<Metric>& ms) {
+  if (auto s = check_count(ms.size(), kMaxMetricsPerRequest, "custom_metrics"); !s.ok()) return s;
+  for (const auto& m : ms) {
+    // (A non-finite value is accepted and left out of the aggregates, as before.)
+    if (auto why = check_id(m.name, kMaxNameBytes, "custom metric"); !why.empty()) return bad_id(why);
+  }
+  return {};
+}
+
+Status check_episode_id(const std::string& id) {
+  if (auto why = check_id(id, kMaxEpisodeIdBytes, "episode id"); !why.empty()) return bad_id(why);
+  return {};
+}
 }  // namespace
+
+Status check_envelope(const Request& r) {
+  auto all = [](std::initializer_list<Status> ss) {
+    for (const auto& s : ss)
+      if (!s.ok()) return s;
+    return Status{};
+  };
+  return std::visit(
+      Overload{
+          [&](const StartEpisode& m) { return check_episode_id(m.episode_id); },
+          [&](const GetAction& m) {
+            return all({check_episode_id(m.episode_id),
+                        check_count(m.agents.size(), kMaxAgentsPerFrame, "agents"), check_agent_ids(m.agents)});
+          },
+          [&](const LogAction& m) {
+            return all({check_episode_id(m.episode_id),
+                        check_count(m.agents.size(), kMaxAgentsPerFrame, "agents"),
+                        check_count(m.actions.size(), kMaxAgentsPerFrame, "actions"), check_agent_ids(m.agents),
+                        check_agent_ids(m.actions)});
+          },
+          [&](const LogReturns& m) {
+            return all({check_episode_id(m.episode_id),
+                        check_count(m.rewards.size(), kMaxAgentsPerFrame, "rewards"), check_agent_ids(m.rewards)});
+          },
+          [&](const EndEpisode& m) {
+            return all({check_episode_id(m.episode_id),
+                        check_count(m.agents.size(), kMaxAgentsPerFrame, "agents"), check_agent_ids(m.agents),
+                        check_metrics(m.custom_metrics)});
+          },
+          [&](const GetConfig&) { return Status{}; },
+          [&](const GetWeights& m) {
+            if (auto why = check_id(m.policy_id, kMaxNameBytes, "policy id"); !why.empty()) return bad_id(why);
+            return Status{};
+          },
+          [&](const ReportSamples& m) {
+            return all({check_episode_id(m.episode_id),
+                        check_count(m.fragments.size(), kMaxFragmentsPerReport, "fragments"),
+                        check_count(m.agent_rewards.size(), kMaxFragmentsPerReport, "agent_rewards"),
+                        check_agent_ids(m.fragments), check_agent_ids(m.agent_rewards),
+                        check_metrics(m.custom_metrics)});
+          },
+      },
+      r);
+}
 
 int64_t mask_size(const Space& as) {
   if (as.kind == SpaceKind::Discrete) return as.n;
@@ -63,6 +137,11 @@ Status check_action(const PolicySpec& spec, const std::string& agent_id,
                     std::span<const float> action_mask) {
   if (auto why = validate_action(spec.action_space, discrete, continuous); !why.empty())
     return Status::error(ErrorCode::BadAction, agent_label(agent_id) + why);
+  for (size_t i = 0; i < continuous.size(); ++i)
+    if (std::fabs(continuous[i]) > kMaxAbsAction)
+      return Status::error(ErrorCode::BadAction, agent_label(agent_id) + "action element " + std::to_string(i) +
+                                                     " is " + std::to_string(continuous[i]) + ", beyond +-" +
+                                                     std::to_string(kMaxAbsAction));
   if (action_mask.empty() || spec.action_space.kind == SpaceKind::Box) return {};
   // (The mask was checked against the space by check_observation.)
   size_t off = 0;
@@ -83,15 +162,17 @@ Status check_agents(const PolicyResolver& policies, const std::string& episode_i
   policy_of_agent.clear();
   if (agents.empty() && !allow_empty)
     return Status::error(ErrorCode::BadRequest, "no agent observations");
+  if (auto s = check_count(agents.size(), kMaxAgentsPerFrame, "agents"); !s.ok()) return s;
+  if (auto s = check_agent_ids(agents); !s.ok()) return s;
   std::unordered_set<std::string_view> seen;
   seen.reserve(agents.size());
   for (const auto& a : agents) {
     if (!seen.insert(a.agent_id).second)
-      return Status::error(ErrorCode::BadRequest, "agent '" + a.agent_id + "' appears twice");
+      return Status::error(ErrorCode::BadRequest, "agent " + quote(a.agent_id) + " appears twice");
     const int p = policies.policy_for(episode_id, a.agent_id);
     if (p < 0)
       return Status::error(ErrorCode::UnknownAgent,
-                           "agent '" + a.agent_id + "' is not mapped to any policy of this server");
+                           "agent " + quote(a.agent_id) + " is not mapped to any policy of this server");
     policy_of_agent.push_back(p);
   }
   return {};
@@ -106,7 +187,7 @@ void adopt_logged_action(const Space& action_space, const AgentAction& logged, A
 namespace {
 // One fragment -> a training trajectory (observations preprocessed).
 Status to_training(const AgentFragment& f, const PolicySpec& spec, Trajectory& out) {
-  const std::string who = "fragment of agent '" + f.agent_id + "': ";
+  const std::string who = "fragment of agent " + quote(f.agent_id) + ": ";
   auto bad = [&](ErrorCode c, const std::string& m) { return Status::error(c, who + m); };
   const auto& os = spec.observation_space;
   const auto& as = spec.action_space;
@@ -125,7 +206,24 @@ Status to_training(const AgentFragment& f, const PolicySpec& spec, Trajectory& o
                   size_is("continuous", s.actions_cont.size(), cw),
                   size_is("dist_inputs", s.dist_inputs.size(), dd)})
     if (!st.ok()) return st;
-  if (!all_finite(s.rewards)) return bad(ErrorCode::BadRequest, "a reward is not finite");
+  const double max_r = spec.config.max_abs_reward;
+  for (size_t t = 0; t < s.rewards.size(); ++t)
+    if (!std::isfinite(s.rewards[t]) || std::fabs(s.rewards[t]) > max_r)
+      return bad(ErrorCode::BadRequest, "reward of step " + std::to_string(t) + " is " + std::to_string(s.rewards[t]) +
+                                            ": rewards must be finite and within +-max_abs_reward (" +
+                                            std::to_string(max_r) + ")");
+  const bool box = as.kind == SpaceKind::Box;
+  for (size_t k = 0; k < s.dist_inputs.size(); ++k) {
+    const float x = s.dist_inputs[k];
+    const bool ok = box ? std::fabs(x) <= kMaxAbsDistInput : (std::fabs(x) <= kMaxAbsLogit || x == kMaskedLogit);
+    if (!ok)
+      return bad(ErrorCode::BadRequest, "dist_inputs[" + std::to_string(k) + "] is " + std::to_string(x) +
+                                            ", beyond +-" + std::to_string(box ? kMaxAbsDistInput : kMaxAbsLogit));
+  }
+  for (size_t k = 0; k < s.actions_cont.size(); ++k)
+    if (std::fabs(s.actions_cont[k]) > kMaxAbsAction)
+      return bad(ErrorCode::BadAction, "action element " + std::to_string(k) + " is beyond +-" +
+                                           std::to_string(kMaxAbsAction));
   if (!all_finite(s.action_logp)) return bad(ErrorCode::BadRequest, "an action_logp is not finite");
   if (!all_finite(s.vf_preds)) return bad(ErrorCode::BadRequest, "a vf_pred is not finite");
   if (!all_finite(s.dist_inputs)) return bad(ErrorCode::BadRequest, "a dist_input is not finite");
@@ -141,10 +239,12 @@ Status to_training(const AgentFragment& f, const PolicySpec& spec, Trajectory& o
     auto row = obs.subspan(static_cast<size_t>(t * raw), static_cast<size_t>(raw));
     if (auto why = os.validate(row); !why.empty())
       return bad(ErrorCode::BadObservation, "step " + std::to_string(t) + ": " + why);
-    os.preprocess(row, out.obs.data() + t * pre);
+    os.preprocess(row, out.obs.data() + t * pre, static_cast<float>(spec.config.observation_clip));
     const auto d = disc.subspan(static_cast<size_t>(t * dw), static_cast<size_t>(dw));
     const auto c = cont.subspan(static_cast<size_t>(t * cw), static_cast<size_t>(cw));
-    if (auto why = validate_action(as, d, c); !why.empty())
+    // Box samples are the model's raw (unclipped) Gaussian draws: bounded in magnitude above,
+    // not by the space's bounds.
+    if (auto why = box ? std::string() : validate_action(as, d, c); !why.empty())
       return bad(ErrorCode::BadAction, "step " + std::to_string(t) + ": " + why);
     // The log-prob enters PPO's ratio as exp(new - old): it must be the one of this action
     // under the sent distribution, or one bad client could blow up everyone's weights.
@@ -171,19 +271,24 @@ Status to_training(const AgentFragment& f, const PolicySpec& spec, Trajectory& o
 Status check_report(const PolicyResolver& policies, const ReportSamples& r,
                     std::vector<ReportedFragment>& out) {
   out.clear();
-  constexpr int64_t kMaxCount = int64_t{1} << 40;  // far above any real episode or report
-  if (r.env_steps < 0 || r.env_steps > kMaxCount || r.episode_length < 0 ||
-      r.episode_length > kMaxCount || !std::isfinite(r.episode_reward))
+  if (auto s = check_envelope(r); !s.ok()) return s;
+  int64_t agent_steps = 0;
+  for (const auto& f : r.fragments) agent_steps += f.steps.size();
+  if (r.env_steps < 0 || r.env_steps > agent_steps)
     return Status::error(ErrorCode::BadRequest,
-                         "ReportSamples(" + r.episode_id +
-                             "): env_steps, episode_length or episode_reward is invalid");
+                         "ReportSamples(" + quote(r.episode_id) + "): env_steps " + std::to_string(r.env_steps) +
+                             " must be in [0, " + std::to_string(agent_steps) +
+                             "], the agent steps of its fragments (every env step has an acting agent)");
+  if (r.episode_length < 0 || !std::isfinite(r.episode_reward))
+    return Status::error(ErrorCode::BadRequest,
+                         "ReportSamples(" + quote(r.episode_id) + "): episode_length or episode_reward is invalid");
   std::vector<ReportedFragment> frags;
   frags.reserve(r.fragments.size());
   for (const auto& f : r.fragments) {
     const int p = policies.policy_for(r.episode_id, f.agent_id);
     if (p < 0)
       return Status::error(ErrorCode::UnknownAgent,
-                           "agent '" + f.agent_id + "' is not mapped to any policy of this server");
+                           "agent " + quote(f.agent_id) + " is not mapped to any policy of this server");
     ReportedFragment rf;
     rf.policy = p;
     if (auto s = to_training(f, policies.spec(p), rf.steps); !s.ok()) return s;
@@ -191,8 +296,8 @@ Status check_report(const PolicyResolver& policies, const ReportSamples& r,
   }
   for (const auto& a : r.agent_rewards)
     if (policies.policy_for(r.episode_id, a.agent_id) < 0 || !std::isfinite(a.reward))
-      return Status::error(ErrorCode::BadRequest, "agent_rewards: agent '" + a.agent_id +
-                                                      "' is unmapped or its reward is not finite");
+      return Status::error(ErrorCode::BadRequest, "agent_rewards: agent " + quote(a.agent_id) +
+                                                      " is unmapped or its reward is not finite");
   out = std::move(frags);
   return {};
 }

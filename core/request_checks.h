@@ -13,6 +13,20 @@
 
 namespace tandem::core {
 
+// Bounds on what one request may carry (docs/SECURITY.md lists them all).
+constexpr size_t kMaxAgentsPerFrame = 1024;     // agents in one GetAction/LogAction/EndEpisode/LogReturns
+constexpr size_t kMaxFragmentsPerReport = 1024; // fragments (and agent_rewards) in one ReportSamples
+constexpr size_t kMaxMetricsPerRequest = 256;   // custom_metrics of one EndEpisode / ReportSamples
+constexpr float kMaxAbsAction = 1e6f;           // Box actions of an unbounded space, and reported samples
+constexpr float kMaxAbsLogit = 1e3f;            // reported Discrete / MultiDiscrete dist_inputs (masked: kMaskedLogit)
+constexpr float kMaxAbsDistInput = 1e6f;        // reported Box dist_inputs (mean, log_std)
+
+// What any request may carry, before it touches state: every id (episode, agent, policy,
+// metric name) valid UTF-8 without control characters and short (core/text.h), list
+// lengths within the bounds above. Messages quote client text
+// through quote().
+Status check_envelope(const Request& r);
+
 // Values of an action mask for this action space (Discrete n, MultiDiscrete sum(nvec);
 // 0 for Box, which takes no mask).
 int64_t mask_size(const Space& action_space);
@@ -38,9 +52,13 @@ Status check_agents(const PolicyResolver& policies, const std::string& episode_i
 void adopt_logged_action(const Space& action_space, const AgentAction& logged, ActionResult& r);
 
 // ReportSamples: every fragment checked against its policy's spaces (sizes, finite values,
-// observations, actions, and each action_logp against the log-prob of its action under the
-// sent dist_inputs). Fills, per fragment, its policy and a training Trajectory (observations
-// preprocessed). Nothing is filled unless all fragments pass.
+// observations within bounds, actions, dist_inputs magnitudes, rewards within
+// max_abs_reward, and each action_logp against the log-prob of its action under the sent
+// dist_inputs); env_steps at most the agent steps it carries (each env step has an acting
+// agent). Fills, per fragment, its policy and a training Trajectory (observations
+// preprocessed). Nothing is filled unless all fragments pass. The episode totals
+// (episode_length, episode_reward) are checked against the server's tally of the episode's
+// reports (ReportTally), not here.
 struct ReportedFragment {
   int policy = -1;
   Trajectory steps;

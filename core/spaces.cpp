@@ -71,7 +71,7 @@ std::vector<float> json_bounds(const nlohmann::json& j, const std::string& key, 
 
 void check_keys(const nlohmann::json& j, std::initializer_list<const char*> allowed) {
   for (const auto& [k, v] : j.items()) {
-    if (std::none_of(allowed.begin(), allowed.end(), [&](const char* a) { return k == a; }))
+    if (std::none_of(allowed.begin(), allowed.end(), [&key = k](const char* a) { return key == a; }))
       bad("unknown key '" + k + "'");
   }
 }
@@ -148,7 +148,15 @@ std::string Space::validate(std::span<const float> raw) const {
     const float x = raw[i];
     if (std::isnan(x)) return "element " + std::to_string(i) + " of " + describe() + " is NaN";
     if (std::isinf(x)) return "element " + std::to_string(i) + " of " + describe() + " is infinite";
-    if (kind == SpaceKind::Box) continue;  // bounds are not enforced (gym does not either)
+    if (kind == SpaceKind::Box) {
+      if (low.empty()) continue;  // unbounded
+      const float lo = low[i], hi = high[i];
+      const float tlo = kBoxTolerance * std::max(1.f, std::fabs(lo)), thi = kBoxTolerance * std::max(1.f, std::fabs(hi));
+      if (x < lo - tlo || x > hi + thi)
+        return "element " + std::to_string(i) + " of " + describe() + " is " + fmt_float(x) +
+               ", outside its bounds [" + fmt_float(lo) + ", " + fmt_float(hi) + "]";
+      continue;
+    }
     const int64_t n_i = kind == SpaceKind::Discrete ? n : nvec[i];
     if (x != std::floor(x) || x < 0.f || x >= static_cast<float>(n_i))
       return "element " + std::to_string(i) + " of " + describe() + " must be an integer in [0, " +
@@ -157,10 +165,13 @@ std::string Space::validate(std::span<const float> raw) const {
   return {};
 }
 
-void Space::preprocess(std::span<const float> raw, float* out) const {
+void Space::preprocess(std::span<const float> raw, float* out, float clip) const {
   switch (kind) {
     case SpaceKind::Box:
-      std::copy(raw.begin(), raw.end(), out);
+      if (clip > 0.f)
+        std::transform(raw.begin(), raw.end(), out, [clip](float x) { return std::clamp(x, -clip, clip); });
+      else
+        std::copy(raw.begin(), raw.end(), out);
       return;
     case SpaceKind::Discrete:
       std::fill(out, out + n, 0.f);

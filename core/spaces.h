@@ -13,6 +13,8 @@ namespace tandem::core {
 
 enum class SpaceKind { Box, Discrete, MultiDiscrete };
 
+constexpr float kBoxTolerance = 1e-4f;
+
 struct Space {
   SpaceKind kind = SpaceKind::Box;
   std::vector<int64_t> shape;   // Box: tensor shape (flattened row-major on the wire)
@@ -31,11 +33,14 @@ struct Space {
   // MultiDiscrete: sum(nvec) (concatenated one-hots)).
   int64_t preprocessed_size() const;
 
-  // Checks a raw value: right size, finite, integers in range for (Multi)Discrete.
-  // Returns an empty string when valid, else a message naming the problem.
+  // Checks a raw value: right size, finite, integers in range for (Multi)Discrete, and Box
+  // elements within [low - tol, high + tol], tol = kBoxTolerance * max(1, |bound|) (float
+  // rounding in simulators). Returns an empty string when valid, else a message naming the
+  // element, the value and the bound.
   std::string validate(std::span<const float> raw) const;
-  // Writes preprocessed_size() floats to `out`. `raw` must have passed validate().
-  void preprocess(std::span<const float> raw, float* out) const;
+  // Writes preprocessed_size() floats to `out`. `raw` must have passed validate(). Box
+  // elements are clipped to [-clip, clip] when clip > 0 (AlgoConfig::observation_clip).
+  void preprocess(std::span<const float> raw, float* out, float clip = 0.f) const;
 
   // JSON form: {"type":"box","shape":[4],"low":-1,"high":1} (low/high scalar or list),
   // {"type":"discrete","n":2}, {"type":"multi_discrete","nvec":[100,100]}.

@@ -1,6 +1,7 @@
 #include "policy_client/connection.h"
 
 #include <cstdio>
+#include <cstdlib>
 #include <thread>
 
 #include <sys/socket.h>
@@ -28,8 +29,11 @@ std::optional<RequestError> error_of(const core::Reply& reply, const std::string
   return RequestError(core::error_code_name(e->code), what, e->message);
 }
 
-Connection::Connection(const std::string& address, double reconnect_timeout_s, std::string client_id)
-    : client_id_(std::move(client_id)), reconnect_timeout_s_(reconnect_timeout_s) {
+Connection::Connection(const std::string& address, const ClientOptions& options)
+    : client_id_(options.client_id), auth_token_(options.auth_token),
+      reconnect_timeout_s_(options.reconnect_timeout_s) {
+  if (auth_token_.empty())
+    if (const char* t = std::getenv("TANDEM_TOKEN")) auth_token_ = t;
   std::string a = address;
   if (a.rfind("ws://", 0) == 0) a = a.substr(5);
   auto slash = a.find('/');
@@ -82,15 +86,30 @@ void Connection::connect_once() {
   s->next_layer().set_option(tcp::no_delay(true));
   s->read_message_max(wire::kMaxFrameBytes);
   s->binary(true);
-  s->set_option(websocket::stream_base::decorator([id = client_id_](websocket::request_type& req) {
+  s->set_option(websocket::stream_base::decorator([id = client_id_, token = auth_token_](websocket::request_type& req) {
     req.set("X-Tandem-Client", id);
+    if (!token.empty()) req.set(beast::http::field::authorization, "Bearer " + token);
   }));
   {
     std::lock_guard lk(fd_mu_);
     if (aborted_) throw ConnectionError("connection aborted");
     fd_ = s->next_layer().native_handle();  // abort() unblocks the handshake too
   }
-  s->handshake(host_ + ":" + port_, path_);
+  // Asynchronous, run to completion here: unlike the blocking handshake, it hands over the
+  // server's response when the upgrade is declined (401, 400), which is not worth retrying.
+  websocket::response_type res;
+  beast::error_code ec;
+  s->async_handshake(res, host_ + ":" + port_, path_, [&ec](beast::error_code e) { ec = e; });
+  ioc_.restart();
+  ioc_.run();
+  if (ec == websocket::error::upgrade_declined && (res.result() == beast::http::status::unauthorized ||
+                                                    res.result() == beast::http::status::bad_request))
+    throw RefusedError("tandem-server at " + endpoint_ + " refused the connection (HTTP " +
+                       std::to_string(res.result_int()) + "): " +
+                       (res.result() == beast::http::status::unauthorized
+                            ? std::string("missing or wrong auth token (ClientOptions::auth_token or TANDEM_TOKEN)")
+                            : res.body().substr(0, 200)));
+  if (ec) throw beast::system_error(ec);
   ws_ = std::move(s);
   buf_.clear();
 }
@@ -105,6 +124,9 @@ void Connection::reconnect(const std::string& why) {
       connect_once();
       for (auto& [rid, s] : unacked_) ws_->write(net::buffer(s.frame));
       break;
+    } catch (const RefusedError&) {
+      disconnect();
+      throw;
     } catch (const std::exception& e) {
       if (std::chrono::steady_clock::now() + backoff > deadline)
         throw ConnectionError("cannot reach tandem-server at " + endpoint_ + " (" + why +

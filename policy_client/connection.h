@@ -56,9 +56,10 @@ class Connection {
   static constexpr size_t kMaxUnacked = 64;
   static constexpr size_t kMaxClientName = 40;  // + "/" + 16 hex digits fits the server's 64
 
-  // client_id: a name for the X-Tandem-Client header ("NAME/INCARNATION"; empty: only the
-  // random incarnation). Throws std::invalid_argument for a name that does not fit.
-  Connection(const std::string& address, double reconnect_timeout_s, std::string client_id = "");
+  // options.client_id: a name for the X-Tandem-Client header ("NAME/INCARNATION"; empty:
+  // only the random incarnation); options.auth_token (else $TANDEM_TOKEN) is sent as
+  // "Authorization: Bearer". Throws std::invalid_argument for a name that does not fit.
+  Connection(const std::string& address, const ClientOptions& options);
   ~Connection();  // closes the socket without a close handshake (never blocks)
 
   // (Re)connects with exponential backoff for up to reconnect_timeout_s (throws
@@ -101,7 +102,7 @@ class Connection {
   void connect_once();
   wire::DecodedReply read_frame();
 
-  std::string host_, port_, path_ = "/", endpoint_, client_id_;
+  std::string host_, port_, path_ = "/", endpoint_, client_id_, auth_token_;
   double reconnect_timeout_s_;
   boost::asio::io_context ioc_;
   std::unique_ptr<boost::beast::websocket::stream<boost::asio::ip::tcp::socket>> ws_;

@@ -33,7 +33,7 @@ std::unique_ptr<ClientBackend> make_local_backend(const std::string& address, co
 }
 
 LocalWorker::LocalWorker(const std::string& address, const ClientOptions& options) : opt_(options) {
-  conn_ = std::make_unique<Connection>(address, opt_.reconnect_timeout_s, opt_.client_id);
+  conn_ = std::make_unique<Connection>(address, opt_);
   rng_.seed(opt_.seed ? opt_.seed : conn_->rng());
   uploads_ = std::make_unique<UploadQueue>(opt_, conn_->endpoint());
   // A server that accepts the connection but never answers must not block the constructor:
@@ -67,8 +67,13 @@ LocalWorker::LocalWorker(const std::string& address, const ClientOptions& option
                             ": " + e.what());
     }
     weights_ = std::make_unique<WeightFetcher>(policies_.policies);
-    book_ = std::make_unique<core::EpisodeBook>(
-        nlohmann::json::parse(config_json_).value("max_open_episodes", int64_t{10000}), rng_());
+    {
+      // The server's bounds: this client may hold at most max_episodes_per_client of them.
+      const auto cfg = nlohmann::json::parse(config_json_);
+      book_ = std::make_unique<core::EpisodeBook>(
+          std::min(cfg.value("max_open_episodes", int64_t{10000}), cfg.value("max_episodes_per_client", int64_t{1000})),
+          rng_());
+    }
     weights_->fetch(*conn_, /*any_version=*/true);
   } catch (...) {
     finish_watchdog();
@@ -122,9 +127,7 @@ std::string LocalWorker::start_episode(std::optional<std::string> episode_id, bo
 
 core::ActionResult& LocalWorker::compute(int policy, std::span<const float> obs, std::span<const float> mask,
                                          bool explore) {
-  const auto& space = policies_.spec(policy).observation_space;
-  pre_.resize(static_cast<size_t>(space.preprocessed_size()));
-  space.preprocess(obs, pre_.data());
+  core::preprocess_observation(policies_.spec(policy), obs, pre_);
   const uint8_t e = explore ? 1 : 0;
   weights_->model(policy)->compute_actions(pre_, 1, mask, {&e, 1}, rng_, out_);
   return out_[0];
@@ -197,8 +200,14 @@ void LocalWorker::report(core::EpisodeCore& ep, bool done, const std::vector<cor
   core::ReportSamples r;
   r.episode_id = ep.id();
   r.weights_version = weights_->first_version();
-  for (auto& f : ep.take_closed()) r.fragments.push_back({std::move(f.agent_id), std::move(f.steps)});
-  r.env_steps = ep.take_env_steps();
+  int64_t agent_steps = 0;
+  for (auto& f : ep.take_closed()) {
+    agent_steps += f.steps.size();
+    r.fragments.push_back({std::move(f.agent_id), std::move(f.steps)});
+  }
+  // A report carries at most as many env steps as agent steps (the server checks it); the
+  // rest waits for the agents' open fragments (turn-based games act one agent a step).
+  r.env_steps = ep.take_env_steps(agent_steps);
   r.training_enabled = ep.training_enabled();
   r.explore = ep.explore();
   r.episode_done = done;

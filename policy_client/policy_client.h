@@ -56,6 +56,8 @@ struct ClientOptions {
   // exactly once, also when it is resent on a new connection, and two clients (or a
   // restarted simulator) given the same name never share a duplicate window.
   std::string client_id;
+  // The server's bearer token (its auth_token_file). Empty: $TANDEM_TOKEN if set, else none.
+  std::string auth_token;
   // --- local inference only ---
   double update_interval_s = 10.0;       // poll the server for newer weights this often
   bool fetch_new_weights_at_once = true; // also fetch as soon as an upload reply shows newer ones
@@ -103,6 +105,11 @@ class RequestError : public std::runtime_error {
 
 class ConnectionError : public std::runtime_error {
   using std::runtime_error::runtime_error;
+};
+// The server refused the connection at the handshake (HTTP 401: no or wrong auth_token;
+// HTTP 400: a bad client_id). Not retried: reconnecting would be refused again.
+class RefusedError : public ConnectionError {
+  using ConnectionError::ConnectionError;
 };
 
 class PolicyClient {

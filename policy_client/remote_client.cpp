@@ -15,7 +15,7 @@ std::string named(const char* what, const std::string& episode_id) {
 class RemoteClient final : public ClientBackend {
  public:
   RemoteClient(const std::string& address, const ClientOptions& o)
-      : conn_(address, o.reconnect_timeout_s, o.client_id) {
+      : conn_(address, o) {
     conn_.reconnect("connecting");
     conn_.reconnects = 0;
   }

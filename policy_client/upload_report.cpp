@@ -83,7 +83,12 @@ std::vector<core::ReportSamples> split_to_frame_limit(core::ReportSamples r, siz
     out.back().fragments.push_back(std::move(p));
   }
   if (out.empty()) out.push_back(proto);
-  out.front().env_steps = r.env_steps;
+  // Each part carries at most its own agent steps of env steps (the server's rule).
+  int64_t env_left = r.env_steps;
+  for (auto& part : out) {
+    part.env_steps = std::min(env_left, report_steps(part));
+    env_left -= part.env_steps;
+  }
   out.back().episode_done = r.episode_done;
   for (size_t i = 0; i < out.size(); ++i)
     if (!r.episode_done || i + 1 < out.size()) {

@@ -2,13 +2,15 @@
 
 namespace tandem::server {
 
-EpisodeRegistry::EpisodeRegistry(const core::PolicyResolver& policies, int64_t max_open, uint64_t seed)
-    : policies_(policies), book_(max_open, seed) {}
+EpisodeRegistry::EpisodeRegistry(const core::PolicyResolver& policies, int64_t max_open, uint64_t seed,
+                                 int64_t max_per_client)
+    : policies_(policies), book_(max_open, seed, max_per_client) {}
 
-EpisodeRegistry::Started EpisodeRegistry::start(std::string_view id, bool training_enabled, bool explore) {
+EpisodeRegistry::Started EpisodeRegistry::start(std::string_view id, bool training_enabled, bool explore,
+                                                const std::string& client) {
   std::lock_guard lk(mu_);
   std::string key(id);
-  if (auto st = book_.open(key); !st.ok()) return {nullptr, std::move(st)};
+  if (auto st = book_.open(key, client); !st.ok()) return {nullptr, std::move(st)};
   auto ep = std::make_shared<Episode>(policies_, key, training_enabled, explore);
   open_.emplace(key, ep);
   return {ep, {}};

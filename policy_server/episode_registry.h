@@ -6,6 +6,7 @@
 // Thread-safe: the maps are guarded by mu_; each Episode has its own mutex, held around
 // every use of its core.
 #include <chrono>
+#include <climits>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -30,14 +31,16 @@ struct Episode {
 
 class EpisodeRegistry {
  public:
-  EpisodeRegistry(const core::PolicyResolver& policies, int64_t max_open, uint64_t seed);
+  EpisodeRegistry(const core::PolicyResolver& policies, int64_t max_open, uint64_t seed,
+                  int64_t max_per_client = INT64_MAX);
 
   struct Started {
     std::shared_ptr<Episode> episode;  // null on error
     core::Status status;
   };
-  // Opens an episode; an empty id gets a generated one.
-  Started start(std::string_view id, bool training_enabled, bool explore);
+  // Opens an episode for `client` (counted against its max_per_client until it ends, whoever
+  // ends it); an empty id gets a generated one.
+  Started start(std::string_view id, bool training_enabled, bool explore, const std::string& client = "");
   // The open episode, or null; `status` then says whether it is unknown or has ended.
   std::shared_ptr<Episode> find(std::string_view id, core::Status* status = nullptr);
   // Removes an open episode and leaves its tombstone.

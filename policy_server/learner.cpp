@@ -151,6 +151,11 @@ void Learner::loop() {
         auto stats = algorithm->train(batch, ctx_.stats.timesteps_total());
         learn_time += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
         trained_steps += batch.count;
+        // The guard against poisoned data (algorithms/torch/train_guard.h) skipped or rolled
+        // back what it had to: log it, count it, carry on (this is not a failure).
+        for (const auto& problem : algorithm->take_problems()) log->warn("{}", problem);
+        ctx_.stats.bad_batches_skipped.fetch_add(static_cast<int64_t>(stats["num_bad_batches_skipped"]));
+        ctx_.stats.bad_sgd_steps_skipped.fetch_add(static_cast<int64_t>(stats["num_bad_sgd_steps_skipped"]));
         nlohmann::json s(stats);
         s["num_steps_trained"] = batch.count;
         s["weights_version"] = algorithm->snapshot()->version();
@@ -176,6 +181,8 @@ void Learner::loop() {
     auto m = ctx_.stats.take_iteration();
     auto row = metrics_to_json(m);
     row["num_steps_trained_this_iter"] = trained_steps;
+    row["num_bad_batches_skipped"] = ctx_.stats.bad_batches_skipped.load();
+    row["num_bad_sgd_steps_skipped"] = ctx_.stats.bad_sgd_steps_skipped.load();
     row["info"] = {{"learner", learner}};
     write_row(std::move(row), m, iter, learn_time);
     const auto last = last_row();

@@ -14,7 +14,8 @@ int main(int argc, char** argv) {
   int port = -1;
   int64_t seed = -1, stop_iters = -1, stop_steps = -1;
   double stop_reward = std::nan("");
-  bool no_train = false;
+  bool no_train = false, insecure_listen_any = false;
+  std::string auth_token_file;
   std::string restore;
   app.add_option("-c,--config", config_path, "JSON config file")->required()->check(CLI::ExistingFile);
   app.add_option("--algo", algorithm, "override 'algorithm' (ppo, a2c)");
@@ -27,6 +28,10 @@ int main(int argc, char** argv) {
   app.add_option("--stop-reward", stop_reward, "override stop.episode_reward_mean");
   app.add_flag("--no-train", no_train, "serve only, never train");
   app.add_option("--restore", restore, "checkpoint folder to restore (RESULTS_DIR/checkpoint_NNNNNN)");
+  app.add_option("--auth-token-file", auth_token_file,
+                 "clients must send 'Authorization: Bearer <first line of this file>'");
+  app.add_flag("--insecure-listen-any", insecure_listen_any,
+               "allow a non-loopback --host without --auth-token-file");
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error");
   CLI11_PARSE(app, argc, argv);
 
@@ -39,6 +44,8 @@ int main(int argc, char** argv) {
     if (seed >= 0) j["seed"] = seed;
     if (!results_dir.empty()) j["results_dir"] = results_dir;
     if (!log_level.empty()) j["log_level"] = log_level;
+    if (!auth_token_file.empty()) j["auth_token_file"] = auth_token_file;
+    if (insecure_listen_any) j["insecure_listen_any"] = true;
     if (stop_iters >= 0) j["stop"]["training_iteration"] = stop_iters;
     if (stop_steps >= 0) j["stop"]["timesteps_total"] = stop_steps;
     if (!std::isnan(stop_reward)) j["stop"]["episode_reward_mean"] = stop_reward;

@@ -6,6 +6,7 @@
 
 #include "core/overload.h"
 #include "core/request_checks.h"
+#include "core/text.h"
 #include "policy_server/inference_batcher.h"
 
 namespace tandem::server {
@@ -26,9 +27,11 @@ void RequestHandler::handle(Caller caller, uint64_t fingerprint, core::Request r
         return;
     }
   }
+  // The envelope (ids, list lengths) before anything else, also for reads.
+  if (auto st = core::check_envelope(request); !st.ok()) return reply(caller, core::error_reply(st));
   try {
     std::visit(core::Overload{
-                   [&](const core::StartEpisode& m) { reply(caller, start_episode(m)); },
+                   [&](const core::StartEpisode& m) { reply(caller, start_episode(m, caller.client)); },
                    [&](const core::GetAction& m) { act(caller, m.episode_id, m.agents, nullptr); },
                    [&](const core::LogAction& m) { act(caller, m.episode_id, m.agents, &m.actions); },
                    [&](const core::LogReturns& m) { reply(caller, log_returns(m)); },
@@ -67,8 +70,8 @@ void RequestHandler::push_closed(Episode& ep) {
     if (train) ctx_.samples.push(f.policy, std::move(f.steps), {ep.core.id(), f.agent_id});
 }
 
-core::Reply RequestHandler::start_episode(const core::StartEpisode& m) {
-  auto r = ctx_.episodes.start(m.episode_id, m.training_enabled, m.explore);
+core::Reply RequestHandler::start_episode(const core::StartEpisode& m, const std::string& client) {
+  auto r = ctx_.episodes.start(m.episode_id, m.training_enabled, m.explore, client);
   if (!r.episode) return core::error_reply(r.status);
   ctx_.stats.open_episodes.store(static_cast<int64_t>(ctx_.episodes.size()));
   return core::EpisodeStarted{r.episode->core.id()};
@@ -93,10 +96,9 @@ void RequestHandler::act(Caller caller, const std::string& episode_id,
   req->is_log_action = actions != nullptr;
   req->results.resize(n);
   for (size_t i = 0; i < n; ++i) {
-    const auto& space = ctx_.policies.spec(req->policies[i]).observation_space;
     req->agent_ids.push_back(agents[i].agent_id);
-    std::vector<float> pre(static_cast<size_t>(space.preprocessed_size()));
-    space.preprocess(agents[i].obs, pre.data());
+    std::vector<float> pre;
+    core::preprocess_observation(ctx_.policies.spec(req->policies[i]), agents[i].obs, pre);
     req->obs.push_back(std::move(pre));
     req->masks.push_back(agents[i].action_mask);
     req->logged.push_back(actions ? std::optional((*actions)[i]) : std::nullopt);
@@ -175,7 +177,7 @@ core::Reply RequestHandler::end_episode(const core::EndEpisode& m) {
 core::Reply RequestHandler::get_weights(const core::GetWeights& m) {
   const int p = ctx_.policies.index_of(m.policy_id);
   if (p < 0)
-    return core::Error{ErrorCode::UnknownPolicy, "unknown policy '" + m.policy_id.substr(0, 64) + "'"};
+    return core::Error{ErrorCode::UnknownPolicy, "unknown policy " + core::quote(m.policy_id)};
   auto snap = ctx_.policies.model(p);
   core::Weights w;
   w.policy_id = m.policy_id;
@@ -189,6 +191,8 @@ core::Reply RequestHandler::get_weights(const core::GetWeights& m) {
 void RequestHandler::report_samples(Caller caller, const core::ReportSamples& m) {
   std::vector<core::ReportedFragment> frags;
   if (auto st = core::check_report(ctx_.policies, m, frags); !st.ok())
+    return reply(caller, core::error_reply(st));
+  if (auto st = ctx_.reports.admit(caller.client, m, ctx_.max_abs_reward); !st.ok())
     return reply(caller, core::error_reply(st));
   std::vector<char> touched(static_cast<size_t>(ctx_.policies.num_policies()), 0);
   // Counters and the episode first: a learner woken by these samples then reports them in

@@ -37,7 +37,7 @@ class RequestHandler {
   void abandon(Episode& ep);
 
  private:
-  core::Reply start_episode(const core::StartEpisode& m);
+  core::Reply start_episode(const core::StartEpisode& m, const std::string& client);
   core::Reply log_returns(const core::LogReturns& m);
   core::Reply end_episode(const core::EndEpisode& m);
   core::Reply get_weights(const core::GetWeights& m);

@@ -69,6 +69,12 @@ class RunStats {
   std::atomic<int64_t> checkpoint_errors{0};  // failed periodic checkpoints
   std::atomic<int64_t> io_errors{0};          // network handlers that threw
   std::atomic<int64_t> backpressure_holds{0}; // times serving paused for a busy learner
+  std::atomic<int64_t> bad_batches_skipped{0};   // train batches the learner's guard refused
+  std::atomic<int64_t> bad_sgd_steps_skipped{0}; // SGD steps it skipped or rolled back
+  std::atomic<int64_t> accept_failures{0};    // accept() errors (EMFILE...): the listener backed off
+  std::atomic<int64_t> auth_failures{0};      // requests refused with 401 (no or wrong token)
+  std::atomic<int64_t> refused_upgrades{0};   // upgrades refused with 400 (bad X-Tandem-Client)
+  std::atomic<int64_t> idle_closed{0};        // connections closed after idle_timeout_s
 
  private:
   IterationMetrics build(bool reset_iteration);

@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <cmath>
 #include <fstream>
 #include <sstream>
@@ -22,7 +23,9 @@ ServerContext::ServerContext(ServerConfig cfg, boost::asio::io_context& ctx_ioc)
       stats(config.metrics_num_episodes_for_smoothing),
       samples(config.policies.size()),
       policies(config.policy_set()),
-      episodes(policies, config.max_open_episodes, config.seed) {
+      episodes(policies, config.max_open_episodes, config.seed, config.max_episodes_per_client),
+      reports(config.max_open_episodes, config.max_episodes_per_client) {
+  for (const auto& p : config.policies) max_abs_reward = std::max(max_abs_reward, p.config.max_abs_reward);
   if (!config.output.empty()) {
     output = std::make_unique<SampleOutput>(config.output);
     std::vector<std::string> ids;
@@ -84,7 +87,9 @@ void Server::start() {
           return {200, "application/x-ndjson", ss.str()};
         }
         return {404, "text/plain", "not found: try /healthz, /metrics, /results\n"};
-      });
+      },
+      SessionOptions{c.auth_token, std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                                       std::chrono::duration<double>(c.idle_timeout_s))});
   listener_->run();
   sweep_ = std::make_unique<boost::asio::steady_timer>(*ioc_);
   schedule_sweep();
@@ -122,6 +127,9 @@ void Server::schedule_sweep() {
       spdlog::warn("episode '{}' timed out after {:.0f}s idle; its steps were kept for training",
                    ep->core.id(), ctx_->config.episode_timeout_s);
     }
+    if (const size_t n = ctx_->reports.sweep(idle))
+      spdlog::warn("{} local-inference episode(s) sent no report for {:.0f}s; their tallies were dropped", n,
+                   ctx_->config.episode_timeout_s);
     ctx_->stats.open_episodes.store(static_cast<int64_t>(ctx_->episodes.size()));
     schedule_sweep();
   });
@@ -245,6 +253,18 @@ std::string Server::metrics_text() const {
         static_cast<double>(ctx_->stats.backpressure_holds.load()));
   e.one("tandem_io_errors_total", "counter", "Network handlers that threw (the server served on)",
         static_cast<double>(ctx_->stats.io_errors.load()));
+  e.one("tandem_bad_batches_skipped_total", "counter", "Train batches skipped: non-finite or absurd values",
+        static_cast<double>(ctx_->stats.bad_batches_skipped.load()));
+  e.one("tandem_bad_sgd_steps_skipped_total", "counter", "SGD steps skipped or rolled back: non-finite loss or weights",
+        static_cast<double>(ctx_->stats.bad_sgd_steps_skipped.load()));
+  e.one("tandem_accept_failures_total", "counter", "accept() failures (EMFILE...); the listener backed off",
+        static_cast<double>(ctx_->stats.accept_failures.load()));
+  e.one("tandem_auth_failures_total", "counter", "Requests refused with HTTP 401 (missing or wrong token)",
+        static_cast<double>(ctx_->stats.auth_failures.load()));
+  e.one("tandem_refused_upgrades_total", "counter", "WebSocket upgrades refused with HTTP 400",
+        static_cast<double>(ctx_->stats.refused_upgrades.load()));
+  e.one("tandem_idle_closed_total", "counter", "Connections closed after idle_timeout_s without a frame",
+        static_cast<double>(ctx_->stats.idle_closed.load()));
   e.one("tandem_checkpoint_errors_total", "counter", "Periodic checkpoints that failed",
         static_cast<double>(ctx_->stats.checkpoint_errors.load()));
   e.one("tandem_episode_reward_mean", "gauge",

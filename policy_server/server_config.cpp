@@ -3,6 +3,8 @@
 #include "algorithms/policy.h"
 
 #include <fstream>
+
+#include <boost/asio/ip/address.hpp>
 #include <algorithm>
 #include <set>
 #include <stdexcept>
@@ -32,6 +34,27 @@ T get(const nlohmann::json& j, const std::string& key, const std::string& where)
     bad("'" + (where.empty() ? key : where + "." + key) + "' has the wrong type: " +
         j.at(key).dump());
   }
+}
+
+// The token: the file's first line, without trailing whitespace; 16 to 4096 printable ASCII
+// characters (it travels in an HTTP header).
+std::string read_token(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) bad("cannot read auth_token_file '" + path + "'");
+  std::string t;
+  std::getline(in, t);
+  while (!t.empty() && (t.back() == '\r' || t.back() == ' ' || t.back() == '\t')) t.pop_back();
+  if (t.size() < 16 || t.size() > 4096)
+    bad("auth_token_file '" + path + "': the token must be 16 to 4096 characters on its first line");
+  for (char ch : t)
+    if (ch < 0x21 || ch > 0x7e) bad("auth_token_file '" + path + "': the token must be printable ASCII");
+  return t;
+}
+
+bool is_loopback(const std::string& host) {
+  boost::system::error_code ec;
+  const auto a = boost::asio::ip::make_address(host, ec);
+  return !ec && a.is_loopback();
 }
 
 }  // namespace
@@ -77,6 +100,9 @@ nlohmann::json ServerConfig::to_json() const {
   j["episode_timeout_s"] = episode_timeout_s;
   j["metrics_num_episodes_for_smoothing"] = metrics_num_episodes_for_smoothing;
   j["report_interval_s"] = report_interval_s;
+  j["idle_timeout_s"] = idle_timeout_s;
+  if (insecure_listen_any) j["insecure_listen_any"] = true;
+  j["max_episodes_per_client"] = max_episodes_per_client;
   if (!output.empty()) j["output"] = output;
   if (!policies_to_train.empty()) j["policies_to_train"] = policies_to_train;
   return j;
@@ -87,7 +113,8 @@ ServerConfig parse_server_config(const nlohmann::json& j) {
              {"algorithm", "host", "port", "seed", "results_dir", "config", "policies",
               "policy_mapping", "stop", "io_threads", "max_open_episodes", "episode_timeout_s",
               "metrics_num_episodes_for_smoothing", "log_level", "sample_backpressure", "checkpoint_frequency", "checkpoint_at_end",
-              "keep_checkpoints_num", "report_interval_s", "output", "policies_to_train"});
+              "keep_checkpoints_num", "report_interval_s", "output", "policies_to_train",
+              "auth_token_file", "insecure_listen_any", "idle_timeout_s", "max_episodes_per_client"});
   ServerConfig c;
   if (j.contains("algorithm")) c.algorithm = get<std::string>(j, "algorithm", "");
   {
@@ -131,6 +158,24 @@ ServerConfig parse_server_config(const nlohmann::json& j) {
     c.episode_timeout_s = get<double>(j, "episode_timeout_s", "");
     if (!(c.episode_timeout_s > 0)) bad("'episode_timeout_s' must be > 0");
   }
+  if (j.contains("max_episodes_per_client")) {
+    c.max_episodes_per_client = get<int64_t>(j, "max_episodes_per_client", "");
+    if (c.max_episodes_per_client < 1) bad("'max_episodes_per_client' must be >= 1");
+  }
+  if (j.contains("idle_timeout_s")) {
+    c.idle_timeout_s = get<double>(j, "idle_timeout_s", "");
+    if (!(c.idle_timeout_s > 0 && c.idle_timeout_s <= 86400))
+      bad("'idle_timeout_s' must be in (0, 86400] seconds");
+  }
+  if (j.contains("insecure_listen_any")) c.insecure_listen_any = get<bool>(j, "insecure_listen_any", "");
+  if (j.contains("auth_token_file")) {
+    c.auth_token_file = get<std::string>(j, "auth_token_file", "");
+    c.auth_token = read_token(c.auth_token_file);
+  }
+  if (c.auth_token.empty() && !c.insecure_listen_any && !is_loopback(c.host))
+    bad("refusing to listen on '" + c.host +
+        "' without authentication: set auth_token_file (--auth-token-file), or pass "
+        "--insecure-listen-any (insecure_listen_any: true) to accept anyone who can reach the port");
   if (j.contains("report_interval_s")) {
     c.report_interval_s = get<double>(j, "report_interval_s", "");
     if (!(c.report_interval_s > 0 && c.report_interval_s <= 86400))

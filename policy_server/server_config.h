@@ -55,6 +55,12 @@ struct ServerConfig {
   double report_interval_s = 10.0;              // --no-train: a result row this often (if episodes ended)
   std::string log_level = "info";               // spdlog level
   std::string output;                           // experience as JSON lines in OUTPUT/samples.jsonl ("" = none)
+  // --- untrusted clients (docs/SECURITY.md) ---
+  std::string auth_token_file;                  // clients must send "Authorization: Bearer <its content>"
+  std::string auth_token;                       // read from auth_token_file; never written out
+  bool insecure_listen_any = false;             // allow a non-loopback host without a token
+  double idle_timeout_s = 300.0;                // a WebSocket with no frame from its client this long is closed
+  int64_t max_episodes_per_client = 1000;       // open episodes one client may hold (max_open_episodes stays)
 
   int policy_index(const std::string& policy_id) const;
   bool is_trained(const std::string& policy_id) const;
@@ -62,7 +68,8 @@ struct ServerConfig {
   nlohmann::json to_json() const;
 };
 
-// Parses and validates; `base_dir` resolves a relative results_dir (empty = as given).
+// Parses and validates (and reads auth_token_file). A host other than loopback needs a token
+// or insecure_listen_any.
 ServerConfig parse_server_config(const nlohmann::json& j);
 ServerConfig load_server_config(const std::string& path);
 

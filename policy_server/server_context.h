@@ -10,6 +10,7 @@
 
 #include "policy_server/episode_registry.h"
 #include "policy_server/policy_table.h"
+#include "policy_server/report_tally.h"
 #include "policy_server/request_ledger.h"
 #include "policy_server/run_stats.h"
 #include "policy_server/sample_output.h"
@@ -29,6 +30,8 @@ struct ServerContext {
   PolicyTable policies;
   EpisodeRegistry episodes;
   RequestLedger ledger;
+  ReportTally reports;        // local-inference episodes: what their ReportSamples added up to
+  double max_abs_reward = 0;  // the largest of the policies' max_abs_reward
   std::atomic<int64_t> training_iteration{0};
   std::atomic<double> time_total_s{0};
   std::string config_json;  // GetConfig reply, built once

@@ -39,13 +39,39 @@ bool client_identity(const http::request<http::string_body>& req, std::string& k
   key = "id:" + std::string(v);
   return true;
 }
+// Constant time in the token's content (not its length, which is not secret enough to matter).
+bool same_token(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  unsigned char d = 0;
+  for (size_t i = 0; i < a.size(); ++i) d |= static_cast<unsigned char>(a[i] ^ b[i]);
+  return d == 0;
+}
+
+LogLimiter refused_log, auth_log;
 }  // namespace
+
+bool LogLimiter::allow(int64_t& suppressed) {
+  std::lock_guard lk(mu_);
+  const auto now = std::chrono::steady_clock::now();
+  if (last_ != std::chrono::steady_clock::time_point{} && now - last_ < std::chrono::seconds(1)) {
+    ++skipped_;
+    return false;
+  }
+  last_ = now;
+  suppressed = skipped_;
+  skipped_ = 0;
+  return true;
+}
 
 // ---------------- WebsocketSession ----------------
 
 WebsocketSession::WebsocketSession(tcp::socket&& socket, RequestHandler& handler, RunStats& stats,
-                                   std::string client)
-    : ws_(std::move(socket)), handler_(handler), stats_(stats), client_(std::move(client)) {}
+                                   std::string client, std::shared_ptr<const SessionOptions> options)
+    : ws_(std::move(socket)),
+      handler_(handler),
+      stats_(stats),
+      client_(std::move(client)),
+      options_(std::move(options)) {}
 
 WebsocketSession::~WebsocketSession() {
   // However the connection ended (read or write error, close): ~Server keeps the handler and
@@ -55,7 +81,12 @@ WebsocketSession::~WebsocketSession() {
 }
 
 void WebsocketSession::run(http::request<http::string_body> req) {
-  ws_.set_option(websocket::stream_base::timeout::suggested(beast::role_type::server));
+  // No keep-alive pings: a client that sends nothing for idle_timeout is closed, whether or
+  // not its TCP stack would answer a ping (the client reconnects and resends if it was alive).
+  websocket::stream_base::timeout t = websocket::stream_base::timeout::suggested(beast::role_type::server);
+  t.idle_timeout = options_->idle_timeout;
+  t.keep_alive_pings = false;
+  ws_.set_option(t);
   ws_.read_message_max(wire::kMaxFrameBytes);
   ws_.binary(true);
   beast::get_lowest_layer(ws_).expires_never();
@@ -87,6 +118,10 @@ void WebsocketSession::on_read(beast::error_code ec, std::size_t) {
     // The count drops when the session is destroyed, right after the last handler.
     if (ec == websocket::error::closed)
       log()->debug("client {} disconnected (close frame)", peer_);
+    else if (ec == beast::error::timeout) {
+      stats_.idle_closed.fetch_add(1);
+      log()->debug("client {} closed: nothing received for idle_timeout_s", peer_);
+    }
     else
       log()->debug("client {} gone: {}", peer_, ec.message());
     return;
@@ -151,13 +186,37 @@ void WebsocketSession::close() {
 // ---------------- HttpSession ----------------
 
 HttpSession::HttpSession(tcp::socket&& socket, RequestHandler& handler, RunStats& stats,
-                         const HttpHandler& http_handler,
+                         const HttpHandler& http_handler, std::shared_ptr<const SessionOptions> options,
                          std::function<void(std::weak_ptr<WebsocketSession>)> on_ws)
     : stream_(std::move(socket)),
       handler_(handler),
       stats_(stats),
       http_handler_(http_handler),
+      options_(std::move(options)),
       on_ws_(std::move(on_ws)) {}
+
+bool HttpSession::authorized() const {
+  if (options_->auth_token.empty()) return true;
+  auto it = req_.find(http::field::authorization);
+  if (it == req_.end()) return false;
+  const std::string_view v(it->value().data(), it->value().size());
+  constexpr std::string_view kBearer = "Bearer ";
+  return v.size() > kBearer.size() && v.substr(0, kBearer.size()) == kBearer &&
+         same_token(v.substr(kBearer.size()), options_->auth_token);
+}
+
+void HttpSession::respond(http::status status, std::string content_type, std::string body) {
+  res_ = std::make_shared<http::response<http::string_body>>(status, req_.version());
+  res_->set(http::field::content_type, content_type);
+  if (status == http::status::unauthorized) res_->set(http::field::www_authenticate, "Bearer");
+  res_->body() = std::move(body);
+  res_->keep_alive(false);
+  res_->prepare_payload();
+  http::async_write(stream_, *res_, [self = shared_from_this()](beast::error_code, std::size_t) {
+    beast::error_code ignored;
+    self->stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+  });
+}
 
 void HttpSession::run() {
   stream_.expires_after(std::chrono::seconds(30));
@@ -167,21 +226,28 @@ void HttpSession::run() {
 
 void HttpSession::on_read(beast::error_code ec, std::size_t) {
   if (ec) return;
-  if (websocket::is_upgrade(req_)) {
+  const std::string_view target(req_.target().data(), req_.target().size());
+  const bool upgrade = websocket::is_upgrade(req_);
+  if ((upgrade || target != "/healthz") && !authorized()) {
+    stats_.auth_failures.fetch_add(1);
+    int64_t skipped = 0;
+    if (auth_log.allow(skipped))
+      log()->warn("refused {} from {}: missing or wrong bearer token ({} more refusals not logged)",
+                  upgrade ? "an upgrade" : "an HTTP request", peer_of(stream_), skipped);
+    return respond(http::status::unauthorized, "text/plain", "401: send 'Authorization: Bearer <token>'\n");
+  }
+  if (upgrade) {
     std::string client;
     if (!client_identity(req_, client)) {
-      log()->warn("refused an upgrade from {}: bad X-Tandem-Client header", peer_of(stream_));
-      res_ = std::make_shared<http::response<http::string_body>>(http::status::bad_request, req_.version());
-      res_->set(http::field::content_type, "text/plain");
-      res_->body() = "X-Tandem-Client must be 1 to 64 printable ASCII characters\n";
-      res_->keep_alive(false);
-      res_->prepare_payload();
-      return http::async_write(stream_, *res_, [self = shared_from_this()](beast::error_code, std::size_t) {
-        beast::error_code ignored;
-        self->stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
-      });
+      stats_.refused_upgrades.fetch_add(1);
+      int64_t skipped = 0;
+      if (refused_log.allow(skipped))
+        log()->warn("refused an upgrade from {}: bad X-Tandem-Client header ({} more not logged)",
+                    peer_of(stream_), skipped);
+      return respond(http::status::bad_request, "text/plain", "X-Tandem-Client must be 1 to 64 printable ASCII characters\n");
     }
-    auto ws = std::make_shared<WebsocketSession>(stream_.release_socket(), handler_, stats_, std::move(client));
+    auto ws = std::make_shared<WebsocketSession>(stream_.release_socket(), handler_, stats_, std::move(client),
+                                                 options_);
     on_ws_(ws);
     ws->run(std::move(req_));
     return;
@@ -190,31 +256,23 @@ void HttpSession::on_read(beast::error_code ec, std::size_t) {
   if (req_.method() != http::verb::get)
     r = {405, "text/plain", "only GET is served here\n"};
   else
-    r = http_handler_(std::string_view(req_.target().data(), req_.target().size()));
+    r = http_handler_(target);
   log()->debug("HTTP {} {} -> {}", std::string_view(req_.method_string().data(), req_.method_string().size()),
-               std::string_view(req_.target().data(), req_.target().size()), r.status);
-  res_ = std::make_shared<http::response<http::string_body>>(static_cast<http::status>(r.status),
-                                                              req_.version());
-  res_->set(http::field::content_type, r.content_type);
-  res_->body() = std::move(r.body);
-  res_->keep_alive(false);
-  res_->prepare_payload();
-  http::async_write(stream_, *res_, [self = shared_from_this()](beast::error_code, std::size_t) {
-    beast::error_code ignored;
-    self->stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
-  });
+               target, r.status);
+  respond(static_cast<http::status>(r.status), r.content_type, std::move(r.body));
 }
 
 // ---------------- Listener ----------------
 
 Listener::Listener(net::io_context& ioc, tcp::endpoint endpoint, bool use_strands,
-                   RequestHandler& handler, RunStats& stats, HttpHandler http_handler)
+                   RequestHandler& handler, RunStats& stats, HttpHandler http_handler, SessionOptions options)
     : ioc_(ioc),
       acceptor_(ioc),
       use_strands_(use_strands),
       handler_(handler),
       stats_(stats),
       http_handler_(std::move(http_handler)),
+      options_(std::make_shared<const SessionOptions>(std::move(options))),
       retry_(ioc) {
   acceptor_.open(endpoint.protocol());
   acceptor_.set_option(net::socket_base::reuse_address(true));
@@ -238,18 +296,17 @@ void Listener::on_accept(beast::error_code ec, tcp::socket socket) {
   if (ec) {
     if (ec == net::error::operation_aborted) return;
     // Out of file descriptors (or similar): retry in 100 ms, log at most once a second.
-    ++accept_failures_;
-    if (std::chrono::steady_clock::now() - last_accept_log_ > std::chrono::seconds(1)) {
-      last_accept_log_ = std::chrono::steady_clock::now();
-      log()->warn("accept failed: {} ({} failures so far); retrying in 100 ms", ec.message(), accept_failures_);
-    }
+    const int64_t n = stats_.accept_failures.fetch_add(1) + 1;
+    int64_t skipped = 0;
+    if (accept_log_.allow(skipped))
+      log()->warn("accept failed: {} ({} failures so far); retrying in 100 ms", ec.message(), n);
     retry_.expires_after(std::chrono::milliseconds(100));
     retry_.async_wait([self = shared_from_this()](beast::error_code e) {
       if (!e && self->acceptor_.is_open()) self->do_accept();
     });
     return;
   } else {
-    std::make_shared<HttpSession>(std::move(socket), handler_, stats_, http_handler_,
+    std::make_shared<HttpSession>(std::move(socket), handler_, stats_, http_handler_, options_,
                                   [this](std::weak_ptr<WebsocketSession> ws) {
                                     std::lock_guard lk(mu_);
                                     std::erase_if(sessions_, [](auto& w) { return w.expired(); });

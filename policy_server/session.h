@@ -18,7 +18,13 @@
 //
 // Identity: the upgrade request's X-Tandem-Client header names the client for exactly-once
 // (RequestLedger); without it the connection is its own client.
+//
+// Authentication (SessionOptions::auth_token set): the upgrade and every HTTP request but
+// /healthz need "Authorization: Bearer <token>" (compared in constant time), else HTTP 401.
+// A WebSocket from which no frame arrives for idle_timeout is closed.
+#include <chrono>
 #include <deque>
+#include <mutex>
 #include <functional>
 #include <memory>
 #include <string>
@@ -49,11 +55,28 @@ struct HttpReply {
 };
 using HttpHandler = std::function<HttpReply(std::string_view target)>;
 
+struct SessionOptions {
+  std::string auth_token;                 // empty: no authentication
+  std::chrono::steady_clock::duration idle_timeout = std::chrono::seconds(300);
+};
+
+// Logs at most once per interval (per instance); counts what it did not log.
+class LogLimiter {
+ public:
+  // True when this event should be logged; `suppressed` is then the number skipped since.
+  bool allow(int64_t& suppressed);
+ private:
+  std::mutex mu_;
+  std::chrono::steady_clock::time_point last_{};
+  int64_t skipped_ = 0;
+};
+
 class WebsocketSession : public ReplySink, public std::enable_shared_from_this<WebsocketSession> {
  public:
   static constexpr size_t kMaxQueuedFrames = 64;
 
-  WebsocketSession(tcp::socket&& socket, RequestHandler& handler, RunStats& stats, std::string client);
+  WebsocketSession(tcp::socket&& socket, RequestHandler& handler, RunStats& stats, std::string client,
+                   std::shared_ptr<const SessionOptions> options);
   ~WebsocketSession() override;
   void run(http::request<http::string_body> req);
   void send(uint64_t request_id, core::Reply reply) override;
@@ -73,6 +96,7 @@ class WebsocketSession : public ReplySink, public std::enable_shared_from_this<W
   RequestHandler& handler_;
   RunStats& stats_;
   const std::string client_;  // ledger key
+  const std::shared_ptr<const SessionOptions> options_;
   bool open_ = false;
   bool reading_ = false;       // an async_read is in flight
   bool serving_ = false;       // a request was handed over and its reply is not queued yet
@@ -84,12 +108,14 @@ class WebsocketSession : public ReplySink, public std::enable_shared_from_this<W
 class HttpSession : public std::enable_shared_from_this<HttpSession> {
  public:
   HttpSession(tcp::socket&& socket, RequestHandler& handler, RunStats& stats,
-              const HttpHandler& http_handler,
+              const HttpHandler& http_handler, std::shared_ptr<const SessionOptions> options,
               std::function<void(std::weak_ptr<WebsocketSession>)> on_ws);
   void run();
 
  private:
   void on_read(beast::error_code ec, std::size_t);
+  bool authorized() const;
+  void respond(http::status status, std::string content_type, std::string body);
   beast::tcp_stream stream_;
   beast::flat_buffer buffer_;
   http::request<http::string_body> req_;
@@ -97,13 +123,14 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   RequestHandler& handler_;
   RunStats& stats_;
   const HttpHandler& http_handler_;
+  const std::shared_ptr<const SessionOptions> options_;
   std::function<void(std::weak_ptr<WebsocketSession>)> on_ws_;
 };
 
 class Listener : public std::enable_shared_from_this<Listener> {
  public:
   Listener(net::io_context& ioc, tcp::endpoint endpoint, bool use_strands, RequestHandler& handler,
-           RunStats& stats, HttpHandler http_handler);
+           RunStats& stats, HttpHandler http_handler, SessionOptions options);
   void run();
   void stop();
   uint16_t port() const { return port_; }
@@ -118,12 +145,12 @@ class Listener : public std::enable_shared_from_this<Listener> {
   RequestHandler& handler_;
   RunStats& stats_;
   HttpHandler http_handler_;
+  const std::shared_ptr<const SessionOptions> options_;
   uint16_t port_ = 0;
   std::mutex mu_;
   std::vector<std::weak_ptr<WebsocketSession>> sessions_;
   net::steady_timer retry_;  // accept failures (EMFILE...) back off instead of spinning
-  std::chrono::steady_clock::time_point last_accept_log_{};
-  int64_t accept_failures_ = 0;
+  LogLimiter accept_log_;
 };
 
 }  // namespace tandem::server

@@ -7,6 +7,7 @@
 #include "algorithms/torch/algorithms.h"
 #include "algorithms/torch/distributions.h"
 #include "algorithms/torch/torch_algorithm.h"
+#include "algorithms/torch/train_guard.h"
 
 namespace tandem::algo {
 namespace {
@@ -21,6 +22,8 @@ class A2c final : public TorchAlgorithm {
 
     // 1. The batch as tensors (constants: advantages and targets carry no gradient).
     const BatchTensors b = to_tensors(batch);
+    if (auto why = check_batch(b); !why.empty()) return skipped_batch(why);
+    const auto good = copy_weights(model_->parameters());  // rollback point of the guard
     const bool box = spec_.action_space.kind == SpaceKind::Box;
     const double lr = c.lr_at(timesteps_total);
     set_lr(lr);
@@ -43,11 +46,9 @@ class A2c final : public TorchAlgorithm {
     if (c.use_critic) vf_loss = 0.5 * (out.values - b.value_targets).pow(2).mean();
     const auto total_loss = policy_loss + c.vf_loss_coeff * vf_loss - c.entropy_coeff * entropy;
 
-    // 4. One gradient step, global-norm clipped.
-    optimizer_->zero_grad();
-    total_loss.backward();
-    const double gnorm = clip_gradients();
-    optimizer_->step();
+    // 4. One gradient step, global-norm clipped and guarded (train_guard.h).
+    double gnorm = 0;
+    const bool taken = guarded_step(total_loss, good, gnorm) == Step::Taken;
 
     // 5. Publish the new weights for inference.
     publish();
@@ -60,7 +61,9 @@ class A2c final : public TorchAlgorithm {
             {"grad_gnorm", gnorm},
             {"vf_explained_var",
              c.use_critic ? explained_variance(b.value_targets, out.values.detach()) : 0.0},
-            {"num_sgd_steps", 1.0}};
+            {"num_sgd_steps", taken ? 1.0 : 0.0},
+            {"num_bad_batches_skipped", 0.0},
+            {"num_bad_sgd_steps_skipped", taken ? 0.0 : 1.0}};
   }
 };
 

@@ -9,6 +9,7 @@
 #include "algorithms/torch/algorithms.h"
 #include "algorithms/torch/distributions.h"
 #include "algorithms/torch/torch_algorithm.h"
+#include "algorithms/torch/train_guard.h"
 
 namespace tandem::algo {
 namespace {
@@ -27,6 +28,8 @@ class Ppo final : public TorchAlgorithm {
     // distribution inputs, vf_preds) and the advantages / targets are constants: they are
     // fresh tensors that never saw autograd.
     const BatchTensors b = to_tensors(batch);
+    if (auto why = check_batch(b); !why.empty()) return skipped_batch(why);
+    const auto good = copy_weights(model_->parameters());  // rollback point of the guard
     const int64_t n = b.n;
     const bool box = action_space.kind == SpaceKind::Box;
 
@@ -41,15 +44,17 @@ class Ppo final : public TorchAlgorithm {
 
     // Stats: means over the minibatches of the last epoch (as RLlib reports them).
     double s_policy = 0, s_vf = 0, s_entropy = 0, s_kl = 0, s_total = 0, s_gnorm = 0, s_ev = 0;
-    int64_t num_sgd_steps = 0;
+    int64_t num_sgd_steps = 0, bad_steps = 0, taken_last_epoch = 0;
+    bool rolled_back = false;
 
     model_->train();
-    for (int64_t epoch = 0; epoch < c.num_sgd_iter; ++epoch) {
+    for (int64_t epoch = 0; epoch < c.num_sgd_iter && !rolled_back; ++epoch) {
       // --- 2. Shuffle.
       std::iota(perm.begin(), perm.end(), int64_t{0});
       std::shuffle(perm.begin(), perm.end(), rng_);
       const auto perm_t = torch::from_blob(perm.data(), {n}, torch::kInt64);
       s_policy = s_vf = s_entropy = s_kl = s_total = s_gnorm = s_ev = 0;
+      taken_last_epoch = 0;
 
       for (int64_t m = 0; m < num_minibatches; ++m) {
         const int64_t begin = m * n / num_minibatches, end = (m + 1) * n / num_minibatches;
@@ -71,8 +76,9 @@ class Ppo final : public TorchAlgorithm {
         const auto newlogp = new_dist.logp(mb_actions, mb_actions_cont);
         const auto entropy = new_dist.entropy().mean();
 
-        // --- 4. Probability ratio r = pi_new(a|s) / pi_old(a|s).
-        const auto logratio = newlogp - mb_old_logp;
+        // --- 4. Probability ratio r = pi_new(a|s) / pi_old(a|s). (The log-ratio is clamped to
+        //        +-20 so that exp() stays finite; the clipped objective is flat there anyway.)
+        const auto logratio = (newlogp - mb_old_logp).clamp(-20.0, 20.0);
         const auto ratio = logratio.exp();
 
         // --- 5. KL(pi_old || pi_new), for the adaptive penalty (and as a statistic).
@@ -108,12 +114,21 @@ class Ppo final : public TorchAlgorithm {
         auto total_loss = policy_loss + c.vf_loss_coeff * vf_loss - c.entropy_coeff * entropy;
         if (kl_coeff > 0) total_loss = total_loss + kl_coeff * kl;
 
-        // --- 10. Gradient step with global-norm clipping.
-        optimizer_->zero_grad();
-        total_loss.backward();
-        const double gnorm = clip_gradients();
-        optimizer_->step();
+        // --- 10. Gradient step with global-norm clipping, guarded (train_guard.h): a
+        //         non-finite loss or gradient skips the step; weights a step left non-finite
+        //         go back to this iteration's start and end the iteration.
+        double gnorm = 0;
+        const Step st = guarded_step(total_loss, good, gnorm);
+        if (st != Step::Taken) {
+          ++bad_steps;
+          if (st == Step::RolledBack) {
+            rolled_back = true;
+            break;
+          }
+          continue;
+        }
         ++num_sgd_steps;
+        ++taken_last_epoch;
 
         s_policy += policy_loss.item<double>();
         s_vf += vf_loss.item<double>();
@@ -124,11 +139,11 @@ class Ppo final : public TorchAlgorithm {
         s_ev += c.use_critic ? explained_variance(mb_value_targets, out.values.detach()) : 0.0;
       }
     }
-    const double nm = static_cast<double>(num_minibatches);
+    const double nm = static_cast<double>(std::max<int64_t>(1, taken_last_epoch));
     const double mean_kl = s_kl / nm;
 
-    // --- 11. Adaptive KL coefficient (RLlib's update_kl).
-    if (kl_coeff_ > 0) {
+    // --- 11. Adaptive KL coefficient (RLlib's update_kl), from steps actually taken.
+    if (kl_coeff_ > 0 && taken_last_epoch > 0 && !rolled_back) {
       if (mean_kl > 2.0 * c.kl_target)
         kl_coeff_ *= 1.5;
       else if (mean_kl < 0.5 * c.kl_target)
@@ -142,7 +157,8 @@ class Ppo final : public TorchAlgorithm {
             {"entropy", s_entropy / nm},     {"kl", mean_kl},
             {"cur_kl_coeff", kl_coeff},      {"cur_lr", lr},
             {"total_loss", s_total / nm},    {"grad_gnorm", s_gnorm / nm},
-            {"vf_explained_var", s_ev / nm}, {"num_sgd_steps", static_cast<double>(num_sgd_steps)}};
+            {"vf_explained_var", s_ev / nm}, {"num_sgd_steps", static_cast<double>(num_sgd_steps)},
+            {"num_bad_batches_skipped", 0.0}, {"num_bad_sgd_steps_skipped", static_cast<double>(bad_steps)}};
   }
 
  private:

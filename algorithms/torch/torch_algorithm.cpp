@@ -9,8 +9,10 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <stdexcept>
+#include <utility>
 
 #include "algorithms/torch/inference_model.h"
+#include "algorithms/torch/train_guard.h"
 
 namespace tandem::algo {
 namespace {
@@ -171,6 +173,42 @@ double TorchAlgorithm::clip_gradients() {
   // clip_grad_norm_ returns the total norm before clipping; with max_norm = inf it only
   // measures.
   return torch::nn::utils::clip_grad_norm_(params, max_norm);
+}
+
+void TorchAlgorithm::note_problem(std::string what) {
+  if (problems_.size() < 16) problems_.push_back("policy '" + spec_.policy_id + "': " + std::move(what));
+}
+
+std::vector<std::string> TorchAlgorithm::take_problems() { return std::exchange(problems_, {}); }
+
+TrainStats TorchAlgorithm::skipped_batch(const std::string& why) {
+  note_problem("train batch skipped: " + why);
+  return {{"num_sgd_steps", 0.0}, {"num_bad_batches_skipped", 1.0}, {"num_bad_sgd_steps_skipped", 0.0}};
+}
+
+TorchAlgorithm::Step TorchAlgorithm::guarded_step(const torch::Tensor& loss, const std::vector<torch::Tensor>& good,
+                                                  double& gnorm) {
+  optimizer_->zero_grad();
+  const double l = loss.item<double>();
+  if (!std::isfinite(l)) {
+    note_problem("SGD step skipped: the loss is not finite");
+    return Step::Skipped;
+  }
+  loss.backward();
+  gnorm = clip_gradients();
+  if (!std::isfinite(gnorm)) {
+    optimizer_->zero_grad();
+    note_problem("SGD step skipped: the gradient norm is not finite");
+    return Step::Skipped;
+  }
+  optimizer_->step();
+  if (auto why = check_weights(model_->parameters()); !why.empty()) {
+    restore_weights(model_->parameters(), good);
+    optimizer_ = make_optimizer(spec_.config, model_);  // its moments saw the bad step
+    note_problem("SGD step rolled back to the iteration's starting weights (optimizer state reset): " + why);
+    return Step::RolledBack;
+  }
+  return Step::Taken;
 }
 
 BatchTensors TorchAlgorithm::to_tensors(const SampleBatch& b) const {

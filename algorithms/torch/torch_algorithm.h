@@ -40,6 +40,7 @@ class TorchAlgorithm : public Algorithm {
   std::shared_ptr<const InferenceModel> snapshot() const override;
   void save(const std::string& path) const override;
   void load(const std::string& path) override;
+  std::vector<std::string> take_problems() override;
 
  protected:
   // Checks `batch` against the spec and converts it (copies; nothing aliases the batch).
@@ -47,6 +48,15 @@ class TorchAlgorithm : public Algorithm {
   void set_lr(double lr);
   // Global grad norm before clipping; clips to grad_clip when grad_clip > 0.
   double clip_gradients();
+  // One guarded SGD step on `loss` (train_guard.h): zero_grad, backward, clip, step. Skipped
+  // when the loss or the gradient norm is not finite; when the step leaves a weight
+  // non-finite or absurd, the weights go back to `good` (their copy at the start of this
+  // train() call) and the optimizer state is reset. What went wrong goes to take_problems().
+  enum class Step { Taken, Skipped, RolledBack };
+  Step guarded_step(const torch::Tensor& loss, const std::vector<torch::Tensor>& good, double& gnorm);
+  // train()'s result for a batch check_batch() refused.
+  TrainStats skipped_batch(const std::string& why);
+  void note_problem(std::string what);
   // Deep-copies the model into a new immutable snapshot with version + 1.
   void publish();
   // Algorithm-specific state in checkpoints (PPO: kl_coeff).
@@ -59,6 +69,7 @@ class TorchAlgorithm : public Algorithm {
   std::unique_ptr<torch::optim::Optimizer> optimizer_;
   std::mt19937_64 rng_;  // minibatch shuffling
   int64_t version_ = 0;
+  std::vector<std::string> problems_;  // for take_problems()
 
  private:
   void publish_locked_copy();

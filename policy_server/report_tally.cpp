@@ -1,0 +1,83 @@
+#include "policy_server/report_tally.h"
+
+#include <cmath>
+
+#include "core/text.h"
+
+namespace tandem::server {
+
+using core::ErrorCode;
+using core::Status;
+
+core::Status ReportTally::admit(const std::string& client, const core::ReportSamples& r, double max_abs_reward) {
+  std::lock_guard lk(mu_);
+  auto it = open_.find(r.episode_id);
+  if (it == open_.end()) {
+    if (static_cast<int64_t>(open_.size()) >= max_open_)
+      return Status::error(ErrorCode::TooManyEpisodes,
+                           "too many episodes reporting at once (max_open_episodes=" + std::to_string(max_open_) + ")");
+    if (auto c = per_client_.find(client); c != per_client_.end() && c->second >= max_per_client_)
+      return Status::error(ErrorCode::TooManyEpisodes, "this client reports too many episodes at once "
+                                                       "(max_episodes_per_client=" +
+                                                           std::to_string(max_per_client_) + ")");
+  }
+  Tally t = it == open_.end() ? Tally{client, 0, 0, {}} : it->second;
+  t.env_steps += r.env_steps;
+  for (const auto& f : r.fragments)
+    for (float x : f.steps.rewards) t.abs_reward += std::fabs(x);
+  t.last = std::chrono::steady_clock::now();
+  if (r.episode_done) {
+    const std::string who = "ReportSamples(" + core::quote(r.episode_id) + "): ";
+    if (r.episode_length != t.env_steps)
+      return Status::error(ErrorCode::BadRequest, who + "episode_length " + std::to_string(r.episode_length) +
+                                                      " is not the " + std::to_string(t.env_steps) +
+                                                      " env steps reported for the episode");
+    const double bound = t.abs_reward + 2.0 * max_abs_reward * static_cast<double>(r.agent_rewards.size() + 1);
+    if (!(std::fabs(r.episode_reward) <= bound))
+      return Status::error(ErrorCode::BadRequest, who + "episode_reward " + std::to_string(r.episode_reward) +
+                                                      " is beyond what its reported rewards allow (" +
+                                                      std::to_string(bound) + ")");
+    for (const auto& a : r.agent_rewards)
+      if (!(std::fabs(a.reward) <= bound))
+        return Status::error(ErrorCode::BadRequest, who + "the return of agent " + core::quote(a.agent_id) +
+                                                        " is beyond what its reported rewards allow");
+    if (it != open_.end()) erase(it);
+    return {};
+  }
+  if (it == open_.end()) {
+    open_.emplace(r.episode_id, std::move(t));
+    ++per_client_[client];
+  } else {
+    it->second = std::move(t);
+  }
+  return {};
+}
+
+void ReportTally::erase(std::unordered_map<std::string, Tally>::iterator it) {
+  if (auto c = per_client_.find(it->second.client); c != per_client_.end() && --c->second <= 0) per_client_.erase(c);
+  open_.erase(it);
+}
+
+size_t ReportTally::sweep(std::chrono::steady_clock::duration idle) {
+  std::lock_guard lk(mu_);
+  const auto now = std::chrono::steady_clock::now();
+  size_t n = 0;
+  for (auto it = open_.begin(); it != open_.end();) {
+    if (now - it->second.last > idle) {
+      auto next = std::next(it);
+      erase(it);
+      it = next;
+      ++n;
+    } else {
+      ++it;
+    }
+  }
+  return n;
+}
+
+size_t ReportTally::size() const {
+  std::lock_guard lk(mu_);
+  return open_.size();
+}
+
+}  // namespace tandem::server

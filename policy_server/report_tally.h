@@ -1,0 +1,49 @@
+#pragma once
+// What the server has been told of each local-inference episode: its ReportSamples so far.
+// A report's episode totals are checked against this, so a client cannot claim more than
+// it sent: at the end (episode_done) episode_length must equal the env steps reported for
+// the episode, and |episode_reward| (and each agent's return) cannot exceed what its
+// reported step rewards allow (sum of |reward| over its steps, plus max_abs_reward twice
+// per agent for rewards logged before an agent's first action or after it was done).
+//
+// Bounded like open episodes: at most max_open tallies in all and max_per_client per
+// client (TooManyEpisodes beyond); a tally idle for longer than the episode timeout is
+// dropped (sweep). Thread-safe (one mutex).
+#include <chrono>
+#include <cstdint>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+
+#include "core/messages.h"
+#include "core/status.h"
+
+namespace tandem::server {
+
+class ReportTally {
+ public:
+  ReportTally(int64_t max_open, int64_t max_per_client) : max_open_(max_open), max_per_client_(max_per_client) {}
+
+  // Checks `r` (already past core::check_report) against the episode's tally and, when it
+  // passes, adds it (and forgets the episode when r.episode_done). `max_abs_reward`: the
+  // largest of the policies' bounds. Changes nothing on error.
+  core::Status admit(const std::string& client, const core::ReportSamples& r, double max_abs_reward);
+  // Drops tallies idle for longer than `idle`; returns how many.
+  size_t sweep(std::chrono::steady_clock::duration idle);
+  size_t size() const;
+
+ private:
+  struct Tally {
+    std::string client;
+    int64_t env_steps = 0;
+    double abs_reward = 0;  // sum of |step reward| over the reported steps
+    std::chrono::steady_clock::time_point last;
+  };
+  const int64_t max_open_, max_per_client_;
+  mutable std::mutex mu_;
+  std::unordered_map<std::string, Tally> open_;         // episode id -> tally
+  std::unordered_map<std::string, int64_t> per_client_;  // client -> tallies
+  void erase(std::unordered_map<std::string, Tally>::iterator it);
+};
+
+}  // namespace tandem::server
