@@ -2,6 +2,7 @@
 // Beast WebSocket echo of a frame of the same size measured in the same run.
 //   rtt_bench --echo-server            serves echo on a free port, prints "listening on ws://..."
 //   rtt_bench --server URL --echo URL  measures both (N round trips each) and prints p50/p99
+//   ... --tls-server wss://URL --tls-ca CERT   also get_action over TLS (same run, same N)
 #include <algorithm>
 #include <numeric>
 #include <chrono>
@@ -51,24 +52,41 @@ void report(const char* what, std::vector<double>& us) {
             << " us  mean " << std::accumulate(us.begin(), us.end(), 0.0) / static_cast<double>(us.size())
             << " us" << std::endl;
 }
+// get_action round trips on one episode (1000 warm-up calls not counted).
+void bench_get_action(const char* what, const std::string& url, const tandem::client::ClientOptions& o, int n) {
+  using clk = std::chrono::steady_clock;
+  std::vector<float> obs{0.01f, -0.02f, 0.03f, 0.04f};
+  tandem::client::PolicyClient c(url, tandem::client::InferenceMode::Remote, o);
+  std::vector<double> us;
+  auto ep = c.start_episode(std::nullopt, /*training_enabled=*/false);
+  for (int i = 0; i < n + 1000; ++i) {
+    auto t0 = clk::now();
+    c.get_action(ep, obs);
+    if (i >= 1000) us.push_back(std::chrono::duration<double, std::micro>(clk::now() - t0).count());
+  }
+  c.end_episode(ep, obs);
+  c.flush();
+  report(what, us);
+}
 }  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"round-trip benchmark"};
   bool serve_echo = false;
-  std::string server, echo;
+  std::string server, echo, tls_server, tls_ca;
   int n = 20000;
   app.add_flag("--echo-server", serve_echo);
   app.add_option("--server", server);
   app.add_option("--echo", echo);
   app.add_option("-n", n);
+  app.add_option("--tls-server", tls_server, "a wss:// tandem-server: get_action over TLS too");
+  app.add_option("--tls-ca", tls_ca, "the PEM certificate (or CA) to trust for --tls-server");
   CLI11_PARSE(app, argc, argv);
   if (serve_echo) {
     echo_server();
     return 0;
   }
   using clk = std::chrono::steady_clock;
-  std::vector<float> obs{0.01f, -0.02f, 0.03f, 0.04f};
   {
     // Echo: a 120-byte frame, about the size of a GetAction / Actions frame.
     auto hp = echo.substr(5);
@@ -92,18 +110,11 @@ int main(int argc, char** argv) {
     }
     report("beast echo   ", us);
   }
-  {
-    tandem::client::PolicyClient c(server);
-    std::vector<double> us;
-    auto ep = c.start_episode(std::nullopt, /*training_enabled=*/false);
-    for (int i = 0; i < n + 1000; ++i) {
-      auto t0 = clk::now();
-      c.get_action(ep, obs);
-      if (i >= 1000) us.push_back(std::chrono::duration<double, std::micro>(clk::now() - t0).count());
-    }
-    c.end_episode(ep, obs);
-    c.flush();
-    report("get_action   ", us);
+  bench_get_action("get_action   ", server, {}, n);
+  if (!tls_server.empty()) {
+    tandem::client::ClientOptions o;
+    o.tls_ca_file = tls_ca;
+    bench_get_action("get_action wss", tls_server, o, n);
   }
   return 0;
 }

@@ -31,7 +31,17 @@ int64_t dist_dim(const Space& action_space) {
 
 std::string validate_action(const Space& action_space, std::span<const int64_t> discrete,
                             std::span<const float> continuous) {
-  if (action_space.kind == SpaceKind::Box) return action_space.validate(continuous);
+  // The part the space does not have must be empty: it would be recorded with the step, and a
+  // fragment with it cannot be batched with the policy's other fragments (SampleBatch::append).
+  if (action_space.kind == SpaceKind::Box) {
+    if (!discrete.empty())
+      return action_space.describe() + " action has no discrete part, got " + std::to_string(discrete.size()) +
+             " value(s)";
+    return action_space.validate(continuous);
+  }
+  if (!continuous.empty())
+    return action_space.describe() + " action has no continuous part, got " + std::to_string(continuous.size()) +
+           " value(s)";
   const std::vector<float> as_float(discrete.begin(), discrete.end());
   return action_space.validate(as_float);
 }

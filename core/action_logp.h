@@ -19,7 +19,7 @@ int64_t discrete_action_width(const Space& action_space);
 int64_t continuous_action_width(const Space& action_space);
 
 // Checks an action against its space (Discrete/MultiDiscrete: `discrete`; Box: `continuous`,
-// the other part ignored), like Space::validate does for observations. Empty when valid.
+// the other part must be empty), like Space::validate does for observations. Empty when valid.
 std::string validate_action(const Space& action_space, std::span<const int64_t> discrete,
                             std::span<const float> continuous);
 

@@ -2,13 +2,17 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
 #include <thread>
 
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
 #include <sys/socket.h>
 
 #include <boost/asio/connect.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/websocket.hpp>
+#include <boost/beast/websocket/ssl.hpp>
 
 namespace tandem::client {
 
@@ -16,6 +20,20 @@ namespace beast = boost::beast;
 namespace websocket = beast::websocket;
 namespace net = boost::asio;
 using tcp = net::ip::tcp;
+namespace ssl = net::ssl;
+
+namespace {
+// The server's certificate did not verify: not retried (reconnecting would fail alike).
+class UntrustedServer : public ConnectionError {
+  using ConnectionError::ConnectionError;
+};
+
+bool is_ip_address(const std::string& host) {
+  beast::error_code ec;
+  net::ip::make_address(host, ec);
+  return !ec;
+}
+}  // namespace
 
 std::string new_episode_id(std::mt19937_64& rng) {
   char b[40];
@@ -35,7 +53,11 @@ Connection::Connection(const std::string& address, const ClientOptions& options)
   if (auth_token_.empty())
     if (const char* t = std::getenv("TANDEM_TOKEN")) auth_token_ = t;
   std::string a = address;
-  if (a.rfind("ws://", 0) == 0) a = a.substr(5);
+  const bool tls = a.rfind("wss://", 0) == 0;
+  if (tls)
+    a = a.substr(6);
+  else if (a.rfind("ws://", 0) == 0)
+    a = a.substr(5);
   auto slash = a.find('/');
   if (slash != std::string::npos) {
     path_ = a.substr(slash);
@@ -43,10 +65,26 @@ Connection::Connection(const std::string& address, const ClientOptions& options)
   }
   auto colon = a.rfind(':');
   if (colon == std::string::npos || colon == 0 || colon + 1 == a.size())
-    throw std::invalid_argument("address must look like ws://HOST:PORT, got '" + address + "'");
+    throw std::invalid_argument("address must look like ws://HOST:PORT or wss://HOST:PORT, got '" + address + "'");
   host_ = a.substr(0, colon);
   port_ = a.substr(colon + 1);
-  endpoint_ = "ws://" + host_ + ":" + port_;
+  endpoint_ = (tls ? "wss://" : "ws://") + host_ + ":" + port_;
+  if (tls) {
+    tls_ctx_ = std::make_unique<ssl::context>(ssl::context::tls_client);
+    SSL_CTX_set_min_proto_version(tls_ctx_->native_handle(), TLS1_2_VERSION);
+    tls_ctx_->set_verify_mode(ssl::verify_peer);
+    beast::error_code ec;
+    if (options.tls_ca_file.empty()) {
+      tls_ctx_->set_default_verify_paths(ec);
+    } else {
+      if (!std::ifstream(options.tls_ca_file))
+        throw std::invalid_argument("tls_ca_file '" + options.tls_ca_file + "' cannot be read");
+      tls_ctx_->load_verify_file(options.tls_ca_file, ec);
+    }
+    if (ec)
+      throw std::invalid_argument("tls_ca_file '" + options.tls_ca_file +
+                                  "': no PEM certificates to trust (" + ec.message() + ")");
+  }
   // Request ids start at a random point so that the server can tell this client's resent
   // requests (duplicates) from another client's that carries an episode on.
   next_id_ = (rng() >> 2) | 1;
@@ -65,41 +103,89 @@ Connection::Connection(const std::string& address, const ClientOptions& options)
 
 Connection::~Connection() { disconnect(); }
 
+template <class F>
+decltype(auto) Connection::with_ws(F&& f) {
+  if (wss_) return f(*wss_);
+  if (!ws_) throw beast::system_error(net::error::not_connected);
+  return f(*ws_);
+}
+
 void Connection::disconnect() {
-  if (!ws_) return;
+  if (!ws_ && !wss_) return;
   {
     std::lock_guard lk(fd_mu_);
     fd_ = -1;
   }
-  // No close handshake: it would block forever on a server that stopped answering.
+  // No close handshake (WebSocket or TLS): it would block forever on a server that stopped
+  // answering.
+  auto& socket = ws_ ? ws_->next_layer() : wss_->next_layer().next_layer();
   beast::error_code ec;
-  ws_->next_layer().shutdown(tcp::socket::shutdown_both, ec);
-  ws_->next_layer().close(ec);
+  socket.shutdown(tcp::socket::shutdown_both, ec);
+  socket.close(ec);
   ws_.reset();
+  wss_.reset();
 }
 
 void Connection::connect_once() {
   tcp::resolver resolver(ioc_);
   auto results = resolver.resolve(host_, port_);
-  auto s = std::make_unique<websocket::stream<tcp::socket>>(ioc_);
+  if (tls_ctx_) return connect_tls(results);
+  auto s = std::make_unique<PlainWs>(ioc_);
   net::connect(s->next_layer(), results);
-  s->next_layer().set_option(tcp::no_delay(true));
-  s->read_message_max(wire::kMaxFrameBytes);
-  s->binary(true);
-  s->set_option(websocket::stream_base::decorator([id = client_id_, token = auth_token_](websocket::request_type& req) {
-    req.set("X-Tandem-Client", id);
-    if (!token.empty()) req.set(beast::http::field::authorization, "Bearer " + token);
-  }));
   {
     std::lock_guard lk(fd_mu_);
     if (aborted_) throw ConnectionError("connection aborted");
     fd_ = s->next_layer().native_handle();  // abort() unblocks the handshake too
   }
+  upgrade(*s);
+  ws_ = std::move(s);
+  buf_.clear();
+}
+
+void Connection::connect_tls(const tcp::resolver::results_type& endpoints) {
+  auto s = std::make_unique<TlsWs>(ioc_, *tls_ctx_);
+  auto& tls = s->next_layer();
+  net::connect(tls.next_layer(), endpoints);
+  // The name (SNI set) or the address the certificate must carry, checked by OpenSSL during
+  // the handshake with the chain (a mismatch is X509_V_ERR_HOSTNAME_MISMATCH / IP_ADDRESS_MISMATCH).
+  SSL* native = tls.native_handle();
+  const bool named = is_ip_address(host_)
+                         ? X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(native), host_.c_str()) == 1
+                         : SSL_set_tlsext_host_name(native, host_.c_str()) == 1 && SSL_set1_host(native, host_.c_str()) == 1;
+  if (!named) throw ConnectionError("cannot verify TLS certificates for host '" + host_ + "'");
+  {
+    std::lock_guard lk(fd_mu_);
+    if (aborted_) throw ConnectionError("connection aborted");
+    fd_ = tls.next_layer().native_handle();  // abort() unblocks both handshakes too
+  }
+  beast::error_code ec;
+  tls.handshake(ssl::stream_base::client, ec);
+  if (ec) {
+    const long verify = SSL_get_verify_result(native);
+    if (verify != X509_V_OK)
+      throw UntrustedServer("tandem-server at " + endpoint_ + ": its TLS certificate is not trusted (" +
+                            X509_verify_cert_error_string(verify) + "; see ClientOptions::tls_ca_file)");
+    throw beast::system_error(ec);  // a plain server, a dropped connection: retried
+  }
+  upgrade(*s);
+  wss_ = std::move(s);
+  buf_.clear();
+}
+
+template <class Ws>
+void Connection::upgrade(Ws& s) {
+  beast::get_lowest_layer(s).set_option(tcp::no_delay(true));
+  s.read_message_max(wire::kMaxFrameBytes);
+  s.binary(true);
+  s.set_option(websocket::stream_base::decorator([id = client_id_, token = auth_token_](websocket::request_type& req) {
+    req.set("X-Tandem-Client", id);
+    if (!token.empty()) req.set(beast::http::field::authorization, "Bearer " + token);
+  }));
   // Asynchronous, run to completion here: unlike the blocking handshake, it hands over the
   // server's response when the upgrade is declined (401, 400), which is not worth retrying.
   websocket::response_type res;
   beast::error_code ec;
-  s->async_handshake(res, host_ + ":" + port_, path_, [&ec](beast::error_code e) { ec = e; });
+  s.async_handshake(res, host_ + ":" + port_, path_, [&ec](beast::error_code e) { ec = e; });
   ioc_.restart();
   ioc_.run();
   if (ec == websocket::error::upgrade_declined && (res.result() == beast::http::status::unauthorized ||
@@ -110,8 +196,10 @@ void Connection::connect_once() {
                             ? std::string("missing or wrong auth token (ClientOptions::auth_token or TANDEM_TOKEN)")
                             : res.body().substr(0, 200)));
   if (ec) throw beast::system_error(ec);
-  ws_ = std::move(s);
-  buf_.clear();
+}
+
+void Connection::write_frame(const wire::Frame& frame) {
+  with_ws([&](auto& ws) { ws.write(net::buffer(frame)); });
 }
 
 void Connection::reconnect(const std::string& why) {
@@ -122,9 +210,12 @@ void Connection::reconnect(const std::string& why) {
     try {
       disconnect();
       connect_once();
-      for (auto& [rid, s] : unacked_) ws_->write(net::buffer(s.frame));
+      for (auto& [rid, s] : unacked_) write_frame(s.frame);
       break;
     } catch (const RefusedError&) {
+      disconnect();
+      throw;
+    } catch (const UntrustedServer&) {
       disconnect();
       throw;
     } catch (const std::exception& e) {
@@ -155,17 +246,15 @@ void Connection::send(uint64_t rid, const core::Request& request, std::string wh
   }
   auto [it, ok] = unacked_.emplace(rid, Sent{wire::encode_request(rid, request), std::move(what)});
   try {
-    if (!ws_) throw beast::system_error(net::error::not_connected);
-    ws_->write(net::buffer(it->second.frame));
+    write_frame(it->second.frame);
   } catch (const beast::system_error& e) {
     reconnect(e.code().message());  // resends this one too
   }
 }
 
 wire::DecodedReply Connection::read_frame() {
-  if (!ws_) throw beast::system_error(net::error::not_connected);
   buf_.clear();
-  ws_->read(buf_);
+  with_ws([&](auto& ws) { ws.read(buf_); });
   auto data = buf_.data();
   auto d = wire::decode_reply({static_cast<const uint8_t*>(data.data()), data.size()});
   if (!d.status.ok()) throw ConnectionError("server sent an invalid frame: " + d.status.message);

@@ -1,6 +1,10 @@
 #pragma once
 // One blocking WebSocket connection to a tandem-server, as the PolicyClient uses it: send a
 // request, read replies until the one wanted arrives, reconnect and resend on failure.
+// ws:// is plain TCP; wss:// is TLS (1.2+) with the server's certificate verified against
+// ClientOptions::tls_ca_file (a CA bundle, or the server's self-signed certificate to pin),
+// or the system's trust store when that is empty, and its name or address checked against
+// HOST (SNI set for a name). A certificate that fails verification is not retried.
 //
 //   send(rid, Request) -> encoded frame kept in unacked[rid] -> the server answers in order
 //   -> wait(rid) returns the decoded Reply; replies to earlier pipelined requests seen on the
@@ -28,6 +32,8 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/ssl/stream.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/websocket/stream.hpp>
 
@@ -52,7 +58,8 @@ T expect_reply(core::Reply reply, const std::string& what) {
 
 class Connection {
  public:
-  // `address`: ws://HOST:PORT[/path]. Throws std::invalid_argument for a malformed address.
+  // `address`: ws://HOST:PORT[/path] or wss://HOST:PORT[/path]. Throws std::invalid_argument
+  // for a malformed address or an unreadable options.tls_ca_file.
   static constexpr size_t kMaxUnacked = 64;
   static constexpr size_t kMaxClientName = 40;  // + "/" + 16 hex digits fits the server's 64
 
@@ -65,7 +72,7 @@ class Connection {
   // (Re)connects with exponential backoff for up to reconnect_timeout_s (throws
   // ConnectionError after that), then resends every unanswered request in order.
   void reconnect(const std::string& why);
-  bool connected() const { return ws_ != nullptr; }
+  bool connected() const { return ws_ != nullptr || wss_ != nullptr; }
   void set_reconnect_timeout(double s) { reconnect_timeout_s_ = s; }
   // Drops the socket (the next send or read reconnects).
   void disconnect();
@@ -99,13 +106,24 @@ class Connection {
   std::mt19937_64 rng{std::random_device{}()};
 
  private:
+  using PlainWs = boost::beast::websocket::stream<boost::asio::ip::tcp::socket>;
+  using TlsWs = boost::beast::websocket::stream<boost::asio::ssl::stream<boost::asio::ip::tcp::socket>>;
+
   void connect_once();
+  void connect_tls(const boost::asio::ip::tcp::resolver::results_type& endpoints);
+  template <class Ws>
+  void upgrade(Ws& ws);  // the WebSocket handshake on a connected (and TLS) stream
+  template <class F>
+  decltype(auto) with_ws(F&& f);  // f(the open stream, plain or TLS)
+  void write_frame(const wire::Frame& frame);
   wire::DecodedReply read_frame();
 
   std::string host_, port_, path_ = "/", endpoint_, client_id_, auth_token_;
   double reconnect_timeout_s_;
   boost::asio::io_context ioc_;
-  std::unique_ptr<boost::beast::websocket::stream<boost::asio::ip::tcp::socket>> ws_;
+  std::unique_ptr<boost::asio::ssl::context> tls_ctx_;  // wss:// only
+  std::unique_ptr<PlainWs> ws_;                          // at most one of ws_, wss_ is open
+  std::unique_ptr<TlsWs> wss_;
   boost::beast::flat_buffer buf_;
   uint64_t next_id_ = 1;
   struct Sent {

@@ -58,6 +58,9 @@ struct ClientOptions {
   std::string client_id;
   // The server's bearer token (its auth_token_file). Empty: $TANDEM_TOKEN if set, else none.
   std::string auth_token;
+  // wss:// only: a PEM file of the CA certificates to trust, or the server's self-signed
+  // certificate to pin. Empty: the system's trust store. The certificate must name HOST.
+  std::string tls_ca_file;
   // --- local inference only ---
   double update_interval_s = 10.0;       // poll the server for newer weights this often
   bool fetch_new_weights_at_once = true; // also fetch as soon as an upload reply shows newer ones

@@ -15,7 +15,7 @@ int main(int argc, char** argv) {
   int64_t seed = -1, stop_iters = -1, stop_steps = -1;
   double stop_reward = std::nan("");
   bool no_train = false, insecure_listen_any = false;
-  std::string auth_token_file;
+  std::string auth_token_file, tls_cert_file, tls_key_file;
   std::string restore;
   app.add_option("-c,--config", config_path, "JSON config file")->required()->check(CLI::ExistingFile);
   app.add_option("--algo", algorithm, "override 'algorithm' (ppo, a2c)");
@@ -30,6 +30,8 @@ int main(int argc, char** argv) {
   app.add_option("--restore", restore, "checkpoint folder to restore (RESULTS_DIR/checkpoint_NNNNNN)");
   app.add_option("--auth-token-file", auth_token_file,
                  "clients must send 'Authorization: Bearer <first line of this file>'");
+  app.add_option("--tls-cert-file", tls_cert_file, "serve wss:// and https:// with this PEM certificate chain");
+  app.add_option("--tls-key-file", tls_key_file, "the PEM private key of --tls-cert-file");
   app.add_flag("--insecure-listen-any", insecure_listen_any,
                "allow a non-loopback --host without --auth-token-file");
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error");
@@ -46,6 +48,8 @@ int main(int argc, char** argv) {
     if (!log_level.empty()) j["log_level"] = log_level;
     if (!auth_token_file.empty()) j["auth_token_file"] = auth_token_file;
     if (insecure_listen_any) j["insecure_listen_any"] = true;
+    if (!tls_cert_file.empty()) j["tls_cert_file"] = tls_cert_file;
+    if (!tls_key_file.empty()) j["tls_key_file"] = tls_key_file;
     if (stop_iters >= 0) j["stop"]["training_iteration"] = stop_iters;
     if (stop_steps >= 0) j["stop"]["timesteps_total"] = stop_steps;
     if (!std::isnan(stop_reward)) j["stop"]["episode_reward_mean"] = stop_reward;
@@ -60,7 +64,8 @@ int main(int argc, char** argv) {
     tandem::server::Server server(std::move(cfg));
     server.stop_on_signals();  // before the I/O threads start
     server.start();
-    std::cout << "listening on ws://" << server.config().host << ':' << server.port()
+    std::cout << "listening on " << (server.config().tls_cert_file.empty() ? "ws" : "wss") << "://"
+              << server.config().host << ':' << server.port()
               << std::endl;
     server.wait();
     spdlog::info("stopping");

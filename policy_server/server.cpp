@@ -13,7 +13,8 @@
 #include "policy_server/inference_batcher.h"
 #include "policy_server/learner.h"
 #include "policy_server/request_handler.h"
-#include "policy_server/session.h"
+#include "policy_server/listener.h"
+#include "policy_server/tls_context.h"
 
 namespace tandem::server {
 
@@ -89,7 +90,8 @@ void Server::start() {
         return {404, "text/plain", "not found: try /healthz, /metrics, /results\n"};
       },
       SessionOptions{c.auth_token, std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-                                       std::chrono::duration<double>(c.idle_timeout_s))});
+                                       std::chrono::duration<double>(c.idle_timeout_s))},
+      c.tls_cert_file.empty() ? nullptr : make_server_tls_context(c.tls_cert_file, c.tls_key_file));
   listener_->run();
   sweep_ = std::make_unique<boost::asio::steady_timer>(*ioc_);
   schedule_sweep();

@@ -1,6 +1,7 @@
 #include "policy_server/server_config.h"
 
 #include "algorithms/policy.h"
+#include "policy_server/tls_context.h"
 
 #include <fstream>
 
@@ -114,7 +115,8 @@ ServerConfig parse_server_config(const nlohmann::json& j) {
               "policy_mapping", "stop", "io_threads", "max_open_episodes", "episode_timeout_s",
               "metrics_num_episodes_for_smoothing", "log_level", "sample_backpressure", "checkpoint_frequency", "checkpoint_at_end",
               "keep_checkpoints_num", "report_interval_s", "output", "policies_to_train",
-              "auth_token_file", "insecure_listen_any", "idle_timeout_s", "max_episodes_per_client"});
+              "auth_token_file", "insecure_listen_any", "idle_timeout_s", "max_episodes_per_client",
+              "tls_cert_file", "tls_key_file"});
   ServerConfig c;
   if (j.contains("algorithm")) c.algorithm = get<std::string>(j, "algorithm", "");
   {
@@ -172,6 +174,12 @@ ServerConfig parse_server_config(const nlohmann::json& j) {
     c.auth_token_file = get<std::string>(j, "auth_token_file", "");
     c.auth_token = read_token(c.auth_token_file);
   }
+  if (j.contains("tls_cert_file")) c.tls_cert_file = get<std::string>(j, "tls_cert_file", "");
+  if (j.contains("tls_key_file")) c.tls_key_file = get<std::string>(j, "tls_key_file", "");
+  if (c.tls_cert_file.empty() != c.tls_key_file.empty())
+    bad(std::string("'") + (c.tls_cert_file.empty() ? "tls_cert_file" : "tls_key_file") +
+        "' is missing: TLS needs both tls_cert_file and tls_key_file (--tls-cert-file, --tls-key-file)");
+  if (!c.tls_cert_file.empty()) make_server_tls_context(c.tls_cert_file, c.tls_key_file);  // throws naming the key
   if (c.auth_token.empty() && !c.insecure_listen_any && !is_loopback(c.host))
     bad("refusing to listen on '" + c.host +
         "' without authentication: set auth_token_file (--auth-token-file), or pass "

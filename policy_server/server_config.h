@@ -59,6 +59,10 @@ struct ServerConfig {
   std::string auth_token_file;                  // clients must send "Authorization: Bearer <its content>"
   std::string auth_token;                       // read from auth_token_file; never written out
   bool insecure_listen_any = false;             // allow a non-loopback host without a token
+  // TLS (both or neither): PEM certificate chain and unencrypted private key. Set, the port
+  // serves only wss:// and https:// (TLS 1.2+); checked (loaded) when the config is parsed.
+  std::string tls_cert_file;
+  std::string tls_key_file;
   double idle_timeout_s = 300.0;                // a WebSocket with no frame from its client this long is closed
   int64_t max_episodes_per_client = 1000;       // open episodes one client may hold (max_open_episodes stays)
 
@@ -68,7 +72,7 @@ struct ServerConfig {
   nlohmann::json to_json() const;
 };
 
-// Parses and validates (and reads auth_token_file). A host other than loopback needs a token
+// Parses and validates (reads auth_token_file, loads tls_cert_file / tls_key_file). A host other than loopback needs a token
 // or insecure_listen_any.
 ServerConfig parse_server_config(const nlohmann::json& j);
 ServerConfig load_server_config(const std::string& path);

@@ -6,8 +6,6 @@
 
 namespace tandem::wire {
 
-namespace fb = tandem::wire::fb;
-
 static_assert(static_cast<uint16_t>(core::ErrorCode::Internal) ==
               static_cast<uint16_t>(fb::ErrorCode::Internal));
 static_assert(static_cast<uint16_t>(core::ErrorCode::BadRequest) ==

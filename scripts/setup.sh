@@ -8,10 +8,12 @@ pkgs=(
   libtorch-dev            # LibTorch (CPU)
   libopenblas0-pthread    # ~10x faster BLAS than the reference one libtorch links by default
   libboost-dev            # Asio + Beast (header-only)
+  libssl-dev openssl      # TLS (wss://, https://); the tests make throw-away certificates with openssl
   libflatbuffers-dev flatbuffers-compiler
   libspdlog-dev libfmt-dev
   doctest-dev libcli11-dev nlohmann-json3-dev
   gnuplot-nox             # tandem-plot draws learning curves with it
+  clang libclang-rt-14-dev  # scripts/fuzz.sh: libFuzzer + ASan/UBSan runtimes (Debian 12: clang 14)
 )
 
 missing=()

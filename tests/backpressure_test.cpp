@@ -6,7 +6,6 @@
 
 #include <chrono>
 #include <cstdio>
-#include <fstream>
 #include <string>
 
 #include <boost/asio/connect.hpp>
@@ -16,19 +15,10 @@
 
 #include "policy_client/policy_client.h"
 #include "schemas/codec.h"
+#include "support/proc_stats.h"
 #include "support/server_process.h"
 
 using namespace tandem;
-
-namespace {
-int64_t rss_kib(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
-  std::string line;
-  while (std::getline(in, line))
-    if (line.rfind("VmRSS:", 0) == 0) return std::stoll(line.substr(6));
-  return -1;
-}
-}  // namespace
 
 TEST_CASE("a client that never reads its replies is pushed back; others are still served") {
   namespace net = boost::asio;
@@ -41,7 +31,7 @@ TEST_CASE("a client that never reads its replies is pushed back; others are stil
   })");
   cfg["results_dir"] = test::results_path("backpressure") + "/results";
   test::ServerProcess s(cfg, "backpressure", {"--no-train"});
-  const int64_t rss_before = rss_kib(s.pid());
+  const int64_t rss_before = test::rss_kib(s.pid());
 
   net::io_context ioc;
   websocket::stream<net::ip::tcp::socket> ws(ioc);
@@ -49,13 +39,17 @@ TEST_CASE("a client that never reads its replies is pushed back; others are stil
   net::connect(ws.next_layer(), res.resolve("127.0.0.1", std::to_string(s.port())));
   ws.handshake("127.0.0.1", "/");
   ws.binary(true);
-  // Each GetConfig is ~60 bytes and its reply (the config JSON) a few KB: 100,000 unread
-  // replies would hold hundreds of MB if the server kept reading.
+  // Each GetConfig is ~60 bytes and its reply (the config JSON) a few KB, each GetWeights
+  // ~60 bytes and its reply ~40 KB: 100,000 unread replies would hold hundreds of MB (GB)
+  // if the server kept reading.
+  core::Request request = core::GetConfig{};
+  SUBCASE("GetConfig") {}
+  SUBCASE("GetWeights") { request = core::GetWeights{"p", -1}; }
   constexpr int kMax = 100000;
   int sent = 0;
   for (; sent < kMax; ++sent) {
     // A write that does not finish within 0.3 s: the server has stopped reading us.
-    auto f = wire::encode_request(static_cast<uint64_t>(sent + 1), core::GetConfig{});
+    auto f = wire::encode_request(static_cast<uint64_t>(sent + 1), request);
     bool done = false;
     ws.async_write(net::buffer(f), [&](boost::beast::error_code, std::size_t) { done = true; });
     ioc.restart();
@@ -64,7 +58,7 @@ TEST_CASE("a client that never reads its replies is pushed back; others are stil
   }
   std::fprintf(stderr, "frames written before the server stopped reading: %d\n", sent);
   CHECK(sent < kMax);
-  const int64_t rss_after = rss_kib(s.pid());
+  const int64_t rss_after = test::rss_kib(s.pid());
   std::fprintf(stderr, "server RSS %lld KiB -> %lld KiB\n", static_cast<long long>(rss_before), static_cast<long long>(rss_after));
   CHECK(rss_after - rss_before < 64 * 1024);  // well under what the unread replies would take
 

@@ -79,6 +79,12 @@ TEST_CASE("values out of their space, or absurd, are refused before they reach t
       CHECK(error_message(r).find("'cont'") != std::string::npos);
     }
   }
+  SUBCASE("an action with the part its space lacks (found by the fuzzer: it broke the learner's batches)") {
+    core::LogAction box_with_discrete{"e", {test::agent_obs({1.f, 2.f}, "cont")}, {{"cont", {1}, {0.5f}}}};
+    CHECK(test::is_error(c.call(rid++, box_with_discrete), ErrorCode::BadAction));
+    core::LogAction discrete_with_cont{"e", {test::agent_obs({0.5f, 0.5f})}, {{"agent0", {1}, {0.1f, 0.2f}}}};
+    CHECK(test::is_error(c.call(rid++, discrete_with_cont), ErrorCode::BadAction));
+  }
   SUBCASE("a finite reward of 3e38, and rewards that add up beyond max_abs_reward in one step") {
     REQUIRE(test::is<core::Actions>(c.call(rid++, test::get_action("e", {0.5f, 0.5f}))));
     auto r = c.call(rid++, test::log_returns("e", 3e38f));

@@ -5,14 +5,14 @@
 //
 //   test::ServerProcess server(config_json, "my_test", {"--no-train"});
 //   test::RawClient c(server.port(), "client-1");            // or PolicyClient(server.address())
-//   CHECK(server.metric("tandem_episodes_total") == 1);       // GET /metrics, one sample
+//   CHECK(server.metric("tandem_episodes_total") == 1);       // GET /metrics (plain HTTP only)
 //   server.restart_on_same_port();                            // SIGTERM, wait, spawn again
 //   CHECK(server.stop() == 0);                                // exit code
 //
 // The binary is TANDEM_SERVER_BIN (a string macro the test CMake defines; the environment
 // variable of the same name overrides it). It runs as `BIN -c test_results/NAME/server_config.json
 // --port 0 EXTRA...`; the constructor waits (20 s) for its first stdout line
-// `listening on ws://HOST:PORT`. Everything under test_results/NAME is removed first; the
+// `listening on ws://HOST:PORT` (or wss:// when EXTRA has the TLS flags; address() follows). Everything under test_results/NAME is removed first; the
 // server's stderr goes to test_results/NAME/server.stderr.log, its stdout (drained by a
 // thread, so the child never blocks on a full pipe) to server.stdout.log. The destructor
 // kills the child (SIGKILL); a child also gets SIGKILL when the thread that spawned it exits
@@ -42,10 +42,10 @@
 #include <thread>
 #include <vector>
 
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/beast/core.hpp>
-#include <boost/beast/http.hpp>
 #include <nlohmann/json.hpp>
+
+#include "http_get.h"
+#include "prometheus_text.h"
 
 #ifndef TANDEM_SERVER_BIN
 #error "TANDEM_SERVER_BIN must be defined as the path of the built tandem-server binary"
@@ -72,60 +72,10 @@ bool eventually(Pred pred, double seconds = 10) {
 
 // GET http://127.0.0.1:PORT/TARGET with a deadline; fails the test unless it answers 200.
 inline std::string http_get(uint16_t port, const std::string& target, double timeout_s = 10) {
-  namespace beast = boost::beast;
-  namespace http = beast::http;
-  namespace net = boost::asio;
-  net::io_context ioc;
-  beast::tcp_stream stream(ioc);
-  // Applies to every operation below: a server that does not answer fails them.
-  stream.expires_after(std::chrono::milliseconds(static_cast<int64_t>(timeout_s * 1000)));
-  http::request<http::empty_body> req{http::verb::get, target, 11};
-  req.set(http::field::host, "127.0.0.1");
-  beast::flat_buffer buf;
-  http::response<http::string_body> res;
-  beast::error_code result = net::error::would_block;
-  stream.async_connect(
-      net::ip::tcp::endpoint(net::ip::make_address("127.0.0.1"), port), [&](beast::error_code ec) {
-        if (ec) {
-          result = ec;
-          return;
-        }
-        http::async_write(stream, req, [&](beast::error_code ec2, std::size_t) {
-          if (ec2) {
-            result = ec2;
-            return;
-          }
-          http::async_read(stream, buf, res,
-                           [&](beast::error_code ec3, std::size_t) { result = ec3; });
-        });
-      });
-  ioc.run();
-  REQUIRE_MESSAGE(!result, "GET http://127.0.0.1:" << port << target << " failed: " << result.message());
-  beast::error_code ignored;
-  stream.socket().shutdown(net::ip::tcp::socket::shutdown_both, ignored);
-  REQUIRE_MESSAGE(res.result_int() == 200,
-                  "GET " << target << " answered " << res.result_int() << ": " << res.body());
-  return res.body();
-}
-
-// The value of the sample `name` (no labels) in Prometheus text; nullopt when absent.
-inline std::optional<double> find_metric(const std::string& text, const std::string& name) {
-  std::istringstream in(text);
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.empty() || line[0] == '#') continue;
-    const auto sp = line.rfind(' ');
-    if (sp == std::string::npos || line.compare(0, sp, name) != 0 || sp != name.size()) continue;
-    const std::string v = line.substr(sp + 1);
-    if (v == "NaN") return std::nan("");
-    if (v == "+Inf") return HUGE_VAL;
-    if (v == "-Inf") return -HUGE_VAL;
-    char* end = nullptr;
-    const double d = std::strtod(v.c_str(), &end);
-    if (end == v.c_str()) return std::nullopt;
-    return d;
-  }
-  return std::nullopt;
+  const HttpResponse res = try_http_get(port, target, timeout_s);
+  REQUIRE_MESSAGE(res.ok(), "GET http://127.0.0.1:" << port << target << " failed: " << res.error);
+  REQUIRE_MESSAGE(res.status == 200, "GET " << target << " answered " << res.status << ": " << res.body);
+  return res.body;
 }
 
 // The last `max_bytes` of a file (for failure messages).
@@ -182,7 +132,7 @@ class ServerProcess {
   bool running() const { return pid_ > 0; }
   pid_t pid() const { return pid_; }
   uint16_t port() const { return port_; }
-  std::string address() const { return "ws://127.0.0.1:" + std::to_string(port_); }
+  std::string address() const { return scheme_ + "://127.0.0.1:" + std::to_string(port_); }
   const std::string& dir() const { return dir_; }
   const std::string& stderr_path() const { return stderr_path_; }
   const nlohmann::json& config() const { return config_; }
@@ -256,6 +206,7 @@ class ServerProcess {
     std::condition_variable cv;
     bool eof = false;
     int port = -1;  // from the `listening on` line
+    std::string scheme;
   };
 
   // Waits for the child to exit (SIGKILL after timeout_s); returns its exit code.
@@ -373,13 +324,15 @@ class ServerProcess {
         while (!found && (nl = partial.find('\n')) != std::string::npos) {
           const std::string line = partial.substr(0, nl);
           partial.erase(0, nl + 1);
-          static const std::string prefix = "listening on ws://";
+          static const std::string prefix = "listening on ";
           const auto at = line.find(prefix);
+          const auto sep = at == std::string::npos ? at : line.find("://", at);
           const auto colon = line.rfind(':');
-          if (at != std::string::npos && colon != std::string::npos && colon > at + prefix.size()) {
+          if (sep != std::string::npos && colon != std::string::npos && colon > sep + 3) {
             const int p = std::atoi(line.c_str() + colon + 1);
             std::lock_guard lk(state->mu);
             state->port = p;
+            state->scheme = line.substr(at + prefix.size(), sep - at - prefix.size());
             found = true;
             state->cv.notify_all();
           }
@@ -399,6 +352,7 @@ class ServerProcess {
       state->cv.wait_for(lk, std::chrono::seconds(20), [&] { return state->port >= 0 || state->eof; });
       port = state->port;
       eof = state->eof;
+      if (port > 0) scheme_ = state->scheme;
     }
     if (port > 0) {
       port_ = static_cast<uint16_t>(port);
@@ -423,6 +377,7 @@ class ServerProcess {
   std::vector<std::string> extra_args_;
   uint16_t port_arg_ = 0;  // --port: 0 (any free port) until restart_on_same_port()
   uint16_t port_ = 0;
+  std::string scheme_ = "ws";  // from the `listening on` line: ws or wss
   pid_t pid_ = -1;
   int exit_code_ = -1;
   std::thread reader_;

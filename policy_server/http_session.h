@@ -1,0 +1,50 @@
+#pragma once
+// The first request of every connection: on a TlsStream the TLS handshake comes first (TLS
+// 1.2+, within SessionOptions::handshake_timeout; a client speaking plain HTTP or WebSocket
+// to a TLS port fails it at once and is closed). Then one HTTP request, read within the same
+// deadline: a WebSocket upgrade becomes a WebsocketSession<Stream> (after the auth and
+// identity checks), any other request is answered (GET /healthz, /metrics, /results) and the
+// connection is closed.
+#include <functional>
+#include <memory>
+
+#include "policy_server/session.h"
+
+namespace tandem::server {
+
+class RequestHandler;
+class RunStats;
+
+template <class Stream>
+class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
+ public:
+  // A PlainStream is built from the socket; a TlsStream also needs the server's context.
+  HttpSession(Stream&& stream, RequestHandler& handler, RunStats& stats, const HttpHandler& http_handler,
+              std::shared_ptr<const SessionOptions> options, SessionRegistrar on_ws);
+  void run();
+
+ private:
+  void on_handshake(beast::error_code ec);
+  void do_read();
+  void on_read(beast::error_code ec, std::size_t bytes);
+  void upgrade();
+  void respond(http::status status, std::string content_type, std::string body);
+  void on_write(beast::error_code ec, std::size_t bytes);
+  void do_close();
+  void on_shutdown(beast::error_code ec);
+
+  Stream stream_;
+  beast::flat_buffer buffer_;
+  http::request<http::string_body> req_;
+  std::shared_ptr<http::response<http::string_body>> res_;
+  RequestHandler& handler_;
+  RunStats& stats_;
+  const HttpHandler& http_handler_;
+  const std::shared_ptr<const SessionOptions> options_;
+  SessionRegistrar on_ws_;
+};
+
+extern template class HttpSession<PlainStream>;
+extern template class HttpSession<TlsStream>;
+
+}  // namespace tandem::server
