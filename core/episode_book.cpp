@@ -10,9 +10,9 @@ Status EpisodeBook::open(std::string& id, const std::string& owner) {
   if (static_cast<int64_t>(open_.size()) >= max_open_)
     return Status::error(ErrorCode::TooManyEpisodes, "too many open episodes (max_open_episodes=" +
                                                          std::to_string(max_open_) + "); end some episodes first");
-  if (auto it = per_owner_.find(owner); it != per_owner_.end() && it->second >= max_per_owner_)
+  if (per_owner_.full(owner))
     return Status::error(ErrorCode::TooManyEpisodes, "this client has too many open episodes (max_episodes_per_client=" +
-                                                         std::to_string(max_per_owner_) + "); end some episodes first");
+                                                         std::to_string(per_owner_.max()) + "); end some episodes first");
   if (id.empty()) {
     do {
       char buf[24];
@@ -26,14 +26,14 @@ Status EpisodeBook::open(std::string& id, const std::string& owner) {
   }
   ended_.erase(id);  // its entry in order_ is now stale (generation mismatch) and skipped
   open_.emplace(id, owner);
-  ++per_owner_[owner];
+  per_owner_.add(owner);
   return {};
 }
 
 void EpisodeBook::end(const std::string& id) {
   auto it = open_.find(id);
   if (it == open_.end()) return;
-  if (auto o = per_owner_.find(it->second); o != per_owner_.end() && --o->second <= 0) per_owner_.erase(o);
+  per_owner_.remove(it->second);
   open_.erase(it);
   const uint64_t g = ++generation_;
   ended_[id] = g;

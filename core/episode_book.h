@@ -19,6 +19,7 @@
 #include <unordered_set>
 #include <utility>
 
+#include "core/owner_counts.h"
 #include "core/status.h"
 
 namespace tandem::core {
@@ -28,7 +29,7 @@ class EpisodeBook {
   static constexpr size_t kTombstones = 1u << 16;
   // max_per_owner: open episodes one owner may hold (the global max_open stays).
   EpisodeBook(int64_t max_open, uint64_t seed, int64_t max_per_owner = INT64_MAX)
-      : max_open_(max_open), max_per_owner_(max_per_owner), rng_(seed ^ 0x7a6dull) {}
+      : max_open_(max_open), per_owner_(max_per_owner), rng_(seed ^ 0x7a6dull) {}
 
   Status open(std::string& id, const std::string& owner = "");
   void end(const std::string& id);
@@ -38,10 +39,10 @@ class EpisodeBook {
   size_t open_count() const { return open_.size(); }
 
  private:
-  const int64_t max_open_, max_per_owner_;
+  const int64_t max_open_;
+  OwnerCounts per_owner_;
   std::mt19937_64 rng_;
   std::unordered_map<std::string, std::string> open_;     // id -> owner
-  std::unordered_map<std::string, int64_t> per_owner_;    // owner -> open episodes
   std::unordered_map<std::string, uint64_t> ended_;       // id -> generation of its tombstone
   std::deque<std::pair<std::string, uint64_t>> order_;     // oldest tombstone first
   uint64_t generation_ = 0;

@@ -32,6 +32,11 @@ Status EpisodeCore::check_act(const std::vector<AgentObs>& agents,
     return Status::error(ErrorCode::BadRequest, "LogAction needs one action per observation (" +
                                                     std::to_string(agents.size()) + " observations, " +
                                                     std::to_string(actions->size()) + " actions)");
+  size_t new_agents = 0;
+  for (const auto& a : agents) new_agents += agents_.count(a.agent_id) == 0;
+  if (agents_.size() + new_agents > kMaxAgentsPerEpisode)
+    return Status::error(ErrorCode::BadRequest, "an episode has at most " + std::to_string(kMaxAgentsPerEpisode) +
+                                                    " agents");
   for (size_t i = 0; i < agents.size(); ++i) {
     const auto& a = agents[i];
     if (agent_done(a.agent_id))
@@ -85,26 +90,42 @@ void EpisodeCore::end_env_step() {
 
 Status EpisodeCore::check_returns(const std::vector<AgentReward>& rewards) const {
   if (rewards.empty()) return Status::error(ErrorCode::BadRequest, "no rewards");
-  // The reward of one step (everything logged for an agent since its action; before its
-  // first action, or once done, everything logged since) must stay within max_abs_reward:
-  // the learner then never sees a larger per-step reward, and a return is bounded by steps.
-  std::map<std::string, double> pending;
+  // The reward of one step (everything logged for an agent since its action) must stay within
+  // max_abs_reward, and so must all rewards of the episode that reach no step (logged before
+  // an agent's first action or after it was done, for any number of agents): the learner
+  // never sees a larger step reward, and an episode's return is bounded by its steps.
+  std::map<std::string, double> step;
+  double unattached = unattached_abs_;
+  size_t new_agents = 0;
   for (const auto& r : rewards) {
     const int p = policies_.policy_for(id_, r.agent_id);
     if (p < 0)
       return Status::error(ErrorCode::UnknownAgent,
                            "agent " + quote(r.agent_id) + " is not mapped to any policy of this server");
-    auto [it, fresh] = pending.try_emplace(r.agent_id, 0.0);
-    if (fresh)
-      if (auto a = agents_.find(r.agent_id); a != agents_.end()) it->second = a->second.step_reward();
-    it->second += r.reward;
     const double max_r = policies_.spec(p).config.max_abs_reward;
-    if (!std::isfinite(r.reward) || !(std::fabs(it->second) <= max_r))
-      return Status::error(ErrorCode::BadRequest,
-                           "reward of agent " + quote(r.agent_id) + " (" + std::to_string(r.reward) +
-                               ") is not finite or takes its step's reward beyond +-max_abs_reward (" +
-                               std::to_string(max_r) + ")");
+    auto bad = [&](const char* what) {
+      return Status::error(ErrorCode::BadRequest, "reward of agent " + quote(r.agent_id) + " (" +
+                                                      std::to_string(r.reward) + ") " + what +
+                                                      " max_abs_reward (" + std::to_string(max_r) + ")");
+    };
+    if (!std::isfinite(r.reward)) return bad("is not finite; rewards are bounded by");
+    const auto a = agents_.find(r.agent_id);
+    if (a == agents_.end() && step.count(r.agent_id) == 0) ++new_agents;
+    if (a != agents_.end() && a->second.attached()) {
+      auto [it, fresh] = step.try_emplace(r.agent_id, a->second.fragment.rewards.back());
+      it->second += r.reward;
+      if (!(std::fabs(it->second) <= max_r)) return bad("takes its step's reward beyond");
+    } else {
+      step.try_emplace(r.agent_id, 0.0);
+      unattached += std::fabs(r.reward);
+      if (!(unattached <= max_r))
+        return bad("takes the episode's rewards outside any step (before an agent's first action or after "
+                   "it was done) beyond");
+    }
   }
+  if (agents_.size() + new_agents > kMaxAgentsPerEpisode)
+    return Status::error(ErrorCode::BadRequest, "an episode has at most " + std::to_string(kMaxAgentsPerEpisode) +
+                                                    " agents");
   return {};
 }
 
@@ -112,7 +133,7 @@ void EpisodeCore::add_returns(const std::vector<AgentReward>& rewards) {
   for (const auto& r : rewards) {
     auto& a = agent(r.agent_id, policies_.policy_for(id_, r.agent_id));
     reward_total_ += r.reward;
-    if (a.done || a.fragment.rewards.empty()) a.unattached_reward += r.reward;
+    if (!a.attached()) unattached_abs_ += std::fabs(r.reward);
     if (a.done) continue;  // counts in the episode's return only
     a.reward_total += r.reward;
     if (!a.fragment.rewards.empty()) a.fragment.rewards.back() += r.reward;

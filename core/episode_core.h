@@ -90,10 +90,9 @@ class EpisodeCore {
     int64_t steps = 0;
     bool done = false;
     double reward_total = 0;
-    double unattached_reward = 0;  // logged before its first action or after it was done
-    double step_reward() const {
-      return done || fragment.rewards.empty() ? unattached_reward : fragment.rewards.back();
-    }
+    // A reward logged now goes to a step (false: before the agent's first action, or once it
+    // is done; it then counts in the returns only).
+    bool attached() const { return !done && !fragment.rewards.empty(); }
   };
   Agent& agent(const std::string& agent_id, int policy);
   void close(const std::string& agent_id, Agent& a, bool terminated, float bootstrap_value);
@@ -105,6 +104,9 @@ class EpisodeCore {
   std::vector<ClosedFragment> closed_;
   int64_t length_ = 0, env_steps_unreported_ = 0;
   double reward_total_ = 0;
+  // Sum of |reward| logged for agents while not attached to a step: bounded by
+  // max_abs_reward for the whole episode, so new agent ids cannot inflate the return.
+  double unattached_abs_ = 0;
 };
 
 }  // namespace tandem::core

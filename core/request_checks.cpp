@@ -1,5 +1,6 @@
 #include "core/request_checks.h"
 
+#include <algorithm>
 #include <cmath>
 #include <unordered_set>
 
@@ -212,13 +213,25 @@ Status to_training(const AgentFragment& f, const PolicySpec& spec, Trajectory& o
       return bad(ErrorCode::BadRequest, "reward of step " + std::to_string(t) + " is " + std::to_string(s.rewards[t]) +
                                             ": rewards must be finite and within +-max_abs_reward (" +
                                             std::to_string(max_r) + ")");
+  // Value estimates enter the advantages: bounded by what returns within max_abs_reward can
+  // be (10x, for a model's overshoot), so one report cannot make the learner skip a batch.
+  const double max_v = std::min(1e11, 10.0 * max_r / std::max(1e-3, 1.0 - spec.config.gamma));
+  for (size_t t = 0; t < s.vf_preds.size(); ++t)
+    if (!(std::fabs(s.vf_preds[t]) <= max_v))
+      return bad(ErrorCode::BadRequest, "vf_preds[" + std::to_string(t) + "] is beyond +-" + std::to_string(max_v));
+  if (!(std::fabs(s.bootstrap_value) <= max_v))
+    return bad(ErrorCode::BadRequest, "bootstrap_value is beyond +-" + std::to_string(max_v));
   const bool box = as.kind == SpaceKind::Box;
+  const size_t box_dim = box ? static_cast<size_t>(as.raw_size()) : 0;  // Box dist_inputs: mean, then log_std
   for (size_t k = 0; k < s.dist_inputs.size(); ++k) {
     const float x = s.dist_inputs[k];
-    const bool ok = box ? std::fabs(x) <= kMaxAbsDistInput : (std::fabs(x) <= kMaxAbsLogit || x == kMaskedLogit);
+    const bool log_std = box && (k % (2 * box_dim)) >= box_dim;
+    const bool ok = box ? std::fabs(x) <= (log_std ? kMaxAbsLogStd : kMaxAbsDistInput)
+                        : (std::fabs(x) <= kMaxAbsLogit || x == kMaskedLogit);
     if (!ok)
       return bad(ErrorCode::BadRequest, "dist_inputs[" + std::to_string(k) + "] is " + std::to_string(x) +
-                                            ", beyond +-" + std::to_string(box ? kMaxAbsDistInput : kMaxAbsLogit));
+                                            ", beyond +-" +
+                                            std::to_string(box ? (log_std ? kMaxAbsLogStd : kMaxAbsDistInput) : kMaxAbsLogit));
   }
   for (size_t k = 0; k < s.actions_cont.size(); ++k)
     if (std::fabs(s.actions_cont[k]) > kMaxAbsAction)

@@ -15,6 +15,8 @@ namespace tandem::core {
 
 // Bounds on what one request may carry (docs/SECURITY.md lists them all).
 constexpr size_t kMaxAgentsPerFrame = 1024;     // agents in one GetAction/LogAction/EndEpisode/LogReturns
+constexpr size_t kMaxAgentsPerEpisode = 1024;   // distinct agents one episode may have
+constexpr float kMaxAbsLogStd = 20.f;           // reported Box log_std (exp(2 log_std) stays finite)
 constexpr size_t kMaxFragmentsPerReport = 1024; // fragments (and agent_rewards) in one ReportSamples
 constexpr size_t kMaxMetricsPerRequest = 256;   // custom_metrics of one EndEpisode / ReportSamples
 constexpr float kMaxAbsAction = 1e6f;           // Box actions of an unbounded space, and reported samples

@@ -52,15 +52,21 @@ void HttpSession<Stream>::on_handshake(beast::error_code ec) {
 
 template <class Stream>
 void HttpSession<Stream>::do_read() {
-  http::async_read(stream_, buffer_, req_, beast::bind_front_handler(&HttpSession::on_read, this->shared_from_this()));
+  parser_.emplace();
+  parser_->header_limit(8192);
+  parser_->body_limit(kMaxBody);
+  http::async_read(stream_, buffer_, *parser_, beast::bind_front_handler(&HttpSession::on_read, this->shared_from_this()));
 }
 
 template <class Stream>
 void HttpSession<Stream>::on_read(beast::error_code ec, std::size_t) {
   if (ec) return;
+  req_ = parser_->release();
+  parser_.reset();
   const std::string_view target(req_.target().data(), req_.target().size());
+  const std::string_view path = target.substr(0, target.find('?'));
   const bool is_upgrade = beast::websocket::is_upgrade(req_);
-  if ((is_upgrade || target != "/healthz") && !session_detail::authorized(req_, options_->auth_token)) {
+  if ((is_upgrade || path != "/healthz") && !session_detail::authorized(req_, options_->auth_token)) {
     stats_.auth_failures.fetch_add(1);
     int64_t skipped = 0;
     if (session_detail::auth_log().allow(skipped))
@@ -74,7 +80,7 @@ void HttpSession<Stream>::on_read(beast::error_code ec, std::size_t) {
   if (req_.method() != http::verb::get)
     r = {405, "text/plain", "only GET is served here\n"};
   else
-    r = http_handler_(target);
+    r = http_handler_(path);
   log()->debug("HTTP {} {} -> {}", std::string_view(req_.method_string().data(), req_.method_string().size()),
                target, r.status);
   respond(static_cast<http::status>(r.status), r.content_type, std::move(r.body));

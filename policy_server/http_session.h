@@ -7,6 +7,7 @@
 // connection is closed.
 #include <functional>
 #include <memory>
+#include <optional>
 
 #include "policy_server/session.h"
 
@@ -35,6 +36,10 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
 
   Stream stream_;
   beast::flat_buffer buffer_;
+  // No request served here has a body: a peer (authenticated or not) can make the server
+  // hold at most the 8 KiB header and kMaxBody bytes of body per connection.
+  static constexpr uint64_t kMaxBody = 1024;
+  std::optional<http::request_parser<http::string_body>> parser_;
   http::request<http::string_body> req_;
   std::shared_ptr<http::response<http::string_body>> res_;
   RequestHandler& handler_;

@@ -1,6 +1,9 @@
 #include "policy_server/report_tally.h"
 
+#include <algorithm>
 #include <cmath>
+#include <set>
+#include <string_view>
 
 #include "core/text.h"
 
@@ -9,17 +12,20 @@ namespace tandem::server {
 using core::ErrorCode;
 using core::Status;
 
-core::Status ReportTally::admit(const std::string& client, const core::ReportSamples& r, double max_abs_reward) {
+core::Status ReportTally::admit(const std::string& client, const core::ReportSamples& r, double max_abs_reward,
+                                Verified& out) {
   std::lock_guard lk(mu_);
   auto it = open_.find(r.episode_id);
+  // A first report that is not the episode's first part: this server has not seen the rest.
+  const bool known = it != open_.end() || r.env_steps == r.episode_length;
   if (it == open_.end()) {
     if (static_cast<int64_t>(open_.size()) >= max_open_)
       return Status::error(ErrorCode::TooManyEpisodes,
                            "too many episodes reporting at once (max_open_episodes=" + std::to_string(max_open_) + ")");
-    if (auto c = per_client_.find(client); c != per_client_.end() && c->second >= max_per_client_)
+    if (per_client_.full(client))
       return Status::error(ErrorCode::TooManyEpisodes, "this client reports too many episodes at once "
                                                        "(max_episodes_per_client=" +
-                                                           std::to_string(max_per_client_) + ")");
+                                                           std::to_string(per_client_.max()) + ")");
   }
   Tally t = it == open_.end() ? Tally{client, 0, 0, {}} : it->second;
   t.env_steps += r.env_steps;
@@ -28,25 +34,38 @@ core::Status ReportTally::admit(const std::string& client, const core::ReportSam
   t.last = std::chrono::steady_clock::now();
   if (r.episode_done) {
     const std::string who = "ReportSamples(" + core::quote(r.episode_id) + "): ";
-    if (r.episode_length != t.env_steps)
-      return Status::error(ErrorCode::BadRequest, who + "episode_length " + std::to_string(r.episode_length) +
-                                                      " is not the " + std::to_string(t.env_steps) +
-                                                      " env steps reported for the episode");
-    const double bound = t.abs_reward + 2.0 * max_abs_reward * static_cast<double>(r.agent_rewards.size() + 1);
-    if (!(std::fabs(r.episode_reward) <= bound))
-      return Status::error(ErrorCode::BadRequest, who + "episode_reward " + std::to_string(r.episode_reward) +
-                                                      " is beyond what its reported rewards allow (" +
-                                                      std::to_string(bound) + ")");
+    const double bound = t.abs_reward + max_abs_reward;
+    std::set<std::string_view> seen;
     for (const auto& a : r.agent_rewards)
-      if (!(std::fabs(a.reward) <= bound))
-        return Status::error(ErrorCode::BadRequest, who + "the return of agent " + core::quote(a.agent_id) +
-                                                        " is beyond what its reported rewards allow");
+      if (!seen.insert(a.agent_id).second)
+        return Status::error(ErrorCode::BadRequest, who + "agent " + core::quote(a.agent_id) +
+                                                        " appears twice in agent_rewards");
+    if (known) {
+      // The server saw the whole episode: the totals must agree with it.
+      if (r.episode_length != t.env_steps)
+        return Status::error(ErrorCode::BadRequest, who + "episode_length " + std::to_string(r.episode_length) +
+                                                        " is not the " + std::to_string(t.env_steps) +
+                                                        " env steps reported for the episode");
+      if (!(std::fabs(r.episode_reward) <= bound))
+        return Status::error(ErrorCode::BadRequest, who + "episode_reward " + std::to_string(r.episode_reward) +
+                                                        " is beyond what its reported rewards allow (" +
+                                                        std::to_string(bound) + ")");
+      for (const auto& a : r.agent_rewards)
+        if (!(std::fabs(a.reward) <= bound))
+          return Status::error(ErrorCode::BadRequest, who + "the return of agent " + core::quote(a.agent_id) +
+                                                          " is beyond what its reported rewards allow");
+    }
+    // Unknown (its earlier reports went to a server that restarted, or its tally timed out):
+    // the samples are kept and the totals clamped to what this server can verify.
+    out.episode_length = std::min(r.episode_length, t.env_steps);
+    out.episode_reward = std::clamp(r.episode_reward, -bound, bound);
+    out.clamp = bound;
     if (it != open_.end()) erase(it);
     return {};
   }
   if (it == open_.end()) {
     open_.emplace(r.episode_id, std::move(t));
-    ++per_client_[client];
+    per_client_.add(client);
   } else {
     it->second = std::move(t);
   }
@@ -54,7 +73,7 @@ core::Status ReportTally::admit(const std::string& client, const core::ReportSam
 }
 
 void ReportTally::erase(std::unordered_map<std::string, Tally>::iterator it) {
-  if (auto c = per_client_.find(it->second.client); c != per_client_.end() && --c->second <= 0) per_client_.erase(c);
+  per_client_.remove(it->second.client);
   open_.erase(it);
 }
 

@@ -1,5 +1,6 @@
 #include "policy_server/request_handler.h"
 
+#include <algorithm>
 #include <exception>
 
 #include <boost/asio/steady_timer.hpp>
@@ -192,7 +193,8 @@ void RequestHandler::report_samples(Caller caller, const core::ReportSamples& m)
   std::vector<core::ReportedFragment> frags;
   if (auto st = core::check_report(ctx_.policies, m, frags); !st.ok())
     return reply(caller, core::error_reply(st));
-  if (auto st = ctx_.reports.admit(caller.client, m, ctx_.max_abs_reward); !st.ok())
+  ReportTally::Verified verified;
+  if (auto st = ctx_.reports.admit(caller.client, m, ctx_.max_abs_reward, verified); !st.ok())
     return reply(caller, core::error_reply(st));
   std::vector<char> touched(static_cast<size_t>(ctx_.policies.num_policies()), 0);
   // Counters and the episode first: a learner woken by these samples then reports them in
@@ -203,10 +205,11 @@ void RequestHandler::report_samples(Caller caller, const core::ReportSamples& m)
   if (m.episode_done) {
     core::EpisodeSummary s;
     for (const auto& r : m.agent_rewards)
-      s.policy_rewards[ctx_.policies.spec(ctx_.policies.policy_for(m.episode_id, r.agent_id)).policy_id] += r.reward;
+      s.policy_rewards[ctx_.policies.spec(ctx_.policies.policy_for(m.episode_id, r.agent_id)).policy_id] +=
+          std::clamp(static_cast<double>(r.reward), -verified.clamp, verified.clamp);
     for (const auto& cm : m.custom_metrics) s.custom_metrics[cm.name] = cm.value;
-    s.reward = m.episode_reward;
-    s.length = m.episode_length;
+    s.reward = verified.episode_reward;
+    s.length = verified.episode_length;
     s.evaluation = !m.explore;
     ctx_.stats.episode_finished(std::move(s));
   }

@@ -1,5 +1,7 @@
 #include "policy_server/session.h"
 
+#include <cctype>
+
 #include <spdlog/spdlog.h>
 
 #include <atomic>
@@ -64,9 +66,12 @@ bool authorized(const http::request<http::string_body>& req, const std::string& 
   auto it = req.find(http::field::authorization);
   if (it == req.end()) return false;
   const std::string_view v(it->value().data(), it->value().size());
-  constexpr std::string_view kBearer = "Bearer ";
-  return v.size() > kBearer.size() && v.substr(0, kBearer.size()) == kBearer &&
-         same_token(v.substr(kBearer.size()), token);
+  // The scheme is case-insensitive (RFC 7235), the token is not.
+  constexpr std::string_view kBearer = "bearer ";
+  if (v.size() <= kBearer.size()) return false;
+  for (size_t i = 0; i < kBearer.size(); ++i)
+    if (std::tolower(static_cast<unsigned char>(v[i])) != kBearer[i]) return false;
+  return same_token(v.substr(kBearer.size()), token);
 }
 
 LogLimiter& refused_log() {

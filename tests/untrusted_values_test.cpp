@@ -114,17 +114,51 @@ TEST_CASE("values out of their space, or absurd, are refused before they reach t
     CHECK(test::is_error(r, ErrorCode::BadRequest));
     CHECK(error_message(r).find("env_steps") != std::string::npos);
     rep = report("r2", 3, true);
-    rep.episode_length = 1000;
-    CHECK(error_message(c.call(rid++, rep)).find("episode_length") != std::string::npos);
-    rep = report("r2", 3, true);
     rep.episode_reward = 1e30;
     CHECK(error_message(c.call(rid++, rep)).find("episode_reward") != std::string::npos);
-    // Nothing of it counted; the honest report is.
-    CHECK(s.metric("tandem_timesteps_total") == 0);
+    rep = report("r2", 3, true);
+    rep.agent_rewards.push_back(rep.agent_rewards[0]);
+    CHECK(error_message(c.call(rid++, rep)).find("appears twice") != std::string::npos);
+    // A first part, then a last part whose episode_length disagrees with the parts.
+    REQUIRE(test::is<core::SamplesAccepted>(c.call(rid++, report("r4", 2, false))));
+    rep = report("r4", 3, true);
+    rep.episode_length = 1000;
+    CHECK(error_message(c.call(rid++, rep)).find("episode_length") != std::string::npos);
+    CHECK(s.metric("tandem_timesteps_total") == 2);
     CHECK(s.metric("tandem_episodes_total") == 0);
-    CHECK(test::is<core::SamplesAccepted>(c.call(rid++, report("r2", 3, true))));
-    CHECK(s.metric("tandem_timesteps_total") == 3);
+    // An episode whose earlier parts this server never saw (it restarted): the samples are
+    // kept, the totals clamped to what it can verify.
+    rep = report("r5", 3, true);
+    rep.episode_length = int64_t{1} << 40;
+    rep.episode_reward = 1e12;
+    CHECK(test::is<core::SamplesAccepted>(c.call(rid++, rep)));
+    CHECK(s.metric("tandem_timesteps_total") == 5);
     CHECK(s.metric("tandem_episodes_total") == 1);
+    CHECK(s.metric("tandem_episode_len_mean") == 3);
+    CHECK(s.metric("tandem_episode_reward_mean") <= 3 + 1e6);
+  }
+  SUBCASE("ReportSamples with value estimates of 1e30, or a Box log_std of 50") {
+    auto rep = report("r6", 3, true);
+    rep.fragments[0].steps.vf_preds[1] = 1e30f;
+    CHECK(error_message(c.call(rid++, rep)).find("vf_preds[1]") != std::string::npos);
+    rep = report("r6", 3, false);
+    rep.fragments[0].steps.terminated = false;
+    rep.fragments[0].steps.bootstrap_value = 1e30f;
+    CHECK(error_message(c.call(rid++, rep)).find("bootstrap_value") != std::string::npos);
+    core::ReportSamples box;
+    box.episode_id = "r7";
+    core::AgentFragment f;
+    f.agent_id = "cont";
+    f.steps.obs = {0.f, 0.f};
+    f.steps.actions_cont = {0.f};
+    f.steps.dist_inputs = {0.f, 50.f};  // mean 0, log_std 50
+    f.steps.action_logp = {core::action_logp(core::Space::box({1}, -1, 1), f.steps.dist_inputs, {},
+                                             std::vector<float>{0.f})};
+    f.steps.vf_preds = {0.f};
+    f.steps.rewards = {0.f};
+    box.fragments.push_back(f);
+    box.env_steps = 1;
+    CHECK(error_message(c.call(rid++, box)).find("dist_inputs[1]") != std::string::npos);
   }
   SUBCASE("an episode reported in parts: episode_length must be the sum of the parts' env_steps") {
     CHECK(test::is<core::SamplesAccepted>(c.call(rid++, report("r3", 4, false))));
@@ -168,6 +202,37 @@ TEST_CASE("values out of their space, or absurd, are refused before they reach t
     CHECK(error_message(r).find("allows no action") != std::string::npos);
   }
   CHECK(s.metric("tandem_io_errors_total") == 0);
+}
+
+TEST_CASE("rewards for many new agent ids cannot inflate an episode's return; agents per episode are bounded") {
+  auto cfg = test::config_for("untrusted_new_agents");
+  cfg["policy_mapping"] = {{"*", "p"}};
+  test::ServerProcess s(cfg, "untrusted_new_agents", {"--no-train"});
+  test::RawClient c(s.port(), "agents");
+  uint64_t rid = 1;
+  REQUIRE(test::started(c.call(rid++, test::start("e")), "e"));
+  REQUIRE(test::is<core::Actions>(c.call(rid++, test::get_action("e", {0.5f, 0.5f}))));
+  core::LogReturns many{"e", {}};
+  for (int i = 0; i < 1000; ++i) many.rewards.push_back({"x" + std::to_string(i), 1e6f, false});
+  auto r = c.call(rid++, many);
+  CHECK(test::is_error(r, ErrorCode::BadRequest));
+  CHECK(error_message(r).find("outside any step") != std::string::npos);
+  // Rewards that reach no step share ONE allowance of max_abs_reward per episode.
+  CHECK(test::is<core::Ack>(c.call(rid++, core::LogReturns{"e", {{"y1", 4e5f, false}, {"y2", -4e5f, false}}})));
+  CHECK(test::is_error(c.call(rid++, core::LogReturns{"e", {{"y3", 4e5f, false}}}), ErrorCode::BadRequest));
+  // The agent that acted still gets its step's reward.
+  CHECK(test::is<core::Ack>(c.call(rid++, test::log_returns("e", 9e5f))));
+  // At most 1024 agents per episode, over several requests.
+  for (int k = 0; k < 2; ++k) {
+    core::GetAction g{"e", {}};
+    for (int i = 0; i < 1000; ++i) g.agents.push_back(test::agent_obs({0.5f, 0.5f}, "g" + std::to_string(k * 1000 + i)));
+    auto a = c.call(rid++, g);
+    if (k == 0) CHECK(test::is<core::Actions>(a));
+    else CHECK(error_message(a).find("at most 1024 agents") != std::string::npos);
+  }
+  REQUIRE(test::is<core::Ack>(c.call(rid++, core::EndEpisode{"e", {}, false, {}})));
+  CHECK(test::eventually([&] { return s.metric("tandem_episodes_total") == 1; }));
+  CHECK(s.metric("tandem_episode_reward_mean") == doctest::Approx(9e5));
 }
 
 TEST_CASE("a relu model trained on legal but extreme observations keeps finite weights") {

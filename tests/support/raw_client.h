@@ -33,6 +33,7 @@
 #include "core/messages.h"
 #include "core/status.h"
 #include "schemas/codec.h"
+#include "run_until.h"
 
 namespace tandem::test {
 
@@ -203,19 +204,12 @@ class RawClient {
     boost::beast::error_code error;
   };
 
-  static Clock::time_point deadline(double seconds) {
-    return Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
-  }
+  static Clock::time_point deadline(double seconds) { return deadline_after(seconds); }
 
   // Runs handlers until done() or the deadline; returns done().
   template <typename Done>
   bool run_until(Done done, Clock::time_point end) {
-    while (!done()) {
-      if (Clock::now() >= end) return false;
-      if (ioc_.stopped()) ioc_.restart();
-      ioc_.run_one_until(end);
-    }
-    return true;
+    return test::run_until(ioc_, done, end);
   }
 
   void start_read() {
