@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "algorithms/policy.h"
+#include "support/policy_specs.h"
 
 using namespace tandem::algo;
 
@@ -28,12 +29,7 @@ std::string temp_path(const std::string& name) {
 }
 
 PolicySpec ckpt_spec(const char* overrides) {
-  PolicySpec spec;
-  spec.policy_id = "ckpt";
-  spec.observation_space = Space::box({3});
-  spec.action_space = Space::discrete(3);
-  spec.config.merge_json(nlohmann::json::parse(overrides));
-  return spec;
+  return tandem::test::policy_spec("ckpt", Space::box({3}), Space::discrete(3), overrides);
 }
 
 // A deterministic batch of 64 length-4 bootstrapped fragments... of varied random data.

@@ -12,18 +12,14 @@
 #include <nlohmann/json.hpp>
 
 #include "algorithms/policy.h"
+#include "support/policy_specs.h"
 
 using namespace tandem::algo;
 
 namespace {
 
 PolicySpec spec_with(const char* overrides) {
-  PolicySpec spec;
-  spec.policy_id = "guarded";
-  spec.observation_space = Space::box({3});
-  spec.action_space = Space::discrete(2);
-  spec.config.merge_json(nlohmann::json::parse(overrides));
-  return spec;
+  return tandem::test::policy_spec("guarded", Space::box({3}), Space::discrete(2), overrides);
 }
 
 // `n` steps from the model itself (a proper on-policy batch), rewards `reward`.

@@ -14,6 +14,7 @@
 #include "support/raw_client.h"
 #include "support/requests.h"
 #include "support/server_process.h"
+#include "support/uniform_report.h"
 
 using namespace tandem;
 using core::ErrorCode;
@@ -27,26 +28,7 @@ std::string error_message(const core::Reply& r) {
 
 // A report of one agent's `T` steps with uniform logits over Discrete(3), action 0.
 core::ReportSamples report(const std::string& ep, int T, bool done) {
-  core::ReportSamples rep;
-  rep.episode_id = ep;
-  core::AgentFragment f;
-  f.agent_id = "agent0";
-  for (int t = 0; t < T; ++t) {
-    f.steps.obs.insert(f.steps.obs.end(), {0.1f, 0.2f});
-    f.steps.actions.push_back(0);
-    f.steps.action_logp.push_back(-1.0986123f);
-    f.steps.vf_preds.push_back(0.f);
-    f.steps.dist_inputs.insert(f.steps.dist_inputs.end(), {0.f, 0.f, 0.f});
-    f.steps.rewards.push_back(1.f);
-  }
-  f.steps.terminated = done;
-  rep.fragments.push_back(f);
-  rep.env_steps = T;
-  rep.episode_done = done;
-  rep.episode_length = T;
-  rep.episode_reward = T;
-  rep.agent_rewards = {{"agent0", static_cast<float>(T), false}};
-  return rep;
+  return test::uniform_report(ep, T, {0.1f, 0.2f}, 3, done);
 }
 
 }  // namespace

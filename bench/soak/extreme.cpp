@@ -13,6 +13,7 @@
 #include "core/action_logp.h"
 #include "raw_ws.h"
 #include "run_state.h"
+#include "support/uniform_report.h"
 
 namespace tandem::soak {
 
@@ -20,26 +21,7 @@ namespace {
 
 // A ReportSamples of T CartPole steps, uniform logits, action 0: valid until poisoned.
 core::ReportSamples report(const std::string& ep, int T) {
-  core::ReportSamples rep;
-  rep.episode_id = ep;
-  core::AgentFragment f;
-  f.agent_id = "agent0";
-  for (int t = 0; t < T; ++t) {
-    f.steps.obs.insert(f.steps.obs.end(), {0.01f, 0.02f, 0.03f, 0.04f});
-    f.steps.actions.push_back(0);
-    f.steps.action_logp.push_back(-0.6931472f);
-    f.steps.vf_preds.push_back(0.f);
-    f.steps.dist_inputs.insert(f.steps.dist_inputs.end(), {0.f, 0.f});
-    f.steps.rewards.push_back(1.f);
-  }
-  f.steps.terminated = true;
-  rep.fragments.push_back(f);
-  rep.env_steps = T;
-  rep.episode_done = true;
-  rep.episode_length = T;
-  rep.episode_reward = T;
-  rep.agent_rewards = {{"agent0", static_cast<float>(T), false}};
-  return rep;
+  return test::uniform_report(ep, T, {0.01f, 0.02f, 0.03f, 0.04f}, 2, /*done=*/true);
 }
 
 }  // namespace

@@ -72,18 +72,7 @@ void RawWs::abort() {
 }
 
 void RawWs::start_read() {
-  auto st = rs_;
-  st->pending = true;
-  ws_->async_read(st->buf, [st](beast::error_code ec, std::size_t) {
-    st->pending = false;
-    if (ec) {
-      st->error = ec;
-      return;
-    }
-    const auto* p = static_cast<const uint8_t*>(st->buf.data().data());
-    st->inbox.emplace_back(p, p + st->buf.size());
-    st->buf.consume(st->buf.size());
-  });
+  test::read_frame_into(*ws_, rs_, [] {});  // one frame; read() re-arms
 }
 
 bool connect_counted(int kind, RawWs& ws, uint16_t port, const std::string& id) {

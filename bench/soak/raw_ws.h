@@ -20,6 +20,7 @@
 
 #include "core/messages.h"
 #include "schemas/codec.h"
+#include "support/frame_inbox.h"
 
 namespace tandem::soak {
 
@@ -49,12 +50,7 @@ class RawWs {
     boost::beast::error_code ec;
     wire::Frame frame;
   };
-  struct ReadState {
-    boost::beast::flat_buffer buf;
-    std::deque<wire::Frame> inbox;
-    boost::beast::error_code error;
-    bool pending = false;
-  };
+  using ReadState = test::FrameInbox;
   void start_read();
 
   boost::asio::io_context ioc_;  // first: destroyed last

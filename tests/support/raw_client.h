@@ -33,6 +33,7 @@
 #include "core/messages.h"
 #include "core/status.h"
 #include "schemas/codec.h"
+#include "frame_inbox.h"
 #include "run_until.h"
 
 namespace tandem::test {
@@ -197,12 +198,7 @@ class RawClient {
     boost::beast::error_code ec;
     wire::Frame frame;
   };
-  // Owned by the read loop's handlers too, so a handler never outlives what it writes to.
-  struct ReadState {
-    boost::beast::flat_buffer buf;
-    std::deque<wire::Frame> inbox;
-    boost::beast::error_code error;
-  };
+  using ReadState = FrameInbox;
 
   static Clock::time_point deadline(double seconds) { return deadline_after(seconds); }
 
@@ -213,17 +209,7 @@ class RawClient {
   }
 
   void start_read() {
-    auto st = state_;
-    ws_->async_read(st->buf, [this, st](boost::beast::error_code ec, std::size_t) {
-      if (ec) {
-        st->error = ec;
-        return;
-      }
-      const auto* p = static_cast<const uint8_t*>(st->buf.data().data());
-      st->inbox.emplace_back(p, p + st->buf.size());
-      st->buf.consume(st->buf.size());
-      start_read();
-    });
+    read_frame_into(*ws_, state_, [this] { start_read(); });
   }
 
   std::string client_id_;
