@@ -86,8 +86,19 @@ struct ReportSamples {
   std::vector<Metric> custom_metrics;
 };
 
+// The requests about one episode: what a vectorised frame may carry.
+using EpisodeRequest = std::variant<StartEpisode, GetAction, LogAction, LogReturns, EndEpisode>;
+// Vectorised: the requests of many episodes in one frame (a simulator that steps N
+// environments from one thread). The entries apply one by one, in order, exactly as the same
+// requests sent singly would; an entry that fails gets its own Error and changes nothing,
+// the others apply. The reply holds one reply per entry, in order. The frame is one request
+// for the exactly-once ledger: a resend gets the whole original reply.
+struct VectorRequest {
+  std::vector<EpisodeRequest> entries;
+};
+
 using Request = std::variant<StartEpisode, GetAction, LogAction, LogReturns, EndEpisode,
-                             GetConfig, GetWeights, ReportSamples>;
+                             GetConfig, GetWeights, ReportSamples, VectorRequest>;
 
 // ---- replies ----
 struct EpisodeStarted {
@@ -121,13 +132,23 @@ struct Error {
   std::string message;
 };
 
-using Reply = std::variant<EpisodeStarted, Actions, Ack, Config, Weights, SamplesAccepted, Error>;
+// What one entry of a VectorRequest gets: what the same request sent singly would.
+using EpisodeReply = std::variant<EpisodeStarted, Actions, Ack, Error>;
+struct VectorReply {
+  std::vector<EpisodeReply> replies;  // one per entry, in order
+};
+
+using Reply = std::variant<EpisodeStarted, Actions, Ack, Config, Weights, SamplesAccepted, Error, VectorReply>;
 
 // "GetAction", "Actions", ... (for logs and error messages).
 const char* request_name(const Request& r);
 const char* reply_name(const Reply& r);
-// The episode a request is about ("" for GetConfig / GetWeights).
+// The episode a request is about ("" for GetConfig / GetWeights / VectorRequest).
 const std::string& episode_of(const Request& r);
+const std::string& episode_of(const EpisodeRequest& r);
+Request to_request(EpisodeRequest r);
+// An entry's reply as a VectorReply entry; a reply no entry can get becomes Internal.
+EpisodeReply to_episode_reply(Reply r);
 // Requests that change server state go through the exactly-once ledger; GetConfig and
 // GetWeights are reads and are simply answered again.
 bool is_mutating(const Request& r);

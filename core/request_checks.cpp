@@ -47,48 +47,58 @@ Status check_episode_id(const std::string& id) {
 }
 }  // namespace
 
+namespace {
+Status all(std::initializer_list<Status> ss) {
+  for (const auto& s : ss)
+    if (!s.ok()) return s;
+  return Status{};
+}
+Status check_msg(const StartEpisode& m) { return check_episode_id(m.episode_id); }
+Status check_msg(const GetAction& m) {
+  return all({check_episode_id(m.episode_id), check_count(m.agents.size(), kMaxAgentsPerFrame, "agents"),
+              check_agent_ids(m.agents)});
+}
+Status check_msg(const LogAction& m) {
+  return all({check_episode_id(m.episode_id), check_count(m.agents.size(), kMaxAgentsPerFrame, "agents"),
+              check_count(m.actions.size(), kMaxAgentsPerFrame, "actions"), check_agent_ids(m.agents),
+              check_agent_ids(m.actions)});
+}
+Status check_msg(const LogReturns& m) {
+  return all({check_episode_id(m.episode_id), check_count(m.rewards.size(), kMaxAgentsPerFrame, "rewards"),
+              check_agent_ids(m.rewards)});
+}
+Status check_msg(const EndEpisode& m) {
+  return all({check_episode_id(m.episode_id), check_count(m.agents.size(), kMaxAgentsPerFrame, "agents"),
+              check_agent_ids(m.agents), check_metrics(m.custom_metrics)});
+}
+Status check_msg(const GetConfig&) { return Status{}; }
+Status check_msg(const GetWeights& m) {
+  if (auto why = check_id(m.policy_id, kMaxNameBytes, "policy id"); !why.empty()) return bad_id(why);
+  return Status{};
+}
+Status check_msg(const ReportSamples& m) {
+  return all({check_episode_id(m.episode_id), check_count(m.fragments.size(), kMaxFragmentsPerReport, "fragments"),
+              check_count(m.agent_rewards.size(), kMaxFragmentsPerReport, "agent_rewards"),
+              check_agent_ids(m.fragments), check_agent_ids(m.agent_rewards), check_metrics(m.custom_metrics)});
+}
+Status check_msg(const VectorRequest& m) {
+  if (auto s = check_count(m.entries.size(), kMaxEntriesPerVector, "entries"); !s.ok()) return s;
+  size_t agents = 0;
+  for (const auto& e : m.entries)
+    agents += std::visit(Overload{[](const StartEpisode&) -> size_t { return 0; },
+                                  [](const LogReturns& x) { return x.rewards.size(); },
+                                  [](const auto& x) { return x.agents.size(); }},
+                         e);
+  if (auto s = check_count(agents, kMaxAgentsPerVector, "agents over all entries"); !s.ok()) return s;
+  for (size_t i = 0; i < m.entries.size(); ++i)
+    if (auto s = std::visit([](const auto& x) { return check_msg(x); }, m.entries[i]); !s.ok())
+      return Status::error(s.code, "entry " + std::to_string(i) + ": " + s.message);
+  return Status{};
+}
+}  // namespace
+
 Status check_envelope(const Request& r) {
-  auto all = [](std::initializer_list<Status> ss) {
-    for (const auto& s : ss)
-      if (!s.ok()) return s;
-    return Status{};
-  };
-  return std::visit(
-      Overload{
-          [&](const StartEpisode& m) { return check_episode_id(m.episode_id); },
-          [&](const GetAction& m) {
-            return all({check_episode_id(m.episode_id),
-                        check_count(m.agents.size(), kMaxAgentsPerFrame, "agents"), check_agent_ids(m.agents)});
-          },
-          [&](const LogAction& m) {
-            return all({check_episode_id(m.episode_id),
-                        check_count(m.agents.size(), kMaxAgentsPerFrame, "agents"),
-                        check_count(m.actions.size(), kMaxAgentsPerFrame, "actions"), check_agent_ids(m.agents),
-                        check_agent_ids(m.actions)});
-          },
-          [&](const LogReturns& m) {
-            return all({check_episode_id(m.episode_id),
-                        check_count(m.rewards.size(), kMaxAgentsPerFrame, "rewards"), check_agent_ids(m.rewards)});
-          },
-          [&](const EndEpisode& m) {
-            return all({check_episode_id(m.episode_id),
-                        check_count(m.agents.size(), kMaxAgentsPerFrame, "agents"), check_agent_ids(m.agents),
-                        check_metrics(m.custom_metrics)});
-          },
-          [&](const GetConfig&) { return Status{}; },
-          [&](const GetWeights& m) {
-            if (auto why = check_id(m.policy_id, kMaxNameBytes, "policy id"); !why.empty()) return bad_id(why);
-            return Status{};
-          },
-          [&](const ReportSamples& m) {
-            return all({check_episode_id(m.episode_id),
-                        check_count(m.fragments.size(), kMaxFragmentsPerReport, "fragments"),
-                        check_count(m.agent_rewards.size(), kMaxFragmentsPerReport, "agent_rewards"),
-                        check_agent_ids(m.fragments), check_agent_ids(m.agent_rewards),
-                        check_metrics(m.custom_metrics)});
-          },
-      },
-      r);
+  return std::visit([](const auto& m) { return check_msg(m); }, r);
 }
 
 int64_t mask_size(const Space& as) {

@@ -22,10 +22,13 @@ constexpr size_t kMaxMetricsPerRequest = 256;   // custom_metrics of one EndEpis
 constexpr float kMaxAbsAction = 1e6f;           // Box actions of an unbounded space, and reported samples
 constexpr float kMaxAbsLogit = 1e3f;            // reported Discrete / MultiDiscrete dist_inputs (masked: kMaskedLogit)
 constexpr float kMaxAbsDistInput = 1e6f;        // reported Box dist_inputs (mean, log_std)
+constexpr size_t kMaxEntriesPerVector = 1024;   // requests in one VectorRequest
+constexpr size_t kMaxAgentsPerVector = 8192;    // agents over all entries of one VectorRequest
 
 // What any request may carry, before it touches state: every id (episode, agent, policy,
 // metric name) valid UTF-8 without control characters and short (core/text.h), list
-// lengths within the bounds above. Messages quote client text
+// lengths within the bounds above; a VectorRequest: its entries' count, their agents in all,
+// and every entry's envelope (a message names the entry). Messages quote client text
 // through quote().
 Status check_envelope(const Request& r);
 

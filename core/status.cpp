@@ -20,4 +20,10 @@ const char* error_code_name(ErrorCode code) {
   return "Unknown";
 }
 
+ErrorCode error_code_from_name(const std::string& name) {
+  for (auto c = static_cast<uint16_t>(ErrorCode::None); c <= static_cast<uint16_t>(ErrorCode::Internal); ++c)
+    if (name == error_code_name(static_cast<ErrorCode>(c))) return static_cast<ErrorCode>(c);
+  return ErrorCode::Internal;
+}
+
 }  // namespace tandem::core

@@ -25,6 +25,8 @@ enum class ErrorCode : uint16_t {
 
 // "BadObservation" etc.; "Unknown" for a value outside the enum.
 const char* error_code_name(ErrorCode code);
+// The code of a name error_code_name gives; Internal for any other text.
+ErrorCode error_code_from_name(const std::string& name);
 
 struct Status {
   ErrorCode code = ErrorCode::None;

@@ -1,5 +1,6 @@
 // cartpole_client: runs CartPole-v1 episodes against a tandem-server, one PolicyClient per
-// simulator thread, and prints rolling returns. --eval runs evaluation episodes (greedy
+// simulator thread, and prints rolling returns. --envs-per-client N (N > 1): each thread
+// steps N CartPoles with one vectorised frame per step (VectorEnvRunner). --eval runs evaluation episodes (greedy
 // actions, never trained on) and prints their mean return.
 #include <atomic>
 #include <chrono>
@@ -13,6 +14,7 @@
 #include <CLI/CLI.hpp>
 
 #include "policy_client/policy_client.h"
+#include "policy_client/vector_env_runner.h"
 #include "sims/cartpole.h"
 
 int main(int argc, char** argv) {
@@ -30,6 +32,10 @@ int main(int argc, char** argv) {
       ->check(CLI::PositiveNumber);
   app.add_option("--server", address, "server address ws://HOST:PORT");
   app.add_option("--concurrent", threads, "concurrent episodes (one thread + client each)")->check(CLI::Range(1, 256));
+  int envs_per_client = 1;
+  app.add_option("--envs-per-client", envs_per_client,
+                 "CartPoles per thread, stepped together: one frame and one round trip per step of all")
+      ->check(CLI::Range(1, 1024));
   app.add_option("--steps", max_steps, "env step budget (0 = none)");
   app.add_option("--episodes", max_episodes, "episode budget (0 = none)");
   app.add_option("--stop-reward", stop_reward, "stop when the mean of the last 100 returns reaches this");
@@ -44,6 +50,26 @@ int main(int argc, char** argv) {
   std::deque<double> last100;
   double return_sum = 0;  // over all episodes (guarded by mu)
   const auto t0 = std::chrono::steady_clock::now();
+  // One finished episode: rolling mean, progress line; true when a budget is reached.
+  auto episode_done = [&](double ret) {
+    const int64_t n = ++episodes;
+    double mean;
+    {
+      std::lock_guard lk(mu);
+      return_sum += ret;
+      last100.push_back(ret);
+      if (last100.size() > 100) last100.pop_front();
+      mean = std::accumulate(last100.begin(), last100.end(), 0.0) / static_cast<double>(last100.size());
+      if (n % 50 == 0) {
+        double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        std::cout << "episodes " << n << "  steps " << steps << "  mean_return(last100) " << mean
+                  << "  elapsed " << el << "s  steps/s " << static_cast<double>(steps) / el << std::endl;
+      }
+    }
+    if ((max_steps && steps >= max_steps) || (max_episodes && n >= max_episodes) ||
+        (stop_reward > 0 && last100.size() >= 100 && mean >= stop_reward))
+      stop = true;
+  };
   auto worker = [&](int w) {
     try {
       tandem::client::ClientOptions opts;
@@ -51,40 +77,39 @@ int main(int argc, char** argv) {
       const auto mode = inference == "local" ? tandem::client::InferenceMode::Local
                                              : tandem::client::InferenceMode::Remote;
       tandem::client::PolicyClient client(address, mode, opts);
-      tandem::sims::CartPole env(seed * 1000 + static_cast<uint64_t>(w));
-      while (!stop) {
-        auto obs = env.reset();
-        auto ep = client.start_episode(std::nullopt, /*training_enabled=*/!eval, /*explore=*/!eval);
-        double ret = 0;
-        for (;;) {
-          auto a = client.get_action(ep, obs);
-          auto s = env.step(static_cast<int>(a.as_int()));
-          client.log_returns(ep, s.reward);
-          ret += s.reward;
-          obs = s.obs;
-          ++steps;
-          if (s.terminated || s.truncated) {
-            client.end_episode(ep, obs, /*truncated=*/s.truncated && !s.terminated);
-            break;
-          }
+      if (envs_per_client > 1) {
+        std::vector<std::unique_ptr<tandem::sims::MultiAgentEnv>> envs;
+        for (int i = 0; i < envs_per_client; ++i)
+          envs.push_back(std::make_unique<tandem::sims::CartPoleMultiAgent>(
+              seed * 1000000 + static_cast<uint64_t>(w) * 1024 + static_cast<uint64_t>(i)));
+        tandem::client::VectorEnvRunner runner(client, std::move(envs), {!eval, !eval});
+        while (!stop) {
+          auto done = runner.step();
+          steps += envs_per_client;
+          if (max_steps && steps >= max_steps) stop = true;
+          for (const auto& e : done) episode_done(e.reward);
         }
-        const int64_t n = ++episodes;
-        double mean;
-        {
-          std::lock_guard lk(mu);
-          return_sum += ret;
-          last100.push_back(ret);
-          if (last100.size() > 100) last100.pop_front();
-          mean = std::accumulate(last100.begin(), last100.end(), 0.0) / static_cast<double>(last100.size());
-          if (n % 50 == 0) {
-            double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-            std::cout << "episodes " << n << "  steps " << steps << "  mean_return(last100) " << mean
-                      << "  elapsed " << el << "s  steps/s " << static_cast<double>(steps) / el << std::endl;
+        runner.finish();
+      } else {
+        tandem::sims::CartPole env(seed * 1000 + static_cast<uint64_t>(w));
+        while (!stop) {
+          auto obs = env.reset();
+          auto ep = client.start_episode(std::nullopt, /*training_enabled=*/!eval, /*explore=*/!eval);
+          double ret = 0;
+          for (;;) {
+            auto a = client.get_action(ep, obs);
+            auto s = env.step(static_cast<int>(a.as_int()));
+            client.log_returns(ep, s.reward);
+            ret += s.reward;
+            obs = s.obs;
+            ++steps;
+            if (s.terminated || s.truncated) {
+              client.end_episode(ep, obs, /*truncated=*/s.truncated && !s.terminated);
+              break;
+            }
           }
+          episode_done(ret);
         }
-        if ((max_steps && steps >= max_steps) || (max_episodes && n >= max_episodes) ||
-            (stop_reward > 0 && last100.size() >= 100 && mean >= stop_reward))
-          stop = true;
       }
       client.flush();
       if (mode == tandem::client::InferenceMode::Local && w == 0) {

@@ -22,6 +22,10 @@ class ClientBackend {
   virtual void log_action(core::LogAction request) = 0;
   virtual void log_returns(core::LogReturns request) = 0;
   virtual void end_episode(core::EndEpisode request) = 0;
+  // Vectorised: every entry applied in order, one reply per entry. This default applies them
+  // one by one through the calls above (an entry that throws RequestError gets its Error and
+  // the others go on); the remote backend sends them as one frame instead.
+  virtual core::VectorReply step(const core::VectorRequest& request);
   virtual void flush() = 0;
   virtual std::string config_json() = 0;
   virtual int64_t reconnects() const = 0;

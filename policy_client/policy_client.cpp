@@ -1,19 +1,12 @@
 #include "policy_client/policy_client.h"
 
 #include "policy_client/client_backend.h"
+#include "policy_client/request_builders.h"
+#include "policy_client/vector_step.h"
 
 namespace tandem::client {
 
-namespace {
 using core::kDefaultAgentId;
-
-std::vector<core::AgentObs> agents_of(const AgentObs& obs) {
-  std::vector<core::AgentObs> out;
-  out.reserve(obs.size());
-  for (const auto& [id, o] : obs) out.push_back({id, o, {}});
-  return out;
-}
-}  // namespace
 
 struct PolicyClient::Impl {
   InferenceMode mode = InferenceMode::Remote;
@@ -49,18 +42,15 @@ std::string PolicyClient::start_episode(std::optional<std::string> episode_id, b
 
 Action PolicyClient::get_action(const std::string& episode_id, std::span<const float> obs,
                                 std::span<const float> action_mask) {
-  core::GetAction r{episode_id, {{kDefaultAgentId, {obs.begin(), obs.end()}, {action_mask.begin(), action_mask.end()}}}};
-  return impl_->backend->get_action(std::move(r)).at(kDefaultAgentId);
+  return impl_->backend->get_action(requests::get_action(episode_id, obs, action_mask)).at(kDefaultAgentId);
 }
 
 std::map<std::string, Action> PolicyClient::get_action(const std::string& episode_id, const AgentObs& obs) {
-  return impl_->backend->get_action(core::GetAction{episode_id, agents_of(obs)});
+  return impl_->backend->get_action(core::GetAction{episode_id, requests::agents_of(obs)});
 }
 
 void PolicyClient::log_action(const std::string& episode_id, std::span<const float> obs, const Action& action) {
-  impl_->backend->log_action(core::LogAction{episode_id,
-                                             {{kDefaultAgentId, {obs.begin(), obs.end()}, {}}},
-                                             {{kDefaultAgentId, action.discrete, action.continuous}}});
+  impl_->backend->log_action(requests::log_action(episode_id, obs, action));
 }
 
 void PolicyClient::log_returns(const std::string& episode_id, float reward) {
@@ -69,27 +59,32 @@ void PolicyClient::log_returns(const std::string& episode_id, float reward) {
 
 void PolicyClient::log_returns(const std::string& episode_id, const std::map<std::string, float>& rewards,
                                const std::map<std::string, bool>& dones) {
-  core::LogReturns r{episode_id, {}};
-  for (const auto& [id, v] : rewards) {
-    auto it = dones.find(id);
-    r.rewards.push_back({id, v, it != dones.end() && it->second});
-  }
-  for (const auto& [id, d] : dones)
-    if (!rewards.count(id)) r.rewards.push_back({id, 0.f, d});
-  impl_->backend->log_returns(std::move(r));
+  impl_->backend->log_returns(requests::log_returns(episode_id, rewards, dones));
 }
 
 void PolicyClient::end_episode(const std::string& episode_id, std::span<const float> obs, bool truncated,
                                const std::map<std::string, double>& custom_metrics) {
-  end_episode(episode_id, AgentObs{{kDefaultAgentId, std::vector<float>(obs.begin(), obs.end())}}, truncated,
-              custom_metrics);
+  end_episode(episode_id, requests::single_agent(obs), truncated, custom_metrics);
 }
 
 void PolicyClient::end_episode(const std::string& episode_id, const AgentObs& obs, bool truncated,
                                const std::map<std::string, double>& custom_metrics) {
-  core::EndEpisode r{episode_id, agents_of(obs), truncated, {}};
-  for (const auto& [k, v] : custom_metrics) r.custom_metrics.push_back({k, v});
-  impl_->backend->end_episode(std::move(r));
+  impl_->backend->end_episode(requests::end_episode(episode_id, obs, truncated, custom_metrics));
+}
+
+StepReply PolicyClient::step(const VectorStep& s) {
+  if (s.empty()) return {};
+  return to_step_reply(s.request(), impl_->backend->step(s.request()));
+}
+
+std::vector<Action> PolicyClient::get_actions(std::span<const EpisodeObs> batch) {
+  VectorStep s;
+  for (const auto& e : batch) s.get_action(e.episode_id, e.obs, e.action_mask);
+  auto r = step(s);
+  std::vector<Action> out;
+  out.reserve(batch.size());
+  for (size_t k = 0; k < batch.size(); ++k) out.push_back(r.action(k));
+  return out;
 }
 
 void PolicyClient::flush() { impl_->backend->flush(); }

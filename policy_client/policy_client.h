@@ -15,8 +15,10 @@
 // latest by the second call after it; a call that has succeeded is never turned into an error.
 //
 // Threading: all methods are thread-safe; calls on one client are serialised (one
-// connection, one request in flight at a time). For concurrent episodes use one client per
-// thread: the server batches the requests of all connections into one forward pass.
+// connection, one request in flight at a time). For concurrent episodes either step them
+// all with one vectorised call (step(), get_actions(): one frame for N environments from
+// one thread) or use one client per thread: the server batches the requests of all
+// connections and all entries of vectorised frames into one forward pass per policy.
 //
 // Reconnects: if the connection drops, the client reconnects (backoff, up to
 // reconnect_timeout_s) and resends every unanswered request; the server applies each
@@ -97,13 +99,24 @@ struct Action {
 
 using AgentObs = std::map<std::string, std::vector<float>>;
 
+// One environment's single-agent observation for get_actions().
+struct EpisodeObs {
+  std::string episode_id;
+  std::span<const float> obs;
+  std::span<const float> action_mask = {};
+};
+
+class VectorStep;  // policy_client/vector_step.h
+struct StepReply;
+
 class RequestError : public std::runtime_error {
  public:
   RequestError(std::string code, std::string request, const std::string& message)
       : std::runtime_error(request + " failed: " + code + ": " + message),
-        code(std::move(code)), request(std::move(request)) {}
+        code(std::move(code)), request(std::move(request)), message(message) {}
   std::string code;     // the server's ErrorCode name, e.g. "UnknownEpisode"
   std::string request;  // e.g. "LogReturns(ep-1)"
+  std::string message;  // the server's message
 };
 
 class ConnectionError : public std::runtime_error {
@@ -142,6 +155,12 @@ class PolicyClient {
                    const std::map<std::string, double>& custom_metrics = {});
   void end_episode(const std::string& episode_id, const AgentObs& obs, bool truncated = false,
                    const std::map<std::string, double>& custom_metrics = {});
+  // Vectorised (policy_client/vector_step.h): every call of `s` in one frame and one round
+  // trip, applied in order as if made singly. Throws RequestError for the first failed call
+  // after the frame was applied.
+  StepReply step(const VectorStep& s);
+  // One action per environment (single agent), in one frame and one round trip.
+  std::vector<Action> get_actions(std::span<const EpisodeObs> batch);
   // Waits for every outstanding reply (local: every buffered upload); throws the first
   // pipelined error.
   void flush();

@@ -1,5 +1,6 @@
 // Remote inference: every PolicyClient call is one request on one Connection; GetAction
-// (and StartEpisode, GetConfig) wait for their reply, the others are pipelined.
+// (and StartEpisode, GetConfig, a vectorised step) wait for their reply, the others are
+// pipelined.
 #include <mutex>
 
 #include "policy_client/client_backend.h"
@@ -49,6 +50,14 @@ class RemoteClient final : public ClientBackend {
       if (!out.count(a.agent_id))
         throw ConnectionError("server answered " + what + " without an action for agent '" + a.agent_id + "'");
     return out;
+  }
+
+  // One frame, one round trip; the server applies the entries in order.
+  core::VectorReply step(const core::VectorRequest& request) override {
+    std::lock_guard lk(mu_);
+    const uint64_t rid = conn_.next_id();
+    return conn_.call_as<core::VectorReply>(
+        rid, request, "VectorRequest(" + std::to_string(request.entries.size()) + " entries)");
   }
 
   void log_action(core::LogAction request) override { pipeline(request.episode_id, "LogAction", std::move(request)); }

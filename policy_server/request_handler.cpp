@@ -9,6 +9,7 @@
 #include "core/request_checks.h"
 #include "core/text.h"
 #include "policy_server/inference_batcher.h"
+#include "policy_server/vector_call.h"
 
 namespace tandem::server {
 
@@ -30,6 +31,12 @@ void RequestHandler::handle(Caller caller, uint64_t fingerprint, core::Request r
   }
   // The envelope (ids, list lengths) before anything else, also for reads.
   if (auto st = core::check_envelope(request); !st.ok()) return reply(caller, core::error_reply(st));
+  if (auto* v = std::get_if<core::VectorRequest>(&request)) return vector(std::move(caller), std::move(*v));
+  apply(std::move(caller), request);
+}
+
+template <class R>
+void RequestHandler::apply(Caller caller, const R& request) {
   try {
     std::visit(core::Overload{
                    [&](const core::StartEpisode& m) { reply(caller, start_episode(m, caller.client)); },
@@ -40,11 +47,23 @@ void RequestHandler::handle(Caller caller, uint64_t fingerprint, core::Request r
                    [&](const core::GetConfig&) { reply(caller, core::Config{ctx_.config_json}); },
                    [&](const core::GetWeights& m) { reply(caller, get_weights(m)); },
                    [&](const core::ReportSamples& m) { report_samples(caller, m); },
+                   [&](const core::VectorRequest&) {
+                     reply(caller, core::Error{ErrorCode::BadRequest, "a VectorRequest cannot be nested"});
+                   },
                },
                request);
   } catch (const std::exception& e) {
     reply(caller, core::Error{ErrorCode::Internal, e.what()});
   }
+}
+
+void RequestHandler::vector(Caller caller, core::VectorRequest request) {
+  ctx_.stats.vector_entries.fetch_add(static_cast<int64_t>(request.entries.size()));
+  auto call = std::make_shared<VectorCall>(
+      caller.client, std::move(request),
+      [this](Caller entry_caller, const core::EpisodeRequest& e) { apply(std::move(entry_caller), e); },
+      [this, caller](core::VectorReply r) { reply(caller, std::move(r)); });
+  call->run();
 }
 
 void RequestHandler::connection_closed(const std::string& client) {

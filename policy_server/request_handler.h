@@ -12,6 +12,7 @@
 //     ReportSamples -> core::check_report -> SampleQueue + RunStats -> reply, held while the
 //       learner is behind (retried every millisecond)
 //     GetConfig / GetWeights -> reply now (reads: not in the ledger)
+//     VectorRequest -> VectorCall: each entry through the paths above, in order; one reply
 //
 // Exactly one reply per request reaches `caller.sink` (and any resend waiting for it). The
 // session serves one request of its connection at a time (it reads the next after the
@@ -37,6 +38,10 @@ class RequestHandler {
   void abandon(Episode& ep);
 
  private:
+  // One request (or one entry of a VectorRequest) after the ledger and the envelope checks.
+  template <class R>
+  void apply(Caller caller, const R& request);
+  void vector(Caller caller, core::VectorRequest request);
   core::Reply start_episode(const core::StartEpisode& m, const std::string& client);
   core::Reply log_returns(const core::LogReturns& m);
   core::Reply end_episode(const core::EndEpisode& m);

@@ -75,6 +75,7 @@ class RunStats {
   std::atomic<int64_t> auth_failures{0};      // requests refused with 401 (no or wrong token)
   std::atomic<int64_t> refused_upgrades{0};   // upgrades refused with 400 (bad X-Tandem-Client)
   std::atomic<int64_t> idle_closed{0};        // connections closed after idle_timeout_s
+  std::atomic<int64_t> vector_entries{0};     // entries of VectorRequests (each also counted as its request)
 
  private:
   IterationMetrics build(bool reset_iteration);

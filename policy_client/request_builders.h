@@ -1,0 +1,57 @@
+#pragma once
+// PolicyClient's convenience arguments (maps, spans) as the plain requests of core/messages.h,
+// written once for single calls (PolicyClient) and vectorised ones (VectorStep).
+#include <map>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "core/messages.h"
+#include "policy_client/policy_client.h"
+
+namespace tandem::client::requests {
+
+inline std::vector<core::AgentObs> agents_of(const AgentObs& obs) {
+  std::vector<core::AgentObs> out;
+  out.reserve(obs.size());
+  for (const auto& [id, o] : obs) out.push_back({id, o, {}});
+  return out;
+}
+
+inline core::GetAction get_action(const std::string& episode_id, std::span<const float> obs,
+                                  std::span<const float> action_mask) {
+  return {episode_id,
+          {{core::kDefaultAgentId, {obs.begin(), obs.end()}, {action_mask.begin(), action_mask.end()}}}};
+}
+
+inline core::LogAction log_action(const std::string& episode_id, std::span<const float> obs, const Action& action) {
+  return {episode_id,
+          {{core::kDefaultAgentId, {obs.begin(), obs.end()}, {}}},
+          {{core::kDefaultAgentId, action.discrete, action.continuous}}};
+}
+
+// Every agent with a reward, and every agent only marked done (reward 0).
+inline core::LogReturns log_returns(const std::string& episode_id, const std::map<std::string, float>& rewards,
+                                    const std::map<std::string, bool>& dones) {
+  core::LogReturns r{episode_id, {}};
+  for (const auto& [id, v] : rewards) {
+    auto it = dones.find(id);
+    r.rewards.push_back({id, v, it != dones.end() && it->second});
+  }
+  for (const auto& [id, d] : dones)
+    if (!rewards.count(id)) r.rewards.push_back({id, 0.f, d});
+  return r;
+}
+
+inline core::EndEpisode end_episode(const std::string& episode_id, const AgentObs& obs, bool truncated,
+                                    const std::map<std::string, double>& custom_metrics) {
+  core::EndEpisode r{episode_id, agents_of(obs), truncated, {}};
+  for (const auto& [k, v] : custom_metrics) r.custom_metrics.push_back({k, v});
+  return r;
+}
+
+inline AgentObs single_agent(std::span<const float> obs) {
+  return AgentObs{{core::kDefaultAgentId, std::vector<float>(obs.begin(), obs.end())}};
+}
+
+}  // namespace tandem::client::requests
