@@ -237,14 +237,26 @@ void Connection::abort() {
   if (fd_ >= 0) ::shutdown(fd_, SHUT_RDWR);
 }
 
-void Connection::send(uint64_t rid, const core::Request& request, std::string what) {
+void Connection::keep_errors(const core::Reply& reply, const std::string& what,
+                             const std::vector<std::string>& entries) {
+  if (auto e = error_of(reply, what)) errors_.push_back(std::move(*e));
+  if (const auto* v = std::get_if<core::VectorReply>(&reply))
+    for (size_t i = 0; i < v->replies.size(); ++i)
+      if (const auto* err = std::get_if<core::Error>(&v->replies[i]))
+        errors_.emplace_back(core::error_code_name(err->code), i < entries.size() ? entries[i] : what,
+                             err->message);
+}
+
+void Connection::send(uint64_t rid, const core::Request& request, std::string what, std::vector<std::string> entries) {
   // Bound the unanswered window: wait for the oldest reply first (its error is kept).
   while (unacked_.size() >= kMaxUnacked) {
     const uint64_t oldest = unacked_.begin()->first;
-    const std::string w = unacked_.begin()->second.what;
-    if (auto e = error_of(wait(oldest), w)) errors_.push_back(std::move(*e));
+    const std::string what = unacked_.begin()->second.what;
+    const auto entries = unacked_.begin()->second.entries;
+    keep_errors(wait(oldest), what, entries);
   }
-  auto [it, ok] = unacked_.emplace(rid, Sent{wire::encode_request(rid, request), std::move(what)});
+  auto [it, ok] =
+      unacked_.emplace(rid, Sent{wire::encode_request(rid, request), std::move(what), std::move(entries)});
   try {
     write_frame(it->second.frame);
   } catch (const beast::system_error& e) {
@@ -272,10 +284,11 @@ core::Reply Connection::wait(uint64_t rid) {
     }
     auto it = unacked_.find(d.request_id);
     if (it == unacked_.end()) continue;  // a late duplicate reply, or a stray chunk
-    std::string what = std::move(it->second.what);
+    const std::string what = std::move(it->second.what);
+    const auto entries = std::move(it->second.entries);
     unacked_.erase(it);
     if (d.request_id == rid) return std::move(d.reply);
-    if (auto e = error_of(d.reply, what)) errors_.push_back(std::move(*e));
+    keep_errors(d.reply, what, entries);
   }
 }
 
@@ -311,7 +324,8 @@ void Connection::drain() {
   while (!unacked_.empty()) {
     const uint64_t rid = unacked_.rbegin()->first;
     const std::string what = unacked_.rbegin()->second.what;
-    if (auto e = error_of(wait(rid), what)) errors_.push_back(std::move(*e));
+    const auto entries = unacked_.rbegin()->second.entries;
+    keep_errors(wait(rid), what, entries);
   }
 }
 

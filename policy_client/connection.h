@@ -78,7 +78,9 @@ class Connection {
   void disconnect();
 
   uint64_t next_id() { return next_id_++; }
-  void send(uint64_t rid, const core::Request& request, std::string what);
+  // `entries`: for a VectorRequest, the name of each entry (an Error in the reply's entry i
+  // is kept as a RequestError naming entries[i]).
+  void send(uint64_t rid, const core::Request& request, std::string what, std::vector<std::string> entries = {});
   // Reads replies until the one for `rid` arrives.
   core::Reply wait(uint64_t rid);
   // A further reply frame for `rid` (chunked Weights). Throws ConnectionError when the
@@ -94,6 +96,8 @@ class Connection {
   // Waits for every unanswered request; keeps their errors.
   void drain();
   void throw_pending();
+  // Keeps an error for the next call to throw (a pipelined call answered inside another's reply).
+  void keep(RequestError e) { errors_.push_back(std::move(e)); }
   bool has_unacked() const { return !unacked_.empty(); }
   // Drops an unanswered request: it is not resent after a reconnect.
   void forget(uint64_t rid);
@@ -129,7 +133,10 @@ class Connection {
   struct Sent {
     wire::Frame frame;
     std::string what;
+    std::vector<std::string> entries;  // a VectorRequest's entry names
   };
+  // A pipelined request's reply: its Errors (a VectorReply's too) are kept for the next call.
+  void keep_errors(const core::Reply& reply, const std::string& what, const std::vector<std::string>& entries);
   std::map<uint64_t, Sent> unacked_;  // sent, not answered yet (resent after a reconnect)
   std::vector<RequestError> errors_;  // errors of pipelined requests, thrown by the next call
   std::mutex fd_mu_;                  // guards fd_ and aborted_ (abort() runs on another thread)

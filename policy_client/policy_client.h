@@ -8,11 +8,15 @@
 //   client.end_episode(ep, last_obs);         // pipelined
 //
 // Errors: a failing get_action/start_episode throws RequestError at once. log_returns,
-// log_action and end_episode do not wait for their reply; an Error the server sends for one
-// of them is kept and thrown (as RequestError naming the failed request) by the first call
-// that starts after it arrived, or by flush(), which waits until every request sent so far
-// is answered. Replies arrive in order, so the error of a pipelined request is thrown at the
-// latest by the second call after it; a call that has succeeded is never turned into an error.
+// log_action and end_episode do not wait for their reply. A remote client holds
+// log_returns and log_action and sends them in the frame of the next call (get_action,
+// start_episode, end_episode, step, get_config, flush()), so that a step costs one frame
+// each way; end_episode is sent at once.
+// An Error the server sends for one of them is kept and thrown (as RequestError naming the
+// failed request) by the first call that starts after it arrived, or by flush(), which
+// sends what is held and waits until every request sent so far is answered. A call that
+// has succeeded is never turned into an error. Handing an episode over to another client:
+// flush() first, so that what this client holds reaches the server before the other's calls.
 //
 // Threading: all methods are thread-safe; calls on one client are serialised (one
 // connection, one request in flight at a time). For concurrent episodes either step them

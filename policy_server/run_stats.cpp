@@ -7,9 +7,8 @@
 namespace tandem::server {
 
 void RunStats::add_inference_batch(int64_t size) {
-  std::lock_guard lk(mu_);
-  ++batch_calls_;
-  batch_agents_ += size;
+  inference_passes_.fetch_add(1, std::memory_order_relaxed);
+  inference_agents_.fetch_add(size, std::memory_order_relaxed);
 }
 
 void RunStats::episode_finished(EpisodeSummary s) {
@@ -86,13 +85,15 @@ IterationMetrics RunStats::build(bool reset) {
     for (const auto& e : iter_eval_) len += static_cast<double>(e.length);
     m.evaluation_len_mean = len / static_cast<double>(iter_eval_.size());
   }
-  m.mean_inference_batch =
-      batch_calls_ ? static_cast<double>(batch_agents_) / static_cast<double>(batch_calls_) : 0.0;
+  const int64_t passes = inference_passes_.load() - passes_at_take_;
+  const int64_t agents = inference_agents_.load() - agents_at_take_;
+  m.mean_inference_batch = passes ? static_cast<double>(agents) / static_cast<double>(passes) : 0.0;
   if (reset) {
     episodes_this_iter_ = 0;
     iter_custom_.clear();
     iter_eval_.clear();
-    batch_calls_ = batch_agents_ = 0;
+    passes_at_take_ += passes;
+    agents_at_take_ += agents;
   }
   return m;
 }

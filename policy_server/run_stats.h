@@ -63,6 +63,9 @@ class RunStats {
     episodes_total_ = episodes;
   }
   int64_t timesteps_total() const { return env_steps_.load(std::memory_order_relaxed); }
+  // Forward passes served and the agents they computed, since the start (no lock: hot path).
+  int64_t inference_passes() const { return inference_passes_.load(std::memory_order_relaxed); }
+  int64_t inference_agents() const { return inference_agents_.load(std::memory_order_relaxed); }
   std::atomic<int64_t> connected_clients{0};
   std::atomic<int64_t> open_episodes{0};
   std::atomic<int64_t> learner_errors{0};     // failed training steps (the server kept serving)
@@ -88,7 +91,8 @@ class RunStats {
   int64_t episodes_this_iter_ = 0;
   std::vector<EpisodeSummary> iter_custom_;     // this iteration's episodes with custom metrics
   std::vector<EpisodeSummary> iter_eval_;       // this iteration's evaluation episodes
-  int64_t batch_calls_ = 0, batch_agents_ = 0;
+  std::atomic<int64_t> inference_passes_{0}, inference_agents_{0};
+  int64_t passes_at_take_ = 0, agents_at_take_ = 0;  // under mu_: the counters at the last take
 };
 
 }  // namespace tandem::server

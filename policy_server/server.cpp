@@ -267,6 +267,10 @@ std::string Server::metrics_text() const {
         static_cast<double>(ctx_->stats.refused_upgrades.load()));
   e.one("tandem_idle_closed_total", "counter", "Connections closed after idle_timeout_s without a frame",
         static_cast<double>(ctx_->stats.idle_closed.load()));
+  e.one("tandem_inference_passes_total", "counter", "Forward passes of the inference batchers",
+        static_cast<double>(ctx_->stats.inference_passes()));
+  e.one("tandem_inference_agents_total", "counter", "Agents computed by those forward passes",
+        static_cast<double>(ctx_->stats.inference_agents()));
   e.one("tandem_vector_entries_total", "counter", "Entries of vectorised frames (VectorRequest)",
         static_cast<double>(ctx_->stats.vector_entries.load()));
   e.one("tandem_checkpoint_errors_total", "counter", "Periodic checkpoints that failed",

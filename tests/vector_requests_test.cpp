@@ -243,3 +243,34 @@ TEST_CASE("a VectorRequest is one request for the ledger; its bounds refuse it w
   CHECK(server.metric("tandem_episode_reward_mean") == doctest::Approx(1.0));  // the resend added nothing
   CHECK(server.stop() == 0);
 }
+
+TEST_CASE("a remote client sends held log_returns in the frame of its next call; their errors come with the call after") {
+  const std::string name = "vector_held_calls";
+  ServerProcess server(vector_config(name), name, {"--no-train"});
+  PolicyClient c(server.address(), InferenceMode::Remote, options());
+  const auto ep = c.start_episode("held");
+  c.get_action(ep, obs(0, 0));
+  c.log_returns(ep, 1.f);
+  CHECK(server.metric("tandem_vector_entries_total") == 0);  // held in the client
+  c.get_action(ep, obs(0, 1));                                // one frame: LogReturns + GetAction
+  CHECK(server.metric("tandem_vector_entries_total") == 2);
+  c.log_returns("not-open", 1.f);                             // fails on the server...
+  c.log_returns(ep, 2.f);
+  c.get_action(ep, obs(0, 2));                                // ...this call still succeeds
+  try {
+    c.log_returns(ep, 3.f);
+    FAIL("the held call's error was not thrown by the next call");
+  } catch (const RequestError& e) {
+    CHECK(e.code == "UnknownEpisode");
+    CHECK(e.request == "LogReturns(not-open)");
+  }
+  c.log_returns(ep, 3.f);
+  c.end_episode(ep, obs(0, 3));  // sent at once: the server sees the end without a flush
+  CHECK(server.metric_reaches("tandem_episodes_total", 1) == 1);
+  CHECK(server.metric("tandem_timesteps_total") == 3);
+  CHECK(server.metric("tandem_episode_reward_mean") == doctest::Approx(6.0));
+  c.flush();
+  CHECK(server.stop() == 0);
+  const auto f = test::concat(test::fragments_of(test::read_samples(server.samples_path()), "held"));
+  CHECK_MESSAGE((f.rewards == std::vector<float>{1.f, 2.f, 3.f}), test::str(f.rewards));
+}
