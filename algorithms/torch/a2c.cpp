@@ -23,7 +23,7 @@ class A2c final : public TorchAlgorithm {
     // 1. The batch as tensors (constants: advantages and targets carry no gradient).
     const BatchTensors b = to_tensors(batch);
     if (auto why = check_batch(b); !why.empty()) return skipped_batch(why);
-    const auto good = copy_weights(model_->parameters());  // rollback point of the guard
+    const auto good = copy_weights(flat_.list());  // rollback point of the guard
     const bool box = spec_.action_space.kind == SpaceKind::Box;
     const double lr = c.lr_at(timesteps_total);
     set_lr(lr);

@@ -29,7 +29,7 @@ class Ppo final : public TorchAlgorithm {
     // fresh tensors that never saw autograd.
     const BatchTensors b = to_tensors(batch);
     if (auto why = check_batch(b); !why.empty()) return skipped_batch(why);
-    const auto good = copy_weights(model_->parameters());  // rollback point of the guard
+    const auto good = copy_weights(flat_.list());  // rollback point of the guard
     const int64_t n = b.n;
     const bool box = action_space.kind == SpaceKind::Box;
 

@@ -19,13 +19,11 @@ namespace {
 
 constexpr int64_t kCheckpointFormat = 1;
 
-std::unique_ptr<torch::optim::Optimizer> make_optimizer(const AlgoConfig& c, ActorCritic& model) {
+std::unique_ptr<torch::optim::Optimizer> make_optimizer(const AlgoConfig& c, const FlatParameters& flat) {
   if (c.optimizer == "rmsprop")
     return std::make_unique<torch::optim::RMSprop>(
-        model->parameters(),
-        torch::optim::RMSpropOptions(c.lr).alpha(c.rmsprop_alpha).eps(c.optimizer_eps));
-  return std::make_unique<torch::optim::Adam>(model->parameters(),
-                                              torch::optim::AdamOptions(c.lr).eps(c.optimizer_eps));
+        flat.list(), torch::optim::RMSpropOptions(c.lr).alpha(c.rmsprop_alpha).eps(c.optimizer_eps));
+  return std::make_unique<torch::optim::Adam>(flat.list(), torch::optim::AdamOptions(c.lr).eps(c.optimizer_eps));
 }
 
 torch::Tensor string_tensor(const std::string& s) {
@@ -91,12 +89,45 @@ void save_optimizer_state(const torch::optim::Optimizer& opt, const std::string&
 }
 
 // Returns false (state left empty) when the checkpoint's optimizer is of another kind.
+// A state saved per parameter tensor (before the flat parameters) is joined into one.
+torch::Tensor read_joined(torch::serialize::InputArchive& ar, size_t num_tensors, const std::string& name) {
+  std::vector<torch::Tensor> parts;
+  for (size_t i = 0; i < num_tensors; ++i) {
+    auto t = read_optional(ar, "param" + std::to_string(i) + "/" + name);
+    if (!t.defined()) return {};
+    parts.push_back(t.reshape({-1}));
+  }
+  return torch::cat(parts);
+}
+
 bool load_optimizer_state(torch::optim::Optimizer& opt, const std::string& kind,
-                          const std::vector<torch::Tensor>& params,
+                          const std::vector<torch::Tensor>& params, size_t model_tensors,
                           torch::serialize::InputArchive& ar) {
   torch::Tensor kind_t;
   ar.read("kind", kind_t);
   if (tensor_string(kind_t) != kind) return false;
+  torch::Tensor probe;
+  if (params.size() == 1 && model_tensors > 1 && ar.try_read("param1/step", probe)) {
+    // Per-tensor layout: the flat state is the concatenation in parameter order.
+    torch::Tensor step;
+    ar.read("param0/step", step);
+    if (kind == "rmsprop") {
+      auto r = std::make_unique<torch::optim::RMSpropParamState>();
+      r->step(step.item<int64_t>());
+      r->square_avg(read_joined(ar, model_tensors, "square_avg"));
+      r->momentum_buffer(read_joined(ar, model_tensors, "momentum_buffer"));
+      r->grad_avg(read_joined(ar, model_tensors, "grad_avg"));
+      opt.state()[state_key(params[0])] = std::move(r);
+    } else {
+      auto a = std::make_unique<torch::optim::AdamParamState>();
+      a->step(step.item<int64_t>());
+      a->exp_avg(read_joined(ar, model_tensors, "exp_avg"));
+      a->exp_avg_sq(read_joined(ar, model_tensors, "exp_avg_sq"));
+      a->max_exp_avg_sq(read_joined(ar, model_tensors, "max_exp_avg_sq"));
+      opt.state()[state_key(params[0])] = std::move(a);
+    }
+    return true;
+  }
   for (size_t i = 0; i < params.size(); ++i) {
     const std::string pre = "param" + std::to_string(i) + "/";
     torch::Tensor step;
@@ -139,7 +170,8 @@ TorchAlgorithm::TorchAlgorithm(std::string name, const PolicySpec& spec, uint64_
     : name_(std::move(name)),
       spec_(spec),
       model_(make_model(spec, seed)),
-      optimizer_(make_optimizer(spec.config, model_)),
+      flat_(flatten_parameters(model_)),
+      optimizer_(make_optimizer(spec.config, flat_)),
       rng_(seed ^ 0x9e3779b97f4a7c15ULL) {
   publish_locked_copy();
 }
@@ -167,7 +199,7 @@ void TorchAlgorithm::set_lr(double lr) {
 }
 
 double TorchAlgorithm::clip_gradients() {
-  const auto params = model_->parameters();
+  const auto params = flat_.list();
   const double max_norm =
       spec_.config.grad_clip > 0 ? spec_.config.grad_clip : std::numeric_limits<double>::infinity();
   // clip_grad_norm_ returns the total norm before clipping; with max_norm = inf it only
@@ -202,9 +234,9 @@ TorchAlgorithm::Step TorchAlgorithm::guarded_step(const torch::Tensor& loss, con
     return Step::Skipped;
   }
   optimizer_->step();
-  if (auto why = check_weights(model_->parameters()); !why.empty()) {
-    restore_weights(model_->parameters(), good);
-    optimizer_ = make_optimizer(spec_.config, model_);  // its moments saw the bad step
+  if (auto why = check_weights(flat_.list()); !why.empty()) {
+    restore_weights(flat_.list(), good);
+    optimizer_ = make_optimizer(spec_.config, flat_);  // its moments saw the bad step
     note_problem("SGD step rolled back to the iteration's starting weights (optimizer state reset): " + why);
     return Step::RolledBack;
   }
@@ -272,8 +304,7 @@ void TorchAlgorithm::save(const std::string& path) const {
   archive.write("rng", string_tensor(rng.str()));
   torch::serialize::OutputArchive model_archive, optimizer_archive;
   model_->save(model_archive);
-  save_optimizer_state(*optimizer_, spec_.config.optimizer, model_->parameters(),
-                       optimizer_archive);
+  save_optimizer_state(*optimizer_, spec_.config.optimizer, flat_.list(), optimizer_archive);
   archive.write("model", model_archive);
   archive.write("optimizer", optimizer_archive);
   save_state(archive);
@@ -311,13 +342,14 @@ void TorchAlgorithm::load(const std::string& path) {
 
   // Load into fresh objects and swap them in at the end: a failure leaves *this intact.
   ActorCritic model = make_model(spec_, std::nullopt);
-  auto optimizer = make_optimizer(spec_.config, model);
   torch::serialize::InputArchive model_archive, optimizer_archive;
   archive.read("model", model_archive);
   archive.read("optimizer", optimizer_archive);
   model->load(model_archive);
+  auto flat = flatten_parameters(model);  // after load, which replaced the parameters' storage
+  auto optimizer = make_optimizer(spec_.config, flat);
   // A checkpoint of another optimizer kind (the config changed) restarts its state.
-  load_optimizer_state(*optimizer, spec_.config.optimizer, model->parameters(), optimizer_archive);
+  load_optimizer_state(*optimizer, spec_.config.optimizer, flat.list(), model->parameters().size(), optimizer_archive);
   torch::Tensor version;
   archive.read("version", version);
   std::mt19937_64 rng;
@@ -325,6 +357,7 @@ void TorchAlgorithm::load(const std::string& path) {
   load_state(archive);  // last of the reads that can fail
 
   model_ = std::move(model);
+  flat_ = std::move(flat);
   optimizer_ = std::move(optimizer);
   version_ = version.item<int64_t>();
   rng_ = rng;

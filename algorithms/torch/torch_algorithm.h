@@ -11,6 +11,7 @@
 #include <string>
 
 #include "algorithms/policy.h"
+#include "algorithms/torch/flat_parameters.h"
 #include "algorithms/torch/models.h"
 
 namespace tandem::algo {
@@ -66,7 +67,8 @@ class TorchAlgorithm : public Algorithm {
   const std::string name_;
   const PolicySpec spec_;
   ActorCritic model_;
-  std::unique_ptr<torch::optim::Optimizer> optimizer_;
+  FlatParameters flat_;  // model_'s parameters and gradients, as one tensor each
+  std::unique_ptr<torch::optim::Optimizer> optimizer_;  // steps flat_.data
   std::mt19937_64 rng_;  // minibatch shuffling
   int64_t version_ = 0;
   std::vector<std::string> problems_;  // for take_problems()
