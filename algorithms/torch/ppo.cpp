@@ -7,7 +7,8 @@
 #include <numeric>
 
 #include "algorithms/torch/algorithms.h"
-#include "algorithms/torch/distributions.h"
+#include "algorithms/torch/fused_ppo.h"
+#include "algorithms/torch/ppo_loss.h"
 #include "algorithms/torch/torch_algorithm.h"
 #include "algorithms/torch/train_guard.h"
 
@@ -17,7 +18,9 @@ namespace {
 class Ppo final : public TorchAlgorithm {
  public:
   Ppo(const PolicySpec& spec, uint64_t seed)
-      : TorchAlgorithm("ppo", spec, seed), kl_coeff_(spec.config.kl_coeff) {}
+      : TorchAlgorithm("ppo", spec, seed), kl_coeff_(spec.config.kl_coeff) {
+    if (FusedPpo::supports(spec_, model_)) fused_ = std::make_unique<FusedPpo>(spec_);
+  }
 
   TrainStats train(const SampleBatch& batch, int64_t timesteps_total) override {
     const AlgoConfig& c = spec_.config;
@@ -44,6 +47,7 @@ class Ppo final : public TorchAlgorithm {
 
     // Stats: means over the minibatches of the last epoch (as RLlib reports them).
     double s_policy = 0, s_vf = 0, s_entropy = 0, s_kl = 0, s_total = 0, s_gnorm = 0, s_ev = 0;
+    double s_approx_kl = 0, s_clip_frac = 0;
     int64_t num_sgd_steps = 0, bad_steps = 0, taken_last_epoch = 0;
     bool rolled_back = false;
 
@@ -53,72 +57,52 @@ class Ppo final : public TorchAlgorithm {
       std::iota(perm.begin(), perm.end(), int64_t{0});
       std::shuffle(perm.begin(), perm.end(), rng_);
       const auto perm_t = torch::from_blob(perm.data(), {n}, torch::kInt64);
-      s_policy = s_vf = s_entropy = s_kl = s_total = s_gnorm = s_ev = 0;
+      s_policy = s_vf = s_entropy = s_kl = s_total = s_gnorm = s_ev = s_approx_kl = s_clip_frac = 0;
       taken_last_epoch = 0;
 
       for (int64_t m = 0; m < num_minibatches; ++m) {
         const int64_t begin = m * n / num_minibatches, end = (m + 1) * n / num_minibatches;
         const auto idx = perm_t.slice(0, begin, end);
-        const auto mb_obs = b.obs.index_select(0, idx);
-        const auto mb_old_logp = b.old_logp.index_select(0, idx);
-        const auto mb_old_dist_inputs = b.old_dist_inputs.index_select(0, idx);
-        const auto mb_vf_preds = b.vf_preds.index_select(0, idx);
-        const auto mb_value_targets = b.value_targets.index_select(0, idx);
-        auto mb_advantages = b.advantages.index_select(0, idx);
-        const auto mb_actions = box ? torch::Tensor() : b.actions.index_select(0, idx);
-        const auto mb_actions_cont = box ? b.actions_cont.index_select(0, idx) : torch::Tensor();
+        PpoMinibatch mb;
+        mb.obs = b.obs.index_select(0, idx);
+        mb.old_logp = b.old_logp.index_select(0, idx);
+        mb.old_dist_inputs = b.old_dist_inputs.index_select(0, idx);
+        mb.vf_preds = b.vf_preds.index_select(0, idx);
+        mb.value_targets = b.value_targets.index_select(0, idx);
+        mb.advantages = b.advantages.index_select(0, idx);
+        if (box)
+          mb.actions_cont = b.actions_cont.index_select(0, idx);
+        else
+          mb.actions = b.actions.index_select(0, idx);
 
-        // --- 3. New log-probs, entropy and values under the current parameters.
-        const ModelOutput out = model_->forward(mb_obs);
-        const ActionDistribution old_dist(action_space, mb_old_dist_inputs);
-        // The behaviour policy's action mask (in its dist_inputs) applies to the new logits.
-        const ActionDistribution new_dist(action_space, out.dist_inputs, mb_old_dist_inputs);
-        const auto newlogp = new_dist.logp(mb_actions, mb_actions_cont);
-        const auto entropy = new_dist.entropy().mean();
-
-        // --- 4. Probability ratio r = pi_new(a|s) / pi_old(a|s). (The log-ratio is clamped to
-        //        +-20 so that exp() stays finite; the clipped objective is flat there anyway.)
-        const auto logratio = (newlogp - mb_old_logp).clamp(-20.0, 20.0);
-        const auto ratio = logratio.exp();
-
-        // --- 5. KL(pi_old || pi_new), for the adaptive penalty (and as a statistic).
-        const auto kl = old_dist.kl(new_dist).mean();
-
-        // --- 6. Advantages, standardised per minibatch if asked.
-        if (c.normalize_advantages && mb_advantages.size(0) > 1)
-          mb_advantages = (mb_advantages - mb_advantages.mean()) / (mb_advantages.std() + 1e-8);
-
-        // --- 7. Clipped surrogate objective (maximised, so the loss is its negative).
-        const auto surr1 = mb_advantages * ratio;
-        const auto surr2 =
-            mb_advantages * torch::clamp(ratio, 1.0 - c.clip_param, 1.0 + c.clip_param);
-        const auto policy_loss = -torch::min(surr1, surr2).mean();
-
-        // --- 8. Value loss, clipped around the behaviour values (PPO2 / RLlib 0.x style).
-        torch::Tensor vf_loss = torch::zeros({});
-        if (c.use_critic) {
-          const auto& v = out.values;
-          const auto vf_loss1 = (v - mb_value_targets).pow(2);
-          if (c.vf_clip_param > 0) {
-            const auto v_clipped =
-                mb_vf_preds + torch::clamp(v - mb_vf_preds, -c.vf_clip_param, c.vf_clip_param);
-            const auto vf_loss2 = (v_clipped - mb_value_targets).pow(2);
-            vf_loss = torch::max(vf_loss1, vf_loss2).mean();
-          } else {
-            vf_loss = vf_loss1.mean();
-          }
-        }
-
-        // --- 9. Total loss (RLlib): -surrogate + kl_coeff * KL + vf_loss_coeff * vf_loss
-        //        - entropy_coeff * entropy.
-        auto total_loss = policy_loss + c.vf_loss_coeff * vf_loss - c.entropy_coeff * entropy;
-        if (kl_coeff > 0) total_loss = total_loss + kl_coeff * kl;
-
+        // --- 3.-9. The loss of this minibatch (ppo_loss.h: new log-probs, ratio, KL,
+        //     normalised advantages, clipped surrogate, clipped value loss, total) and its
+        //     gradient: by hand on the flat parameters when the model is the common case
+        //     (fused_ppo.h), else LibTorch autograd.
         // --- 10. Gradient step with global-norm clipping, guarded (train_guard.h): a
         //         non-finite loss or gradient skips the step; weights a step left non-finite
         //         go back to this iteration's start and end the iteration.
         double gnorm = 0;
-        const Step st = guarded_step(total_loss, good, gnorm);
+        FusedPpoStats fs;
+        Step st;
+        if (fused_) {
+          fs = fused_->loss_and_grad(flat_.data.data_ptr<float>(), fused_inputs(mb), kl_coeff,
+                                     flat_.grad.data_ptr<float>());
+          st = apply_gradient(fs.total, good, gnorm);
+        } else {
+          const PpoLossTerms t = ppo_loss(model_, spec_, mb, kl_coeff);
+          st = guarded_step(t.total, good, gnorm);
+          if (st == Step::Taken) {
+            fs.policy_loss = t.policy_loss.item<double>();
+            fs.vf_loss = t.vf_loss.item<double>();
+            fs.entropy = t.entropy.item<double>();
+            fs.kl = t.kl.item<double>();
+            fs.total = t.total.item<double>();
+            fs.approx_kl = t.approx_kl.item<double>();
+            fs.clip_frac = t.clip_frac.item<double>();
+            s_ev += c.use_critic ? explained_variance(mb.value_targets, t.values.detach()) : 0.0;
+          }
+        }
         if (st != Step::Taken) {
           ++bad_steps;
           if (st == Step::RolledBack) {
@@ -129,14 +113,16 @@ class Ppo final : public TorchAlgorithm {
         }
         ++num_sgd_steps;
         ++taken_last_epoch;
-
-        s_policy += policy_loss.item<double>();
-        s_vf += vf_loss.item<double>();
-        s_entropy += entropy.item<double>();
-        s_kl += kl.item<double>();
-        s_total += total_loss.item<double>();
+        if (fused_ && c.use_critic)
+          s_ev += explained_variance(mb.value_targets, torch::from_blob(fs.values.data(), {mb.size()}));
+        s_policy += fs.policy_loss;
+        s_vf += fs.vf_loss;
+        s_entropy += fs.entropy;
+        s_kl += fs.kl;
+        s_total += fs.total;
+        s_approx_kl += fs.approx_kl;
+        s_clip_frac += fs.clip_frac;
         s_gnorm += gnorm;
-        s_ev += c.use_critic ? explained_variance(mb_value_targets, out.values.detach()) : 0.0;
       }
     }
     const double nm = static_cast<double>(std::max<int64_t>(1, taken_last_epoch));
@@ -158,6 +144,7 @@ class Ppo final : public TorchAlgorithm {
             {"cur_kl_coeff", kl_coeff},      {"cur_lr", lr},
             {"total_loss", s_total / nm},    {"grad_gnorm", s_gnorm / nm},
             {"vf_explained_var", s_ev / nm}, {"num_sgd_steps", static_cast<double>(num_sgd_steps)},
+            {"approx_kl", s_approx_kl / nm}, {"clip_frac", s_clip_frac / nm},
             {"num_bad_batches_skipped", 0.0}, {"num_bad_sgd_steps_skipped", static_cast<double>(bad_steps)}};
   }
 
@@ -171,7 +158,21 @@ class Ppo final : public TorchAlgorithm {
     kl_coeff_ = t.item<double>();
   }
 
+  static FusedPpoInputs fused_inputs(const PpoMinibatch& mb) {
+    FusedPpoInputs in;
+    in.m = mb.size();
+    in.obs = mb.obs.data_ptr<float>();
+    in.actions = mb.actions.data_ptr<int64_t>();
+    in.old_logp = mb.old_logp.data_ptr<float>();
+    in.old_dist_inputs = mb.old_dist_inputs.data_ptr<float>();
+    in.vf_preds = mb.vf_preds.data_ptr<float>();
+    in.value_targets = mb.value_targets.data_ptr<float>();
+    in.advantages = mb.advantages.data_ptr<float>();
+    return in;
+  }
+
   double kl_coeff_;  // adaptive KL penalty coefficient
+  std::unique_ptr<FusedPpo> fused_;  // the hand-written loss and gradient, when it applies
 };
 
 }  // namespace

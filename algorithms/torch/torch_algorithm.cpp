@@ -227,6 +227,16 @@ TorchAlgorithm::Step TorchAlgorithm::guarded_step(const torch::Tensor& loss, con
     return Step::Skipped;
   }
   loss.backward();
+  return apply_gradient(l, good, gnorm);
+}
+
+TorchAlgorithm::Step TorchAlgorithm::apply_gradient(double loss, const std::vector<torch::Tensor>& good,
+                                                    double& gnorm) {
+  if (!std::isfinite(loss)) {
+    optimizer_->zero_grad();
+    note_problem("SGD step skipped: the loss is not finite");
+    return Step::Skipped;
+  }
   gnorm = clip_gradients();
   if (!std::isfinite(gnorm)) {
     optimizer_->zero_grad();

@@ -55,6 +55,9 @@ class TorchAlgorithm : public Algorithm {
   // train() call) and the optimizer state is reset. What went wrong goes to take_problems().
   enum class Step { Taken, Skipped, RolledBack };
   Step guarded_step(const torch::Tensor& loss, const std::vector<torch::Tensor>& good, double& gnorm);
+  // The rest of guarded_step for a gradient already in flat_.grad (the fused path): `loss`
+  // is its loss value (a non-finite one skips the step).
+  Step apply_gradient(double loss, const std::vector<torch::Tensor>& good, double& gnorm);
   // train()'s result for a batch check_batch() refused.
   TrainStats skipped_batch(const std::string& why);
   void note_problem(std::string what);
