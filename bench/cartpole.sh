@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Benchmark: PPO or A2C on CartPole-v1 through tandem-server, simulator in its own process.
 # usage: bench/cartpole.sh [ppo|a2c] [SEED] [STEPS] [remote|local]   (defaults: ppo 1 100000 remote)
-# CONCURRENT=N sets the simulator threads (default 4); UPDATE_INTERVAL the local weight poll.
+# ENVS=N CartPoles per simulator thread, stepped with one vectorised frame (default 8, as
+# SB3's n_envs); CONCURRENT=N simulator threads (default 1); UPDATE_INTERVAL the local poll.
 # Prints the env steps and wall time at which the mean return of the last 100 episodes
 # first reached 475 (from the server's result.json), and the totals at the step budget.
 set -euo pipefail
@@ -12,13 +13,14 @@ algo=${1:-ppo}
 seed=${2:-1}
 steps=${3:-100000}
 inference=${4:-remote}
-concurrent=${CONCURRENT:-4}
+concurrent=${CONCURRENT:-1}
+envs=${ENVS:-8}
 out=results/bench_cartpole_${algo}_seed$seed
 [ "$inference" = remote ] || out=results/bench_cartpole_${algo}_${inference}_seed$seed
 rm -rf "$out"
 start_server configs/cartpole_$algo.json "$out" --seed "$seed" --stop-timesteps 0
 start=$(date +%s.%N)
-./build/examples/cartpole_client --server "$SERVER_URL" --concurrent "$concurrent" --steps "$steps" --seed "$seed" \
+./build/examples/cartpole_client --server "$SERVER_URL" --concurrent "$concurrent" --envs-per-client "$envs" --steps "$steps" --seed "$seed" \
   --inference "$inference" --update-interval "${UPDATE_INTERVAL:-10}" | tail -n 2
 end=$(date +%s.%N)
 kill -TERM "$SERVER_PID"; wait "$SERVER_PID" || true

@@ -7,8 +7,8 @@ bash scripts/build.sh
 source scripts/run_server.sh
 rm -rf results/demo_cartpole
 start_server configs/cartpole_ppo.json results/demo_cartpole --stop-timesteps 0
-echo "PPO server on $SERVER_URL; CartPole simulator: 4 concurrent episodes, 100k steps"
-./build/examples/cartpole_client --server "$SERVER_URL" --concurrent 4 --steps 100000
+echo "PPO server on $SERVER_URL; CartPole simulator: 8 CartPoles stepped together (one frame per step), 100k steps"
+./build/examples/cartpole_client --server "$SERVER_URL" --envs-per-client 8 --steps 100000
 echo
 echo "server log (one line per training iteration):"
 grep 'iter' results/demo_cartpole.server.log | tail -n 8
