@@ -80,6 +80,8 @@ void EpisodeCore::record_step(const std::string& agent_id, int policy,
   t.vf_preds.push_back(r.vf_pred);
   t.dist_inputs.insert(t.dist_inputs.end(), r.dist_inputs.begin(), r.dist_inputs.end());
   t.rewards.push_back(0.f);
+  if (r.weights_version >= 0)
+    t.behaviour_version = t.behaviour_version < 0 ? r.weights_version : std::min(t.behaviour_version, r.weights_version);
   ++a.steps;
 }
 

@@ -33,6 +33,7 @@ struct ActionResult {
   float logp = 0.f;                // log-prob of the action under this model
   float vf_pred = 0.f;             // value estimate of the observation
   std::vector<float> dist_inputs;  // distribution inputs (logits, or mean then log_std)
+  int64_t weights_version = -1;    // the model's weights version (-1: unknown)
 };
 
 }  // namespace tandem::core

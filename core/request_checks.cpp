@@ -315,6 +315,7 @@ Status check_report(const PolicyResolver& policies, const ReportSamples& r,
     ReportedFragment rf;
     rf.policy = p;
     if (auto s = to_training(f, policies.spec(p), rf.steps); !s.ok()) return s;
+    rf.steps.behaviour_version = std::max<int64_t>(-1, r.weights_version);  // as the client says
     frags.push_back(std::move(rf));
   }
   for (const auto& a : r.agent_rewards)

@@ -24,6 +24,7 @@ struct Trajectory {
   std::vector<float> rewards;          // T: reward of step t (all rewards logged after action t)
   bool terminated = false;             // last step ended the episode for this agent (no bootstrap)
   float bootstrap_value = 0.f;         // V(s_T) when not terminated (truncation or fragment cut)
+  int64_t behaviour_version = -1;      // the oldest weights version behind any step (-1: unknown)
   int64_t size() const { return static_cast<int64_t>(rewards.size()); }
 };
 

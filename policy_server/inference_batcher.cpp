@@ -73,6 +73,7 @@ void InferenceBatcher::flush() {
       auto& it = batch_[i];
       auto& res = it.req->results[it.slot];
       res = std::move(out_[i]);
+      res.weights_version = model->version();
       // LogAction: keep the model's value and distribution, take the client's action and
       // its log-probability under this distribution.
       if (const auto& logged = it.req->logged[it.slot]) core::adopt_logged_action(action_space, *logged, res);

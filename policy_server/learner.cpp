@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 
@@ -147,6 +148,16 @@ void Learner::loop() {
         const auto& cfg = policies[p].config;
         algo::SampleBatch batch;
         for (const auto& t : taken[p]) batch.append(t, cfg.gamma, cfg.lambda_, cfg.use_gae, cfg.use_critic);
+        // How far behind the weights being trained the behaviour policy of this batch was
+        // (serving overlaps training by at most one batch: see sample_backpressure).
+        const int64_t trained_version = algorithm->snapshot()->version();
+        int64_t max_lag = 0, stale_steps = 0;
+        for (const auto& t : taken[p]) {
+          if (t.behaviour_version < 0) continue;
+          const int64_t lag = trained_version - t.behaviour_version;
+          max_lag = std::max(max_lag, lag);
+          if (lag > 1) stale_steps += t.size();
+        }
         const auto t0 = std::chrono::steady_clock::now();
         auto stats = algorithm->train(batch, ctx_.stats.timesteps_total());
         learn_time += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -158,6 +169,8 @@ void Learner::loop() {
         ctx_.stats.bad_sgd_steps_skipped.fetch_add(static_cast<int64_t>(stats["num_bad_sgd_steps_skipped"]));
         nlohmann::json s(stats);
         s["num_steps_trained"] = batch.count;
+        s["max_behaviour_lag"] = max_lag;   // weight versions between behaviour and training
+        s["steps_behind_more_than_one"] = stale_steps;
         s["weights_version"] = algorithm->snapshot()->version();
         learner[policies[p].policy_id] = s;
         any = true;
