@@ -89,13 +89,13 @@ Status check_msg(const VectorRequest& m) {
                                   [](const LogReturns& x) { return x.rewards.size(); },
                                   [](const auto& x) { return x.agents.size(); }},
                          e);
-  if (auto s = check_count(agents, kMaxAgentsPerVector, "agents over all entries"); !s.ok()) return s;
-  for (size_t i = 0; i < m.entries.size(); ++i)
-    if (auto s = std::visit([](const auto& x) { return check_msg(x); }, m.entries[i]); !s.ok())
-      return Status::error(s.code, "entry " + std::to_string(i) + ": " + s.message);
-  return Status{};
+  return check_count(agents, kMaxAgentsPerVector, "agents over all entries");
 }
 }  // namespace
+
+Status check_entry(const EpisodeRequest& e) {
+  return std::visit([](const auto& x) { return check_msg(x); }, e);
+}
 
 Status check_envelope(const Request& r) {
   return std::visit([](const auto& m) { return check_msg(m); }, r);

@@ -27,10 +27,11 @@ constexpr size_t kMaxAgentsPerVector = 8192;    // agents over all entries of on
 
 // What any request may carry, before it touches state: every id (episode, agent, policy,
 // metric name) valid UTF-8 without control characters and short (core/text.h), list
-// lengths within the bounds above; a VectorRequest: its entries' count, their agents in all,
-// and every entry's envelope (a message names the entry). Messages quote client text
-// through quote().
+// lengths within the bounds above; a VectorRequest: its entries' count and their agents in
+// all (each entry's own envelope is check_entry's, so that it fails alone). Messages quote
+// client text through quote().
 Status check_envelope(const Request& r);
+Status check_entry(const EpisodeRequest& e);
 
 // Values of an action mask for this action space (Discrete n, MultiDiscrete sum(nvec);
 // 0 for Box, which takes no mask).

@@ -35,7 +35,7 @@ int main(int argc, char** argv) {
   int envs_per_client = 1;
   app.add_option("--envs-per-client", envs_per_client,
                  "CartPoles per thread, stepped together: one frame and one round trip per step of all")
-      ->check(CLI::Range(1, 1024));
+      ->check(CLI::Range(1, 256));
   app.add_option("--steps", max_steps, "env step budget (0 = none)");
   app.add_option("--episodes", max_episodes, "episode budget (0 = none)");
   app.add_option("--stop-reward", stop_reward, "stop when the mean of the last 100 returns reaches this");

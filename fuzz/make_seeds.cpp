@@ -129,6 +129,19 @@ int main(int argc, char** argv) {
             act("fz-3", {arm_obs(), pick_obs(4.f)}), end("fz-3", {arm_obs(), pick_obs(0.f)}, true)})},
       {"seq-eval-generated-id", seq({start("", false, false), core::GetWeights{"arm", 0}, core::GetWeights{"nope", -1}})},
       {"seq-report-multi", seq({report("fz-r2", false, true), report("fz-r2", true, true, 6)})},
+      // Vectorised frames: several episodes in one frame, one episode's steps in one frame
+      // (entries waiting for its action in flight), a failing entry among good ones.
+      {"vector-many-episodes",
+       seq({core::VectorRequest{{core::StartEpisode{"fz-v1"}, core::StartEpisode{"fz-v2"},
+                                 core::GetAction{"fz-v1", {cart_obs(0.1f)}}, core::GetAction{"fz-v2", {cart_obs(0.2f)}}}},
+            core::VectorRequest{{core::LogReturns{"fz-v1", {{"agent0", 1.f, false}}}, core::GetAction{"fz-v1", {cart_obs()}},
+                                 core::LogReturns{"fz-v2", {{"agent0", 1.f, false}}},
+                                 core::EndEpisode{"fz-v2", {cart_obs()}, true, {}}}}})},
+      {"vector-one-episode",
+       seq({core::VectorRequest{{core::StartEpisode{"fz-v3"}, core::GetAction{"fz-v3", {cart_obs(0.1f)}},
+                                 core::LogReturns{"fz-v3", {{"agent0", 1.f, false}}},
+                                 core::GetAction{"fz-v3", {cart_obs(0.2f)}}, core::GetAction{"nope", {cart_obs()}},
+                                 core::EndEpisode{"fz-v3", {cart_obs()}, false, {}}}}})},
       // Two clients carry one episode on; an anonymous connection ends it.
       {"seq-handover", {{0, start("fz-4")}, {2, act("fz-4", {cart_obs()})}, {2, reward("fz-4")}, {3, end("fz-4", {})}}},
       // The client's own request ids, each frame resent; then id 2 reused by another request.

@@ -6,6 +6,10 @@
 // costs one frame each way per step. EndEpisode is sent at once, with what is held, so the
 // server sees every ended episode without a further call; so are kMaxHeld held calls.
 #include <mutex>
+#include <utility>
+
+#include "core/overload.h"
+#include "core/request_checks.h"
 
 #include "policy_client/client_backend.h"
 #include "policy_client/connection.h"
@@ -20,6 +24,7 @@ std::string named(const char* what, const std::string& episode_id) {
 class RemoteClient final : public ClientBackend {
  public:
   static constexpr size_t kMaxHeld = 64;
+  static constexpr size_t kMaxHeldBytes = wire::kMaxFrameBytes / 4;  // room for the call that carries them
 
   RemoteClient(const std::string& address, const ClientOptions& o)
       : conn_(address, o) {
@@ -31,8 +36,11 @@ class RemoteClient final : public ClientBackend {
       std::lock_guard lk(mu_);
       // Let pipelined requests land before closing: the server then loses nothing when the
       // socket ends (Connection's destructor closes without a handshake).
-      send_held();
-      if (conn_.connected()) conn_.drain();
+      // Not when the server is gone: reconnecting could take reconnect_timeout_s here.
+      if (conn_.connected()) {
+        send_held();
+        conn_.drain();
+      }
     } catch (...) {
     }
   }
@@ -109,21 +117,60 @@ class RemoteClient final : public ClientBackend {
   }
   void hold_locked(std::string what, core::EpisodeRequest request) {
     conn_.throw_pending();
+    // One frame stays within the server's bounds (entries, agents, bytes): what is held goes
+    // first when this call would not fit with it.
+    const auto size = frame_size(request);
+    if (held_agents_ + size.agents > core::kMaxAgentsPerVector || held_bytes_ + size.bytes > kMaxHeldBytes)
+      send_held();
     held_.entries.push_back(std::move(request));
     held_names_.push_back(std::move(what));
+    held_agents_ += size.agents;
+    held_bytes_ += size.bytes;
     if (held_.entries.size() >= kMaxHeld) send_held();
+  }
+
+  struct FrameSize {
+    size_t agents = 0, bytes = 0;  // bytes: an upper estimate of the encoded size
+  };
+  static FrameSize frame_size(const core::EpisodeRequest& r) {
+    FrameSize s;
+    auto add_agents = [&](const std::vector<core::AgentObs>& agents) {
+      s.agents += agents.size();
+      for (const auto& a : agents) s.bytes += 64 + a.agent_id.size() + 4 * (a.obs.size() + a.action_mask.size());
+    };
+    std::visit(core::Overload{[&](const core::GetAction& m) { add_agents(m.agents); },
+                              [&](const core::LogAction& m) {
+                                add_agents(m.agents);
+                                for (const auto& a : m.actions)
+                                  s.bytes += 64 + a.agent_id.size() + 8 * a.discrete.size() + 4 * a.continuous.size();
+                              },
+                              [&](const core::LogReturns& m) {
+                                s.agents += m.rewards.size();
+                                for (const auto& a : m.rewards) s.bytes += 48 + a.agent_id.size();
+                              },
+                              [&](const core::EndEpisode& m) { add_agents(m.agents); },
+                              [&](const core::StartEpisode&) {}},
+               r);
+    s.bytes += 64 + core::episode_of(r).size();
+    return s;
+  }
+
+  // Takes what is held out of the client (before anything can throw: a call is never sent
+  // twice under two request ids).
+  std::pair<core::VectorRequest, std::vector<std::string>> take_held() {
+    held_agents_ = held_bytes_ = 0;
+    return {std::exchange(held_, {}), std::exchange(held_names_, {})};
   }
 
   // The held calls, pipelined (one frame; a single call as itself).
   void send_held() {
     if (held_.entries.empty()) return;
+    auto [v, names] = take_held();
     const uint64_t rid = conn_.next_id();
-    if (held_.entries.size() == 1)
-      conn_.send(rid, core::to_request(std::move(held_.entries.front())), std::move(held_names_.front()));
+    if (v.entries.size() == 1)
+      conn_.send(rid, core::to_request(std::move(v.entries.front())), std::move(names.front()));
     else
-      conn_.send(rid, held_, std::to_string(held_.entries.size()) + " pipelined calls", std::move(held_names_));
-    held_.entries.clear();
-    held_names_.clear();
+      conn_.send(rid, v, std::to_string(v.entries.size()) + " pipelined calls", std::move(names));
   }
 
   // A call that waits for its reply, with the held calls in front of it in the same frame.
@@ -133,15 +180,20 @@ class RemoteClient final : public ClientBackend {
     conn_.throw_pending();  // before anything is sent: a failing call applies nothing
     const uint64_t rid = conn_.next_id();
     if (held_.entries.empty()) return conn_.call(rid, core::to_request(std::move(request)), what);
-    held_.entries.push_back(std::move(request));
-    held_names_.push_back(what);
-    core::VectorRequest v = std::move(held_);
-    auto names = std::move(held_names_);
-    held_.entries.clear();
-    held_names_.clear();
+    const auto size = frame_size(request);
+    if (held_agents_ + size.agents > core::kMaxAgentsPerVector || held_bytes_ + size.bytes > kMaxHeldBytes) {
+      send_held();  // this call would not fit in one frame with them
+      return conn_.call(conn_.next_id(), core::to_request(std::move(request)), what);
+    }
+    auto [v, names] = take_held();
+    v.entries.push_back(std::move(request));
+    names.push_back(what);
     const size_t n = v.entries.size();
     conn_.send(rid, v, std::to_string(n - 1) + " pipelined calls and " + what, names);
-    auto reply = expect_reply<core::VectorReply>(conn_.wait(rid), what);
+    auto frame_reply = conn_.wait(rid);
+    // The frame refused whole (it should not be: the client keeps to the bounds).
+    if (auto e = error_of(frame_reply, what)) throw *e;
+    auto reply = expect_reply<core::VectorReply>(std::move(frame_reply), what);
     if (reply.replies.size() != n)
       throw ConnectionError("server answered " + what + " (with " + std::to_string(n - 1) +
                             " pipelined calls) with " + std::to_string(reply.replies.size()) + " replies");
@@ -157,6 +209,7 @@ class RemoteClient final : public ClientBackend {
   Connection conn_;                      // under mu_
   core::VectorRequest held_;             // under mu_: pipelined calls not sent yet
   std::vector<std::string> held_names_;  // under mu_: their names, for errors
+  size_t held_agents_ = 0, held_bytes_ = 0;  // under mu_: what held_ adds to a frame
 };
 
 }  // namespace

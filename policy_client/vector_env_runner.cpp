@@ -8,6 +8,8 @@ VectorEnvRunner::VectorEnvRunner(PolicyClient& client, std::vector<std::unique_p
                                  Options options)
     : client_(client), options_(options) {
   if (envs.empty()) throw std::invalid_argument("VectorEnvRunner needs at least one env");
+  if (envs.size() > kMaxEnvs)
+    throw std::invalid_argument("VectorEnvRunner drives at most " + std::to_string(kMaxEnvs) + " envs (one frame per step)");
   for (auto& e : envs) {
     Slot s;
     s.env = std::move(e);
@@ -23,8 +25,10 @@ std::vector<FinishedEpisode> VectorEnvRunner::step() {
       s.episode_id = pending_.start_episode(std::nullopt, options_.training_enabled, options_.explore);
     pending_.get_action(s.episode_id, s.obs);
   }
-  auto reply = client_.step(pending_);
-  pending_.clear();
+  // What was built goes out now and is never sent again, whatever step() throws.
+  sending_.clear();
+  std::swap(sending_, pending_);
+  auto reply = client_.step(sending_);
   std::vector<FinishedEpisode> done;
   for (size_t i = 0; i < slots_.size(); ++i) {
     auto& s = slots_[i];
@@ -59,8 +63,9 @@ std::vector<FinishedEpisode> VectorEnvRunner::step() {
 void VectorEnvRunner::finish() {
   if (finished_) return;
   finished_ = true;
-  if (!pending_.empty()) client_.step(pending_);
-  pending_.clear();
+  sending_.clear();
+  std::swap(sending_, pending_);
+  if (!sending_.empty()) client_.step(sending_);
   client_.flush();
 }
 

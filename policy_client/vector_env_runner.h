@@ -33,6 +33,8 @@ struct FinishedEpisode {
 
 class VectorEnvRunner {
  public:
+  // Each env adds at most 4 calls to a step's frame (rewards, end, start, get_action).
+  static constexpr size_t kMaxEnvs = 256;
   struct Options {
     bool training_enabled = true;
     bool explore = true;
@@ -64,6 +66,7 @@ class VectorEnvRunner {
   Options options_;
   std::vector<Slot> slots_;
   VectorStep pending_;  // what the last step produced, sent with the next get_actions
+  VectorStep sending_;  // the frame in flight
   int64_t env_steps_ = 0;
   bool finished_ = false;
 };

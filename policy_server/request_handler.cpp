@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <exception>
 
+#include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 
 #include "core/overload.h"
@@ -61,8 +62,13 @@ void RequestHandler::vector(Caller caller, core::VectorRequest request) {
   ctx_.stats.vector_entries.fetch_add(static_cast<int64_t>(request.entries.size()));
   auto call = std::make_shared<VectorCall>(
       caller.client, std::move(request),
-      [this](Caller entry_caller, const core::EpisodeRequest& e) { apply(std::move(entry_caller), e); },
-      [this, caller](core::VectorReply r) { reply(caller, std::move(r)); });
+      [this](Caller entry_caller, const core::EpisodeRequest& e) {
+        // An entry's own envelope (ids, list lengths): a bad one fails alone.
+        if (auto st = core::check_entry(e); !st.ok()) return reply(entry_caller, core::error_reply(st));
+        apply(std::move(entry_caller), e);
+      },
+      [this, caller](core::VectorReply r) { reply(caller, std::move(r)); },
+      [this](std::function<void()> task) { boost::asio::post(ctx_.ioc, std::move(task)); });
   call->run();
 }
 

@@ -2,12 +2,14 @@
 
 namespace tandem::server {
 
-VectorCall::VectorCall(std::string client, core::VectorRequest request, Apply apply, Finish finish)
+VectorCall::VectorCall(std::string client, core::VectorRequest request, Apply apply, Finish finish, Post post)
     : client_(std::move(client)),
       request_(std::move(request)),
       apply_(std::move(apply)),
       finish_(std::move(finish)),
-      replies_(request_.entries.size(), core::Error{core::ErrorCode::Internal, "entry not answered"}) {}
+      post_(std::move(post)),
+      replies_(request_.entries.size(), core::Error{core::ErrorCode::Internal, "entry not answered"}),
+      answered_(request_.entries.size(), 0) {}
 
 bool VectorCall::is_action(const core::EpisodeRequest& e) {
   return std::holds_alternative<core::GetAction>(e) || std::holds_alternative<core::LogAction>(e);
@@ -47,14 +49,16 @@ void VectorCall::send(uint64_t index, core::Reply reply) {
   bool resume = false;
   {
     std::lock_guard lk(mu_);
-    if (index >= replies_.size() || finished_) return;
+    if (index >= replies_.size() || finished_ || answered_[index]) return;
+    answered_[index] = 1;
     replies_[index] = core::to_episode_reply(std::move(reply));
     if (is_action(request_.entries[index]) && --in_flight_ == 0) {
       busy_.clear();
       resume = !running_;
+      if (resume) running_ = true;  // the posted run() owns the loop from here
     }
   }
-  if (resume) run();
+  if (resume) post_([self = shared_from_this()] { self->run(); });
 }
 
 }  // namespace tandem::server

@@ -12,8 +12,9 @@
 // on one connection would. When the last entry is answered, `finish` gets the VectorReply.
 //
 // Threads: run() on the caller's thread; send() on any thread (batcher flushes), under mu_.
-// run() is never active twice at once: a send() that frees a waiting entry resumes the
-// loop only when run() is not active.
+// run() is never active twice at once: a send() that frees a waiting entry posts the rest
+// of the frame to the io_context (never inside the batcher's completion loop) and only when
+// run() is not active.
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -31,8 +32,10 @@ class VectorCall final : public ReplySink, public std::enable_shared_from_this<V
   // Applies one entry; its one reply comes back through caller.sink->send(index, reply).
   using Apply = std::function<void(Caller caller, const core::EpisodeRequest& entry)>;
   using Finish = std::function<void(core::VectorReply reply)>;
+  // Runs a task later on an I/O thread (the io_context).
+  using Post = std::function<void(std::function<void()>)>;
 
-  VectorCall(std::string client, core::VectorRequest request, Apply apply, Finish finish);
+  VectorCall(std::string client, core::VectorRequest request, Apply apply, Finish finish, Post post);
 
   // Starts applying the entries (once).
   void run();
@@ -46,8 +49,10 @@ class VectorCall final : public ReplySink, public std::enable_shared_from_this<V
   const core::VectorRequest request_;
   Apply apply_;
   Finish finish_;
+  Post post_;
   std::mutex mu_;                        // guards everything below
   std::vector<core::EpisodeReply> replies_;
+  std::vector<char> answered_;           // an entry is answered once
   size_t next_ = 0;                      // the next entry to apply
   int in_flight_ = 0;                    // actions applied and not yet answered
   std::unordered_set<std::string> busy_; // episodes with an action in flight

@@ -3,6 +3,7 @@
 #include <type_traits>
 
 #include "core/overload.h"
+#include "core/request_checks.h"
 #include "schemas/message_codec.h"
 
 namespace tandem::wire {
@@ -75,6 +76,21 @@ core::Status bad(core::ErrorCode c, std::string m) { return core::Status::error(
 // A verified VectorRequest: every entry must carry a request.
 core::Status get_vector(const fb::VectorRequest& v, core::VectorRequest& out) {
   if (!v.entries()) return {};
+  // The bounds before anything is copied: tables may be shared, so a small frame could
+  // otherwise decode into far more than its size.
+  if (v.entries()->size() > core::kMaxEntriesPerVector)
+    return bad(core::ErrorCode::BadRequest, "entries: " + std::to_string(v.entries()->size()) +
+                                                " in one request, at most " + std::to_string(core::kMaxEntriesPerVector));
+  size_t agents = 0;
+  for (const auto* e : *v.entries()) {
+    if (const auto* m = e->request_as_GetAction(); m && m->agents()) agents += m->agents()->size();
+    if (const auto* m = e->request_as_LogAction(); m && m->agents()) agents += m->agents()->size();
+    if (const auto* m = e->request_as_EndEpisode(); m && m->agents()) agents += m->agents()->size();
+    if (const auto* m = e->request_as_LogReturns(); m && m->rewards()) agents += m->rewards()->size();
+  }
+  if (agents > core::kMaxAgentsPerVector)
+    return bad(core::ErrorCode::BadRequest, "agents over all entries: " + std::to_string(agents) +
+                                                " in one request, at most " + std::to_string(core::kMaxAgentsPerVector));
   out.entries.reserve(v.entries()->size());
   for (flatbuffers::uoffset_t i = 0; i < v.entries()->size(); ++i) {
     const auto* e = v.entries()->Get(i);

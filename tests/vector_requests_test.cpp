@@ -230,17 +230,22 @@ TEST_CASE("a VectorRequest is one request for the ledger; its bounds refuse it w
   for (int i = 0; i < 9; ++i) wide.entries.push_back(core::GetAction{"e1", agents});
   r = c.call(3, wide);
   CHECK_MESSAGE(test::is_error(r, core::ErrorCode::BadRequest), test::describe(r));
-  // A bad id in one entry: the message names the entry.
+  // A bad id in one entry fails that entry alone; the good one before it applies.
   core::VectorRequest bad_id;
   bad_id.entries.push_back(core::LogReturns{"e1", {{"agent0", 1.f, false}}});
   bad_id.entries.push_back(core::LogReturns{std::string(300, 'x'), {}});
   r = c.call(4, bad_id);
-  REQUIRE(test::is_error(r, core::ErrorCode::BadRequest));
-  CHECK(std::get<core::Error>(r).message.rfind("entry 1: ", 0) == 0);
+  REQUIRE_MESSAGE(test::is<core::VectorReply>(r), test::describe(r));
+  const auto& rs = std::get<core::VectorReply>(r).replies;
+  REQUIRE(rs.size() == 2);
+  CHECK(std::holds_alternative<core::Ack>(rs[0]));
+  REQUIRE(std::holds_alternative<core::Error>(rs[1]));
+  CHECK(std::get<core::Error>(rs[1]).code == core::ErrorCode::BadRequest);
   CHECK(server.metric("tandem_timesteps_total") == 1);
   c.call(5, core::EndEpisode{"e1", {test::agent_obs(obs(0, 1))}, false, {}});
   CHECK(server.metric_reaches("tandem_episodes_total", 1) == 1);
-  CHECK(server.metric("tandem_episode_reward_mean") == doctest::Approx(1.0));  // the resend added nothing
+  // 1 (first frame) + 1 (entry 0 of the last frame); the resend added nothing.
+  CHECK(server.metric("tandem_episode_reward_mean") == doctest::Approx(2.0));
   CHECK(server.stop() == 0);
 }
 

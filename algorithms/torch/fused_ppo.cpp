@@ -129,6 +129,8 @@ void FusedPpo::backward(const std::vector<Layer>& layers, const float* params, c
   }
 }
 
+int64_t FusedPpo::num_params() const { return vf_.back().b + vf_.back().out; }
+
 FusedPpoStats FusedPpo::loss_and_grad(const float* params, const FusedPpoInputs& in, double kl_coeff,
                                       float* grad) {
   const AlgoConfig& c = config_;

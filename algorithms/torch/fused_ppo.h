@@ -42,6 +42,8 @@ class FusedPpo {
   // The loss of `in` under `params` (the flat parameter buffer, in model->parameters()
   // order) and its gradient, written to `grad` (same layout, overwritten).
   FusedPpoStats loss_and_grad(const float* params, const FusedPpoInputs& in, double kl_coeff, float* grad);
+  // Floats of the flat buffer this layout covers (must equal the model's).
+  int64_t num_params() const;
 
  private:
   struct Layer {

@@ -19,7 +19,10 @@ class Ppo final : public TorchAlgorithm {
  public:
   Ppo(const PolicySpec& spec, uint64_t seed)
       : TorchAlgorithm("ppo", spec, seed), kl_coeff_(spec.config.kl_coeff) {
-    if (FusedPpo::supports(spec_, model_)) fused_ = std::make_unique<FusedPpo>(spec_);
+    if (FusedPpo::supports(spec_, model_)) {
+      fused_ = std::make_unique<FusedPpo>(spec_);
+      if (fused_->num_params() != flat_.data.numel()) fused_.reset();  // a layout it does not know
+    }
   }
 
   TrainStats train(const SampleBatch& batch, int64_t timesteps_total) override {

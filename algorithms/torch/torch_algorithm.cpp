@@ -17,7 +17,8 @@
 namespace tandem::algo {
 namespace {
 
-constexpr int64_t kCheckpointFormat = 1;
+// 2: optimizer state of the flat parameters (one tensor); 1 (per parameter tensor) loads too.
+constexpr int64_t kCheckpointFormat = 2;
 
 std::unique_ptr<torch::optim::Optimizer> make_optimizer(const AlgoConfig& c, const FlatParameters& flat) {
   if (c.optimizer == "rmsprop")
@@ -220,7 +221,8 @@ TrainStats TorchAlgorithm::skipped_batch(const std::string& why) {
 
 TorchAlgorithm::Step TorchAlgorithm::guarded_step(const torch::Tensor& loss, const std::vector<torch::Tensor>& good,
                                                   double& gnorm) {
-  optimizer_->zero_grad();
+  // In place, never reset to undefined (the parameters' gradients are views of flat_.grad).
+  flat_.grad.zero_();
   const double l = loss.item<double>();
   if (!std::isfinite(l)) {
     note_problem("SGD step skipped: the loss is not finite");
@@ -233,13 +235,13 @@ TorchAlgorithm::Step TorchAlgorithm::guarded_step(const torch::Tensor& loss, con
 TorchAlgorithm::Step TorchAlgorithm::apply_gradient(double loss, const std::vector<torch::Tensor>& good,
                                                     double& gnorm) {
   if (!std::isfinite(loss)) {
-    optimizer_->zero_grad();
+    flat_.grad.zero_();
     note_problem("SGD step skipped: the loss is not finite");
     return Step::Skipped;
   }
   gnorm = clip_gradients();
   if (!std::isfinite(gnorm)) {
-    optimizer_->zero_grad();
+    flat_.grad.zero_();
     note_problem("SGD step skipped: the gradient norm is not finite");
     return Step::Skipped;
   }
@@ -339,7 +341,7 @@ void TorchAlgorithm::load(const std::string& path) {
   };
   torch::Tensor format;
   archive.read("format", format);
-  if (format.item<int64_t>() != kCheckpointFormat)
+  if (format.item<int64_t>() != kCheckpointFormat && format.item<int64_t>() != 1)
     throw std::runtime_error("checkpoint " + path + " has an unknown format");
   if (const auto algo = read_string("algorithm"); algo != name_)
     throw std::runtime_error("checkpoint " + path + " holds a '" + algo + "' policy, not '" +
