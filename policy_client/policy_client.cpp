@@ -54,7 +54,7 @@ void PolicyClient::log_action(const std::string& episode_id, std::span<const flo
 }
 
 void PolicyClient::log_returns(const std::string& episode_id, float reward) {
-  impl_->backend->log_returns(core::LogReturns{episode_id, {{kDefaultAgentId, reward, false}}});
+  impl_->backend->log_returns(requests::log_returns(episode_id, reward));
 }
 
 void PolicyClient::log_returns(const std::string& episode_id, const std::map<std::string, float>& rewards,

@@ -13,13 +13,12 @@
 
 #include "policy_client/client_backend.h"
 #include "policy_client/connection.h"
+#include "policy_client/request_builders.h"
 
 namespace tandem::client {
 namespace {
 
-std::string named(const char* what, const std::string& episode_id) {
-  return std::string(what) + "(" + episode_id + ")";
-}
+using requests::call_name;
 
 class RemoteClient final : public ClientBackend {
  public:
@@ -49,21 +48,16 @@ class RemoteClient final : public ClientBackend {
     std::lock_guard lk(mu_);
     const std::string id = episode_id ? *episode_id : new_episode_id(conn_.rng);
     return expect_reply<core::EpisodeStarted>(
-               call(core::StartEpisode{id, training_enabled, explore}, named("StartEpisode", id)),
-               named("StartEpisode", id))
+               call(core::StartEpisode{id, training_enabled, explore}, call_name("StartEpisode", id)),
+               call_name("StartEpisode", id))
         .episode_id;
   }
 
   std::map<std::string, Action> get_action(core::GetAction request) override {
     std::lock_guard lk(mu_);
-    const auto what = named("GetAction", request.episode_id);
+    const auto what = call_name("GetAction", request.episode_id);
     auto reply = expect_reply<core::Actions>(call(request, what), what);
-    std::map<std::string, Action> out;
-    for (auto& a : reply.actions) out[a.agent_id] = Action{std::move(a.discrete), std::move(a.continuous)};
-    for (const auto& a : request.agents)
-      if (!out.count(a.agent_id))
-        throw ConnectionError("server answered " + what + " without an action for agent '" + a.agent_id + "'");
-    return out;
+    return requests::actions_by_agent(request, std::move(reply), what);
   }
 
   // One frame, one round trip; the server applies the entries in order.
@@ -76,17 +70,17 @@ class RemoteClient final : public ClientBackend {
   }
 
   void log_action(core::LogAction request) override {
-    auto what = named("LogAction", request.episode_id);  // before the move
+    auto what = call_name("LogAction", request.episode_id);  // before the move
     hold(std::move(what), std::move(request));
   }
   void log_returns(core::LogReturns request) override {
-    auto what = named("LogReturns", request.episode_id);
+    auto what = call_name("LogReturns", request.episode_id);
     hold(std::move(what), std::move(request));
   }
   // Sent at once (with what is held): the server sees an episode end without a further call.
   void end_episode(core::EndEpisode request) override {
     std::lock_guard lk(mu_);
-    auto what = named("EndEpisode", request.episode_id);
+    auto what = call_name("EndEpisode", request.episode_id);
     hold_locked(std::move(what), std::move(request));
     send_held();
   }

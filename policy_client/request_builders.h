@@ -30,6 +30,10 @@ inline core::LogAction log_action(const std::string& episode_id, std::span<const
           {{core::kDefaultAgentId, action.discrete, action.continuous}}};
 }
 
+inline core::LogReturns log_returns(const std::string& episode_id, float reward) {
+  return {episode_id, {{core::kDefaultAgentId, reward, false}}};
+}
+
 // Every agent with a reward, and every agent only marked done (reward 0).
 inline core::LogReturns log_returns(const std::string& episode_id, const std::map<std::string, float>& rewards,
                                     const std::map<std::string, bool>& dones) {
@@ -48,6 +52,26 @@ inline core::EndEpisode end_episode(const std::string& episode_id, const AgentOb
   core::EndEpisode r{episode_id, agents_of(obs), truncated, {}};
   for (const auto& [k, v] : custom_metrics) r.custom_metrics.push_back({k, v});
   return r;
+}
+
+// "GetAction(ep-1)": how errors name a call.
+inline std::string call_name(const char* what, const std::string& episode_id) {
+  return std::string(what) + "(" + episode_id + ")";
+}
+inline std::string call_name(const core::EpisodeRequest& r) {
+  static constexpr const char* kNames[] = {"StartEpisode", "GetAction", "LogAction", "LogReturns", "EndEpisode"};
+  return call_name(kNames[r.index()], core::episode_of(r));
+}
+
+// The actions of a GetAction's reply by agent; ConnectionError when one of its agents has none.
+inline std::map<std::string, Action> actions_by_agent(const core::GetAction& request, core::Actions reply,
+                                                      const std::string& what) {
+  std::map<std::string, Action> out;
+  for (auto& a : reply.actions) out[a.agent_id] = Action{std::move(a.discrete), std::move(a.continuous)};
+  for (const auto& a : request.agents)
+    if (!out.count(a.agent_id))
+      throw ConnectionError("server answered " + what + " without an action for agent '" + a.agent_id + "'");
+  return out;
 }
 
 inline AgentObs single_agent(std::span<const float> obs) {

@@ -9,14 +9,6 @@ namespace tandem::client {
 namespace {
 using core::kDefaultAgentId;
 
-std::string describe(const core::EpisodeRequest& e) {
-  return std::visit(core::Overload{[](const core::StartEpisode& m) { return "StartEpisode(" + m.episode_id + ")"; },
-                                   [](const core::GetAction& m) { return "GetAction(" + m.episode_id + ")"; },
-                                   [](const core::LogAction& m) { return "LogAction(" + m.episode_id + ")"; },
-                                   [](const core::LogReturns& m) { return "LogReturns(" + m.episode_id + ")"; },
-                                   [](const core::EndEpisode& m) { return "EndEpisode(" + m.episode_id + ")"; }},
-                    e);
-}
 }  // namespace
 
 VectorStep::VectorStep() : rng_(std::random_device{}()) {}
@@ -43,7 +35,7 @@ void VectorStep::log_action(const std::string& episode_id, std::span<const float
 }
 
 void VectorStep::log_returns(const std::string& episode_id, float reward) {
-  request_.entries.emplace_back(core::LogReturns{episode_id, {{kDefaultAgentId, reward, false}}});
+  request_.entries.emplace_back(requests::log_returns(episode_id, reward));
 }
 
 void VectorStep::log_returns(const std::string& episode_id, const std::map<std::string, float>& rewards,
@@ -88,20 +80,15 @@ StepReply to_step_reply(const core::VectorRequest& request, core::VectorReply re
     }
     if (const auto* g = std::get_if<core::GetAction>(&e)) {
       auto* a = std::get_if<core::Actions>(&r);
-      if (!a) throw ConnectionError("server answered " + describe(e) + " in a VectorRequest without actions");
-      auto& m = out.actions.emplace_back();
-      for (auto& x : a->actions) m[x.agent_id] = Action{std::move(x.discrete), std::move(x.continuous)};
-      for (const auto& agent : g->agents)
-        if (!m.count(agent.agent_id))
-          throw ConnectionError("server answered " + describe(e) + " without an action for agent '" +
-                                agent.agent_id + "'");
+      if (!a) throw ConnectionError("server answered " + requests::call_name(e) + " in a VectorRequest without actions");
+      out.actions.push_back(requests::actions_by_agent(*g, std::move(*a), requests::call_name(e)));
     }
   }
   if (first) {
     std::string message = first->message;
     if (failed > 1) message += " (and " + std::to_string(failed - 1) + " more calls of the step failed)";
     throw RequestError(core::error_code_name(first->code),
-                       "entry " + std::to_string(first_index) + " " + describe(request.entries[first_index]),
+                       "entry " + std::to_string(first_index) + " " + requests::call_name(request.entries[first_index]),
                        message);
   }
   return out;

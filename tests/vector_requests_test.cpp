@@ -279,3 +279,27 @@ TEST_CASE("a remote client sends held log_returns in the frame of its next call;
   const auto f = test::concat(test::fragments_of(test::read_samples(server.samples_path()), "held"));
   CHECK_MESSAGE((f.rewards == std::vector<float>{1.f, 2.f, 3.f}), test::str(f.rewards));
 }
+
+TEST_CASE("held calls never make a frame over the server's bounds") {
+  const std::string name = "vector_held_bounds";
+  ServerProcess server(vector_config(name), name, {"--no-train"});
+  auto o = options();
+  o.reconnect_timeout_s = 3;  // an oversized frame would loop on reconnects until this
+  PolicyClient c(server.address(), InferenceMode::Remote, o);
+  const auto ep = c.start_episode("big");
+  c.get_action(ep, obs(0, 0));
+  // 40 held LogActions of 400 KB each (wrong size: each is refused on its own) are 16 MB
+  // together, twice the frame limit: the client sends them in several frames.
+  const std::vector<float> huge(100000, 0.f);
+  for (int i = 0; i < 40; ++i) c.log_action(ep, huge, client::Action{{1}, {}});
+  CHECK_NOTHROW(c.get_action(ep, obs(0, 1)));
+  try {
+    c.flush();
+    FAIL("the refused LogActions' errors were not thrown");
+  } catch (const RequestError& e) {
+    CHECK(e.code == "BadObservation");
+  }
+  CHECK(c.reconnects() == 0);
+  CHECK(server.metric("tandem_timesteps_total") == 2);
+  CHECK(server.stop() == 0);
+}
