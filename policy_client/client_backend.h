@@ -26,6 +26,9 @@ class ClientBackend {
   // one by one through the calls above (an entry that throws RequestError gets its Error and
   // the others go on); the remote backend sends them as one frame instead.
   virtual core::VectorReply step(const core::VectorRequest& request);
+  // Throws an error kept from earlier (local: a rejected upload) before a call applies
+  // anything, so that step() does not pin it on one of its entries.
+  virtual void throw_kept_error() {}
   virtual void flush() = 0;
   virtual std::string config_json() = 0;
   virtual int64_t reconnects() const = 0;

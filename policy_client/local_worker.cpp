@@ -228,6 +228,8 @@ void LocalWorker::flush() {
   uploads_->throw_error();
 }
 
+void LocalWorker::throw_kept_error() { uploads_->throw_error(); }
+
 LocalStats LocalWorker::local_stats() const {
   LocalStats s = uploads_->counters();
   weights_->fill(s);

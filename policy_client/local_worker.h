@@ -51,6 +51,7 @@ class LocalWorker final : public ClientBackend {
   // Waits until every buffered report is uploaded (up to reconnect_timeout_s); throws the
   // first error the server sent for an upload, or ConnectionError.
   void flush() override;
+  void throw_kept_error() override;
   std::string config_json() override { return config_json_; }
   int64_t reconnects() const override { return local_stats().reconnects; }
   LocalStats local_stats() const override;

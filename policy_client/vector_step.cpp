@@ -87,9 +87,11 @@ StepReply to_step_reply(const core::VectorRequest& request, core::VectorReply re
   if (first) {
     std::string message = first->message;
     if (failed > 1) message += " (and " + std::to_string(failed - 1) + " more calls of the step failed)";
-    throw RequestError(core::error_code_name(first->code),
-                       "entry " + std::to_string(first_index) + " " + requests::call_name(request.entries[first_index]),
-                       message);
+    throw StepError(RequestError(core::error_code_name(first->code),
+                                 "entry " + std::to_string(first_index) + " " +
+                                     requests::call_name(request.entries[first_index]),
+                                 message),
+                    std::move(out), failed);
   }
   return out;
 }

@@ -15,7 +15,8 @@
 // The server applies the calls one by one, in the order they were added, exactly as the
 // same calls made singly on one client would be; the actions of the whole frame share one
 // forward pass per policy. A failing call changes nothing and does not stop the others;
-// step() then throws RequestError for the first failed call, after the frame was applied.
+// step() then throws StepError (a RequestError for the first failed call, carrying the
+// reply with the other calls' actions), after the frame was applied.
 // The frame is one request for the exactly-once ledger: after a reconnect it is resent
 // whole and applied once. At most 1024 calls (and 8192 agents) per step.
 #include <cstdint>
@@ -68,15 +69,26 @@ class VectorStep {
 
 // What PolicyClient::step returns.
 struct StepReply {
-  // One per get_action of the step, in order: the action of every agent it named.
+  // One per get_action of the step, in order: the action of every agent it named (empty
+  // for a get_action that failed).
   std::vector<std::map<std::string, Action>> actions;
   // The single agent's ("agent0") action of the k-th get_action.
   const Action& action(size_t k) const;
 };
 
-// The one check of a VectorReply against its request (remote and local): throws
-// RequestError for the first failed call (naming it and how many failed),
-// ConnectionError for a reply that does not match the request.
+// step() when some calls failed: the first failure (as RequestError), and the reply of the
+// whole step, so the actions of the calls that succeeded (and were recorded) are not lost.
+class StepError : public RequestError {
+ public:
+  StepError(RequestError first, StepReply reply, size_t failed)
+      : RequestError(std::move(first)), reply(std::move(reply)), failed(failed) {}
+  StepReply reply;
+  size_t failed = 0;  // calls of the step that failed
+};
+
+// The one check of a VectorReply against its request (remote and local): throws StepError
+// (a RequestError for the first failed call, naming it and how many failed, with the
+// reply), ConnectionError for a reply that does not match the request.
 StepReply to_step_reply(const core::VectorRequest& request, core::VectorReply reply);
 
 }  // namespace tandem::client

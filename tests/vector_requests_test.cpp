@@ -183,10 +183,15 @@ TEST_CASE("a failing entry gets its own Error and changes nothing; the others ap
   try {
     c.step(s);
     FAIL("step() did not throw");
-  } catch (const RequestError& e) {
+  } catch (const client::StepError& e) {
     CHECK(e.code == "UnknownEpisode");
     CHECK(e.request == "entry 2 GetAction(never-started)");
     CHECK(std::string(e.what()).find("and 1 more") != std::string::npos);
+    CHECK(e.failed == 2);
+    REQUIRE(e.reply.actions.size() == 3);  // the good get_action's action is kept
+    CHECK(e.reply.action(0).discrete.size() == 1);
+    CHECK(e.reply.actions[1].empty());
+    CHECK(e.reply.actions[2].empty());
   }
   c.end_episode(good, obs(0, 1));
   c.flush();
