@@ -110,9 +110,13 @@ void check_same_samples(const std::vector<test::SampleLine>& all, const std::str
 
 }  // namespace
 
-TEST_CASE("a vectorised frame gives exactly the fragments, rewards and counters of the same steps as single calls") {
-  const std::string name = "vector_same_as_single";
-  ServerProcess server(vector_config(name), name, {"--no-train"});
+namespace {
+void same_as_single(int io_threads) {
+  CAPTURE(io_threads);
+  const std::string name = "vector_same_as_single_io" + std::to_string(io_threads);
+  auto config = vector_config(name);
+  config["io_threads"] = io_threads;
+  ServerProcess server(config, name, {"--no-train"});
   int64_t steps = 0;
   double reward_sum = 0;
   for (int i = 0; i < kEpisodes; ++i) {
@@ -136,6 +140,13 @@ TEST_CASE("a vectorised frame gives exactly the fragments, rewards and counters 
   check_same_samples(all, "remote-single", "remote-vector");
   check_same_samples(all, "local-single", "local-vector");
   check_same_samples(all, "remote-single", "local-vector");
+}
+}  // namespace
+
+TEST_CASE("a vectorised frame gives exactly the fragments, rewards and counters of the same steps as single calls") {
+  same_as_single(1);
+  // Two I/O threads: batcher flushes complete a frame's actions on either thread.
+  same_as_single(2);
 }
 
 TEST_CASE("entries of one episode in one frame apply in frame order, also after an action in flight") {
