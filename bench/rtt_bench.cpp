@@ -3,6 +3,9 @@
 //   rtt_bench --echo-server            serves echo on a free port, prints "listening on ws://..."
 //   rtt_bench --server URL --echo URL  measures both (N round trips each) and prints p50/p99
 //   ... --tls-server wss://URL --tls-ca CERT   also get_action over TLS (same run, same N)
+//   rtt_bench --server URL --pipeline K -n N    one raw connection, K episodes: each round
+//                                      sends K GetAction frames without waiting, then reads
+//                                      the K replies; prints env steps/s (N rounds)
 #include <algorithm>
 #include <numeric>
 #include <chrono>
@@ -16,6 +19,7 @@
 #include <boost/beast/websocket.hpp>
 
 #include "policy_client/policy_client.h"
+#include "schemas/codec.h"
 
 namespace beast = boost::beast;
 namespace net = boost::asio;
@@ -68,6 +72,50 @@ void bench_get_action(const char* what, const std::string& url, const tandem::cl
   c.flush();
   report(what, us);
 }
+// host:port of a ws:// URL.
+std::pair<std::string, std::string> host_port(const std::string& url) {
+  auto hp = url.substr(5);
+  hp = hp.substr(0, hp.find('/'));
+  const auto colon = hp.rfind(':');
+  return {hp.substr(0, colon), hp.substr(colon + 1)};
+}
+
+void bench_pipeline(const std::string& url, int k, int rounds) {
+  using clk = std::chrono::steady_clock;
+  net::io_context ioc;
+  tcp::resolver r(ioc);
+  beast::websocket::stream<tcp::socket> ws(ioc);
+  const auto [host, port] = host_port(url);
+  net::connect(ws.next_layer(), r.resolve(host, port));
+  ws.next_layer().set_option(tcp::no_delay(true));
+  ws.handshake(host + ":" + port, "/");
+  ws.binary(true);
+  beast::flat_buffer b;
+  uint64_t rid = 1;
+  std::vector<std::string> eps;
+  for (int i = 0; i < k; ++i) {
+    eps.push_back("pipe-" + std::to_string(i));
+    ws.write(net::buffer(tandem::wire::encode_request(rid++, tandem::core::StartEpisode{eps.back(), false, true})));
+    ws.read(b);
+    b.consume(b.size());
+  }
+  tandem::core::GetAction ga;
+  ga.agents.push_back({"agent0", {0.01f, -0.02f, 0.03f, 0.04f}, {}});
+  const auto t0 = clk::now();
+  for (int round = 0; round < rounds; ++round) {
+    for (int i = 0; i < k; ++i) {
+      ga.episode_id = eps[static_cast<size_t>(i)];
+      ws.write(net::buffer(tandem::wire::encode_request(rid++, ga)));
+    }
+    for (int i = 0; i < k; ++i) {
+      ws.read(b);
+      b.consume(b.size());
+    }
+  }
+  const double s = std::chrono::duration<double>(clk::now() - t0).count();
+  std::cout << "pipelined " << k << " episodes on one connection: " << rounds << " rounds, steps/s "
+            << static_cast<double>(rounds) * k / s << std::endl;
+}
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -81,9 +129,16 @@ int main(int argc, char** argv) {
   app.add_option("-n", n);
   app.add_option("--tls-server", tls_server, "a wss:// tandem-server: get_action over TLS too");
   app.add_option("--tls-ca", tls_ca, "the PEM certificate (or CA) to trust for --tls-server");
+  int pipeline = 0;
+  app.add_option("--pipeline", pipeline, "K episodes pipelined on one raw connection (with --server)")
+      ->check(CLI::Range(1, 64));
   CLI11_PARSE(app, argc, argv);
   if (serve_echo) {
     echo_server();
+    return 0;
+  }
+  if (pipeline > 0) {
+    bench_pipeline(server, pipeline, n);
     return 0;
   }
   using clk = std::chrono::steady_clock;

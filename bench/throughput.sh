@@ -5,7 +5,9 @@
 #   - aggregate env steps/s for 1, 4, 16, 64 concurrent episodes, as threads with a client
 #     each (cartpole_client --concurrent N) and as ONE thread stepping N envs with one
 #     vectorised frame per step (cartpole_client --envs-per-client N), with the server's mean
-#     inference batch (agents per forward pass, from /metrics counters) of each.
+#     inference batch (agents per forward pass, from /metrics counters) of each;
+#   - K episodes' GetActions pipelined on one raw connection (rtt_bench --pipeline K), with
+#     the mean inference batch.
 #   bench/throughput.sh [STEPS] [RTT_N]      (defaults 150000 steps per row, 20000 round trips)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -41,3 +43,10 @@ PY
 echo "== aggregate throughput, $STEPS env steps per row"
 for n in 1 4 16 64; do row "$n episodes: $n threads x 1 env" --concurrent "$n"; done
 for n in 1 4 16 64; do row "$n episodes: 1 thread x $n envs" --envs-per-client "$n"; done
+echo "== GetActions of K episodes pipelined on ONE raw connection (K frames, then K replies)"
+for k in 4 16 64; do
+  p0=$(counter tandem_inference_passes_total); a0=$(counter tandem_inference_agents_total)
+  out=$(./build/bench/rtt_bench --server "$SERVER_URL" --pipeline "$k" -n $((STEPS / k)))
+  p1=$(counter tandem_inference_passes_total); a1=$(counter tandem_inference_agents_total)
+  python3 -c "import sys; p0,a0,p1,a1=map(float,sys.argv[2:6]); print(f'{sys.argv[1]:<60} mean inference batch {(a1-a0)/(p1-p0):6.2f}')" "$out" "$p0" "$a0" "$p1" "$a1"
+done

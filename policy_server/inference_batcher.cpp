@@ -23,16 +23,35 @@ InferenceBatcher::InferenceBatcher(boost::asio::io_context& ioc, const PolicyTab
       rng_(seed) {}
 
 void InferenceBatcher::enqueue(std::shared_ptr<PendingAction> req, int slot) {
-  bool post = false;
+  boost::asio::any_io_executor ex;
   {
     std::lock_guard lk(mu_);
+    if (!scheduled_) {
+      scheduled_ = true;
+      regrows_ = 0;
+      flush_executor_ = req->caller.executor ? req->caller.executor : ioc_.get_executor();
+      ex = flush_executor_;
+    }
     pending_.push_back({std::move(req), slot});
-    if (!scheduled_) post = scheduled_ = true;
+    if (ex) size_at_post_ = pending_.size();
   }
-  if (post) boost::asio::post(ioc_, [this] { flush(); });
+  if (ex) boost::asio::post(ex, [this] { flush(); });
 }
 
 void InferenceBatcher::flush() {
+  {
+    // Frames read since the post joined the batch: more may be ready behind them.
+    boost::asio::any_io_executor again;
+    {
+      std::lock_guard lk(mu_);
+      if (pending_.size() > size_at_post_ && regrows_ < kMaxRegrows) {
+        size_at_post_ = pending_.size();
+        ++regrows_;
+        again = flush_executor_;
+      }
+    }
+    if (again) return boost::asio::post(again, [this] { flush(); });
+  }
   std::lock_guard flk(flush_mu_);
   if (hold_at_ > 0 && samples_ && samples_->steps_pending(policy_) >= hold_at_) {
     if (!holding_) stats_.backpressure_holds.fetch_add(1);

@@ -4,9 +4,13 @@
 //
 // Data flow: a session's read handler (I/O thread) -> RequestHandler validates and
 // preprocesses -> enqueue(). The first enqueue into an empty batcher posts flush() to the
-// io_context, so it runs on an I/O thread right after the read handlers that are already
-// ready (those requests join the batch). A lone client therefore pays no thread hop: its
-// request is computed on the thread that read it. flush() takes the newest weight snapshot
+// strand of the request's connection (Caller::executor; else the io_context), behind the
+// read handlers that connection has ready: frames pipelined on it join the batch, and so do
+// requests other connections enqueue meanwhile. While the batch keeps growing between two
+// runs of flush() (the next pipelined frame was read meanwhile), flush() posts itself again
+// instead of computing, at most kMaxRegrows times in a row. A lone client therefore pays no
+// thread hop and no extra wait: its request is computed on the thread, and the strand, that
+// read it, and the reply is queued there at once. flush() takes the newest weight snapshot
 // (never waits for the learner), computes, and hands each request to `complete` when its
 // last slot is filled.
 //
@@ -20,6 +24,7 @@
 #include <random>
 #include <vector>
 
+#include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 
@@ -39,6 +44,8 @@ class InferenceBatcher {
                    uint64_t seed, RunStats& stats, Complete complete,
                    const SampleQueue* samples = nullptr, int64_t hold_at = 0);
 
+  static constexpr int kMaxRegrows = 64;
+
   void enqueue(std::shared_ptr<PendingAction> req, int slot);
   void flush();
 
@@ -57,9 +64,12 @@ class InferenceBatcher {
   const int64_t hold_at_;
   boost::asio::steady_timer hold_timer_;
   bool holding_ = false;           // under flush_mu_: counted once per hold
-  std::mutex mu_;                  // guards pending_ and scheduled_
+  std::mutex mu_;                  // guards pending_, scheduled_ and the three below
   std::vector<Item> pending_;
   bool scheduled_ = false;
+  size_t size_at_post_ = 0;        // pending_.size() when flush() was last posted
+  int regrows_ = 0;                // posts since the batch was opened
+  boost::asio::any_io_executor flush_executor_;
   std::mutex flush_mu_;            // one flush at a time; guards the buffers below
   std::vector<Item> batch_;
   std::vector<float> obs_, masks_;

@@ -15,8 +15,9 @@
 //     VectorRequest -> VectorCall: each entry through the paths above, in order; one reply
 //
 // Exactly one reply per request reaches `caller.sink` (and any resend waiting for it). The
-// session serves one request of its connection at a time (it reads the next after the
-// reply), so requests of one connection apply in order whatever the batching or io_threads.
+// session hands a connection's requests over in order and a request only while no earlier
+// one about the same episodes (or a barrier) is in flight (RequestOrder), so requests of one
+// connection apply in order whatever the batching or io_threads.
 #include <memory>
 
 #include "core/messages.h"

@@ -7,23 +7,24 @@
 // StartEpisode / LogReturns / EndEpisode entries answer at once; GetAction / LogAction
 // entries go to their policies' batchers, so the actions of the whole frame (and of other
 // connections) share one forward pass per policy. An entry about an episode that still has
-// an action of this frame in flight waits until every action in flight is answered (the
-// batchers' next flush), so each episode's entries apply in frame order, as single calls
-// on one connection would. When the last entry is answered, `finish` gets the VectorReply.
+// an entry of this frame in flight waits until that one is answered (RequestOrder, as for
+// requests pipelined on one connection), so each episode's entries apply in frame order,
+// as single calls on one connection would. When the last entry is answered, `finish` gets
+// the VectorReply.
 //
 // Threads: run() on the caller's thread; send() on any thread (batcher flushes), under mu_.
-// run() is never active twice at once: a send() that frees a waiting entry posts the rest
-// of the frame to the io_context (never inside the batcher's completion loop) and only when
-// run() is not active.
+// run() is never active twice at once: a send() that frees the waiting entry (or answers
+// the last one) posts the rest of the frame to the io_context (never inside the batcher's
+// completion loop) and only when run() is not active.
 #include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
-#include <unordered_set>
 #include <vector>
 
 #include "core/messages.h"
 #include "policy_server/reply_sink.h"
+#include "policy_server/request_order.h"
 
 namespace tandem::server {
 
@@ -35,7 +36,9 @@ class VectorCall final : public ReplySink, public std::enable_shared_from_this<V
   // Runs a task later on an I/O thread (the io_context).
   using Post = std::function<void(std::function<void()>)>;
 
-  VectorCall(std::string client, core::VectorRequest request, Apply apply, Finish finish, Post post);
+  // `executor`: the frame's connection (its entries' batches are computed there).
+  VectorCall(std::string client, boost::asio::any_io_executor executor, core::VectorRequest request, Apply apply,
+             Finish finish, Post post);
 
   // Starts applying the entries (once).
   void run();
@@ -43,10 +46,13 @@ class VectorCall final : public ReplySink, public std::enable_shared_from_this<V
   void send(uint64_t index, core::Reply reply) override;
 
  private:
-  static bool is_action(const core::EpisodeRequest& e);
+  // Under mu_: the loop is not running and has something to do now.
+  bool ready_to_resume() const;
 
   const std::string client_;
+  const boost::asio::any_io_executor executor_;
   const core::VectorRequest request_;
+  const std::vector<OrderKeys> keys_;    // one per entry
   Apply apply_;
   Finish finish_;
   Post post_;
@@ -54,8 +60,7 @@ class VectorCall final : public ReplySink, public std::enable_shared_from_this<V
   std::vector<core::EpisodeReply> replies_;
   std::vector<char> answered_;           // an entry is answered once
   size_t next_ = 0;                      // the next entry to apply
-  int in_flight_ = 0;                    // actions applied and not yet answered
-  std::unordered_set<std::string> busy_; // episodes with an action in flight
+  RequestOrder order_;                   // entries applied and not yet answered
   bool running_ = false;                 // the apply loop is active
   bool finished_ = false;
 };

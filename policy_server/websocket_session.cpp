@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <atomic>
+
 #include <boost/asio/dispatch.hpp>
 #include <boost/beast/websocket/ssl.hpp>  // teardown of a WebSocket over TLS
 
@@ -54,10 +56,29 @@ void WebsocketSession<Stream>::on_accept(beast::error_code ec) {
   do_read();
 }
 
+// One request's way back: answered once, on any thread, onto the session's strand.
+template <class Stream>
+class WebsocketSession<Stream>::ReplySlot final : public ReplySink {
+ public:
+  ReplySlot(std::shared_ptr<WebsocketSession> session, uint64_t seq) : session_(std::move(session)), seq_(seq) {}
+  void send(uint64_t, core::Reply reply) override {
+    if (answered_.exchange(true)) return;
+    auto& s = *session_;
+    net::dispatch(s.ws_.get_executor(), [self = session_, seq = seq_, r = std::move(reply)]() mutable {
+      self->on_reply(seq, std::move(r));
+    });
+  }
+
+ private:
+  const std::shared_ptr<WebsocketSession> session_;
+  const uint64_t seq_;
+  std::atomic<bool> answered_{false};
+};
+
 template <class Stream>
 void WebsocketSession<Stream>::do_read() {
-  if (reading_ || serving_ || failed_ || queue_.size() >= kMaxQueuedFrames ||
-      queued_bytes_ >= kMaxQueuedBytes)
+  if (reading_ || failed_ || queue_.size() >= kMaxQueuedFrames || queued_bytes_ >= kMaxQueuedBytes ||
+      pipeline_.size() >= kMaxPipelined || pipeline_bytes_ >= kMaxPipelinedBytes)
     return;
   reading_ = true;
   ws_.async_read(buffer_, beast::bind_front_handler(&WebsocketSession::on_read, this->shared_from_this()));
@@ -78,42 +99,81 @@ void WebsocketSession<Stream>::on_read(beast::error_code ec, std::size_t) {
       log()->debug("client {} gone: {}", peer_, ec.message());
     return;
   }
+  Pipelined p;
+  p.bytes = buffer_.size();
   if (!ws_.got_binary()) {
-    buffer_.consume(buffer_.size());
-    send(0, core::Error{core::ErrorCode::BadFrame,
-                        "text frames are not accepted: send binary FlatBuffers envelopes"});
-    return do_read();
-  }
-  auto data = buffer_.data();
-  const std::span<const uint8_t> bytes(static_cast<const uint8_t*>(data.data()), data.size());
-  auto d = wire::decode_request(bytes);  // copies: the buffer is free for the next read
-  const uint64_t fp = wire::fingerprint(bytes);
-  buffer_.consume(buffer_.size());
-  if (!d.status.ok()) {
-    send(d.request_id, core::error_reply(d.status));
+    p.reply = core::Error{core::ErrorCode::BadFrame, "text frames are not accepted: send binary FlatBuffers envelopes"};
   } else {
-    serving_ = true;
-    serving_id_ = d.request_id;
-    handler_.handle(Caller{client_, d.request_id, false, this->shared_from_this()}, fp, std::move(d.request));
+    auto data = buffer_.data();
+    const std::span<const uint8_t> bytes(static_cast<const uint8_t*>(data.data()), data.size());
+    auto d = wire::decode_request(bytes);  // copies: the buffer is free for the next read
+    p.request_id = d.request_id;
+    p.fingerprint = wire::fingerprint(bytes);
+    if (!d.status.ok()) {
+      p.reply = core::error_reply(d.status);
+    } else {
+      p.keys = order_keys(d.request);
+      p.request = std::move(d.request);
+    }
   }
+  buffer_.consume(buffer_.size());
+  pipeline_bytes_ += p.bytes;
+  pipeline_.push_back(std::move(p));
+  do_read();  // first: a frame that has arrived already joins this one's forward pass
+  pump();
+  write_answered();
+  do_read();  // if the pipeline was full before the replies above were written
+}
+
+template <class Stream>
+void WebsocketSession<Stream>::pump() {
+  if (pumping_) return;  // a reply given inside handle(): the loop below goes on
+  pumping_ = true;
+  while (!failed_ && next_start_ < first_seq_ + pipeline_.size()) {
+    auto& p = pipeline_[next_start_ - first_seq_];
+    if (!p.request) {  // answered at decoding
+      ++next_start_;
+      continue;
+    }
+    if (!order_.may_start(p.keys)) break;
+    order_.start(p.keys);
+    const uint64_t seq = next_start_++;
+    core::Request request = std::move(*p.request);
+    p.request.reset();
+    auto slot = std::make_shared<ReplySlot>(this->shared_from_this(), seq);
+    handler_.handle(Caller{client_, p.request_id, false, std::move(slot), ws_.get_executor()}, p.fingerprint,
+                    std::move(request));
+  }
+  pumping_ = false;
+}
+
+template <class Stream>
+void WebsocketSession<Stream>::on_reply(uint64_t seq, core::Reply reply) {
+  if (failed_ || seq < first_seq_ || seq >= first_seq_ + pipeline_.size()) return;
+  auto& p = pipeline_[seq - first_seq_];
+  order_.finish(p.keys);
+  p.reply = std::move(reply);
+  if (pumping_) return;  // pump() and on_read() go on from here
+  write_answered();
+  pump();
+  write_answered();
   do_read();
 }
 
 template <class Stream>
-void WebsocketSession<Stream>::send(uint64_t request_id, core::Reply reply) {
-  net::dispatch(ws_.get_executor(), [self = this->shared_from_this(), request_id, r = std::move(reply)]() mutable {
-    if (self->failed_) return;
-    const bool idle = self->queue_.empty();
-    for (auto& f : wire::encode_reply(request_id, r)) {
-      self->queued_bytes_ += f.size();
-      self->queue_.push_back(std::move(f));
+void WebsocketSession<Stream>::write_answered() {
+  const bool idle = queue_.empty();
+  while (!failed_ && !pipeline_.empty() && pipeline_.front().reply) {
+    auto& p = pipeline_.front();
+    for (auto& f : wire::encode_reply(p.request_id, *p.reply)) {
+      queued_bytes_ += f.size();
+      queue_.push_back(std::move(f));
     }
-    if (self->serving_ && request_id == self->serving_id_) {
-      self->serving_ = false;  // this request is done: read the next one
-      self->do_read();
-    }
-    if (idle) self->do_write();
-  });
+    pipeline_bytes_ -= p.bytes;
+    pipeline_.pop_front();
+    ++first_seq_;
+  }
+  if (idle && !queue_.empty()) do_write();
 }
 
 template <class Stream>

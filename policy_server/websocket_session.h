@@ -2,28 +2,37 @@
 // One WebSocket connection (ws:// on a PlainStream, wss:// on a TlsStream whose handshake
 // the HttpSession has done).
 //
-// Data flow: do_read -> on_read (wire::decode_request: verified frame -> core::Request;
-// RequestHandler::handle, which replies now or from an InferenceBatcher flush) -> send(rid,
-// Reply) -> wire::encode_reply -> write queue -> do_write/on_write (one async_write in
-// flight). All of a session's handlers run on its strand; send() from another thread
+// Data flow: do_read -> on_read (wire::decode_request: verified frame -> core::Request) ->
+// pipeline_ -> pump(): RequestHandler::handle, which replies now or from an InferenceBatcher
+// flush, through a ReplySlot of its own -> on_reply -> the replies in request order ->
+// wire::encode_reply -> write queue -> do_write/on_write (one async_write in flight). All
+// of a session's handlers run on its strand; a slot's send() from another thread
 // dispatches onto it. Errors are error codes: a session never throws out of a handler.
 //
-// Order and bounds: the session serves ONE request at a time. It reads the next frame only
-// after the reply of the current one was queued (a GetAction waiting in a batcher, a
-// ReportSamples held for a busy learner), and only while fewer than kMaxQueuedFrames
-// replies, and fewer than kMaxQueuedBytes bytes, wait to be written. Requests of one connection therefore apply in the order they
-// were sent, whatever the batching or io_threads, and a client that never reads its replies
-// stops being read (TCP pushes back) instead of growing the server's memory.
+// Pipelining and order: the session reads on while earlier requests wait for their replies
+// (a GetAction in a batcher, a ReportSamples held for a busy learner), up to kMaxPipelined
+// requests and kMaxPipelinedBytes of their frames. The next read starts before a request
+// is handed over, so frames that have arrived already join the same forward pass. Requests
+// start strictly in the order they were sent; one may start while earlier ones are in
+// flight only if it is about other episodes (RequestOrder): each episode, and the
+// connection, sees its requests applied in order whatever the batching or io_threads.
+// Replies are written in request order.
+//
+// Bounds: reading also pauses while kMaxQueuedFrames replies, or kMaxQueuedBytes bytes,
+// wait to be written, so a client that never reads its replies stops being read (TCP
+// pushes back) instead of growing the server's memory.
 //
 // A WebSocket from which no frame arrives for idle_timeout is closed.
 #include <deque>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include <boost/beast/websocket.hpp>
 
 #include "policy_server/reply_sink.h"
 #include "policy_server/request_handler.h"
+#include "policy_server/request_order.h"
 #include "policy_server/session.h"
 #include "schemas/codec.h"
 
@@ -32,24 +41,38 @@ namespace tandem::server {
 class RunStats;
 
 template <class Stream>
-class WebsocketSession : public ReplySink,
-                         public ClosableSession,
+class WebsocketSession : public ClosableSession,
                          public std::enable_shared_from_this<WebsocketSession<Stream>> {
  public:
   static constexpr size_t kMaxQueuedFrames = 64;
   static constexpr size_t kMaxQueuedBytes = size_t{4} << 20;  // reading pauses above this too
+  static constexpr size_t kMaxPipelined = 64;  // requests read and not yet answered
+  static constexpr size_t kMaxPipelinedBytes = size_t{4} << 20;  // their frames' bytes
 
   WebsocketSession(Stream&& stream, RequestHandler& handler, RunStats& stats, std::string client,
                    std::shared_ptr<const SessionOptions> options);
   ~WebsocketSession() override;
   void run(http::request<http::string_body> req);
-  void send(uint64_t request_id, core::Reply reply) override;
   void close() override;
 
  private:
+  class ReplySlot;
+  // A request read and not yet written back, in read order.
+  struct Pipelined {
+    uint64_t request_id = 0;
+    size_t bytes = 0;                      // of its frame
+    uint64_t fingerprint = 0;
+    OrderKeys keys;
+    std::optional<core::Request> request;  // until handed over
+    std::optional<core::Reply> reply;      // once answered, until written
+  };
+
   void on_accept(beast::error_code ec);
-  void do_read();  // on the strand: reads on unless serving, full or closed
+  void do_read();  // on the strand: reads on unless full or closed
   void on_read(beast::error_code ec, std::size_t bytes);
+  void pump();     // hands over the requests that may start now, in order
+  void on_reply(uint64_t seq, core::Reply reply);
+  void write_answered();  // the answered requests at the front -> the write queue
   void do_write();
   void on_write(beast::error_code ec, std::size_t bytes);
 
@@ -63,8 +86,12 @@ class WebsocketSession : public ReplySink,
   const std::shared_ptr<const SessionOptions> options_;
   bool open_ = false;
   bool reading_ = false;       // an async_read is in flight
-  bool serving_ = false;       // a request was handed over and its reply is not queued yet
-  uint64_t serving_id_ = 0;
+  std::deque<Pipelined> pipeline_;
+  uint64_t first_seq_ = 0;     // sequence number of pipeline_.front()
+  uint64_t next_start_ = 0;    // sequence number of the next request to hand over
+  size_t pipeline_bytes_ = 0;  // sum of pipeline_'s frame sizes
+  RequestOrder order_;
+  bool pumping_ = false;
   bool failed_ = false;
   std::string peer_;  // remote address:port, for the log
 };

@@ -122,6 +122,36 @@ class RawClient {
     REQUIRE_MESSAGE(!st->ec, "writing a frame failed: " << st->ec.message());
   }
 
+  // Several binary messages in ONE write on the socket, WebSocket framing done here (masked,
+  // as a client must, with a zero key): they reach the server together, as a burst of
+  // pipelined requests from a fast client would.
+  void send_burst(const std::vector<wire::Frame>& frames, double timeout_s = 10) {
+    auto st = std::make_shared<OpState>();
+    for (const auto& f : frames) {
+      st->frame.push_back(0x82);  // FIN, binary
+      const uint64_t n = f.size();
+      if (n < 126) {
+        st->frame.push_back(static_cast<uint8_t>(0x80 | n));
+      } else if (n <= 0xFFFF) {
+        st->frame.push_back(0x80 | 126);
+        for (int s = 8; s >= 0; s -= 8) st->frame.push_back(static_cast<uint8_t>(n >> s));
+      } else {
+        st->frame.push_back(0x80 | 127);
+        for (int s = 56; s >= 0; s -= 8) st->frame.push_back(static_cast<uint8_t>(n >> s));
+      }
+      st->frame.insert(st->frame.end(), 4, 0);  // masking key 0: the payload as it is
+      st->frame.insert(st->frame.end(), f.begin(), f.end());
+    }
+    boost::asio::async_write(ws_->next_layer(), boost::asio::buffer(st->frame),
+                             [st](boost::beast::error_code ec, std::size_t) {
+                               st->ec = ec;
+                               st->done = true;
+                             });
+    REQUIRE_MESSAGE(run_until([&] { return st->done; }, deadline(timeout_s)),
+                    "writing a burst did not complete within " << timeout_s << " s");
+    REQUIRE_MESSAGE(!st->ec, "writing a burst failed: " << st->ec.message());
+  }
+
   // The next reply frame, decoded (its status says whether it was a valid reply). Fails the
   // test when none arrives within timeout_s or the connection closed.
   wire::DecodedReply read(double timeout_s = 10) {
