@@ -2,7 +2,9 @@
 # Benchmark: PPO or A2C on CartPole-v1 through tandem-server, simulator in its own process.
 # usage: bench/cartpole.sh [ppo|a2c] [SEED] [STEPS] [remote|local]   (defaults: ppo 1 100000 remote)
 # ENVS=N CartPoles per simulator thread, stepped with one vectorised frame (default 8, as
-# SB3's n_envs); CONCURRENT=N simulator threads (default 1); UPDATE_INTERVAL the local poll.
+# SB3's n_envs); CONCURRENT=N simulator threads (default 1); UPDATE_INTERVAL the local poll;
+# SAMPLE_AHEAD=N the server's sample_ahead_steps (default: the config's, one train batch;
+# 0: serving pauses while the learner trains).
 # Prints the env steps and wall time at which the mean return of the last 100 episodes
 # first reached 475 (from the server's result.json), and the totals at the step budget.
 set -euo pipefail
@@ -17,8 +19,16 @@ concurrent=${CONCURRENT:-1}
 envs=${ENVS:-8}
 out=results/bench_cartpole_${algo}_seed$seed
 [ "$inference" = remote ] || out=results/bench_cartpole_${algo}_${inference}_seed$seed
+[ -z "${SAMPLE_AHEAD:-}" ] || out=${out}_ahead$SAMPLE_AHEAD
 rm -rf "$out"
-start_server configs/cartpole_$algo.json "$out" --seed "$seed" --stop-timesteps 0
+config=configs/cartpole_$algo.json
+if [ -n "${SAMPLE_AHEAD:-}" ]; then
+  mkdir -p "$out"
+  python3 -c "import json,sys; j=json.load(open(sys.argv[1])); j['sample_ahead_steps']=int(sys.argv[2]); json.dump(j,open(sys.argv[3],'w'))" \
+    "$config" "$SAMPLE_AHEAD" "$out.config.json"
+  config=$out.config.json
+fi
+start_server "$config" "$out" --seed "$seed" --stop-timesteps 0
 start=$(date +%s.%N)
 ./build/examples/cartpole_client --server "$SERVER_URL" --concurrent "$concurrent" --envs-per-client "$envs" --steps "$steps" --seed "$seed" \
   --inference "$inference" --update-interval "${UPDATE_INTERVAL:-10}" | tail -n 2

@@ -59,7 +59,7 @@ struct Rig {
       ctx.policies.set_algorithm(p, algo::make_algorithm(c.algorithm, c.policies[i], c.seed + 1000 * i));
       ctx.policies.batcher_slot(p) = std::make_unique<server::InferenceBatcher>(
           ioc, ctx.policies, p, c.seed + 17 + i, ctx.stats,
-          [h = &handler](const std::shared_ptr<server::PendingAction>& r) { h->complete(r); }, &ctx.samples, 0);
+          [h = &handler](const std::shared_ptr<server::PendingAction>& r) { h->complete(r); }, &ctx.samples);
     }
     ctx.samples.set_accepting(true);  // kept until drained after each input (no learner)
     for (size_t i = 0; i < c.policies.size(); ++i) {

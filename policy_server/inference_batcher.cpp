@@ -10,7 +10,7 @@ namespace tandem::server {
 
 InferenceBatcher::InferenceBatcher(boost::asio::io_context& ioc, const PolicyTable& policies,
                                    int policy, uint64_t seed, RunStats& stats, Complete complete,
-                                   const SampleQueue* samples, int64_t hold_at)
+                                   const SampleQueue* samples)
     : ioc_(ioc),
       policies_(policies),
       policy_(policy),
@@ -18,7 +18,6 @@ InferenceBatcher::InferenceBatcher(boost::asio::io_context& ioc, const PolicyTab
       complete_(std::move(complete)),
       obs_dim_(policies.spec(policy).observation_space.preprocessed_size()),
       samples_(samples),
-      hold_at_(hold_at),
       hold_timer_(ioc),
       rng_(seed) {}
 
@@ -53,7 +52,7 @@ void InferenceBatcher::flush() {
     if (again) return boost::asio::post(again, [this] { flush(); });
   }
   std::lock_guard flk(flush_mu_);
-  if (hold_at_ > 0 && samples_ && samples_->steps_pending(policy_) >= hold_at_) {
+  if (samples_ && samples_->must_wait(policy_)) {
     if (!holding_) stats_.backpressure_holds.fetch_add(1);
     holding_ = true;
     hold_timer_.expires_after(std::chrono::milliseconds(1));

@@ -14,10 +14,10 @@
 // (never waits for the learner), computes, and hands each request to `complete` when its
 // last slot is filled.
 //
-// Backpressure: while a whole train batch of this policy already waits for a busy learner
-// (SampleQueue::steps_pending >= hold_at), flush() is retried every millisecond instead of
-// serving, so a fast simulator cannot run far ahead of training (the samples stay close to
-// on-policy). hold_at = 0 disables it.
+// Backpressure: while serving of this policy must wait for the learner
+// (SampleQueue::must_wait: one batch collected ahead of the one being trained, or a whole
+// batch waiting untaken), flush() is retried every millisecond instead of serving, so a fast
+// simulator cannot run far ahead of training (the samples stay close to on-policy).
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -42,7 +42,7 @@ class InferenceBatcher {
 
   InferenceBatcher(boost::asio::io_context& ioc, const PolicyTable& policies, int policy,
                    uint64_t seed, RunStats& stats, Complete complete,
-                   const SampleQueue* samples = nullptr, int64_t hold_at = 0);
+                   const SampleQueue* samples = nullptr);
 
   static constexpr int kMaxRegrows = 64;
 
@@ -61,7 +61,6 @@ class InferenceBatcher {
   Complete complete_;
   const int64_t obs_dim_;
   const SampleQueue* samples_;
-  const int64_t hold_at_;
   boost::asio::steady_timer hold_timer_;
   bool holding_ = false;           // under flush_mu_: counted once per hold
   std::mutex mu_;                  // guards pending_, scheduled_ and the three below

@@ -140,8 +140,12 @@ void Learner::loop() {
     double learn_time = 0;
     bool failed = false;
     for (size_t p = 0; p < taken.size(); ++p) {
+      if (taken[p].empty()) continue;
       auto* algorithm = ctx_.policies.algorithm(static_cast<int>(p));
-      if (taken[p].empty() || !algorithm) continue;  // no algorithm: served, never trained
+      if (!algorithm) {  // served, never trained
+        ctx_.samples.trained(static_cast<int>(p));
+        continue;
+      }
       // A failed training step is logged and counted; the server keeps serving the last
       // published weights. kMaxConsecutiveFailures failed iterations in a row stop it.
       try {
@@ -149,7 +153,9 @@ void Learner::loop() {
         algo::SampleBatch batch;
         for (const auto& t : taken[p]) batch.append(t, cfg.gamma, cfg.lambda_, cfg.use_gae, cfg.use_critic);
         // How far behind the weights being trained the behaviour policy of this batch was
-        // (serving overlaps training by at most one batch: see sample_backpressure).
+        // (serving overlaps training by one batch, SampleQueue::must_wait: steps collected
+        // while the previous batch trained are 1 behind; steps of fragments that were still
+        // open when it was taken can be 2 behind).
         const int64_t trained_version = algorithm->snapshot()->version();
         int64_t max_lag = 0, stale_steps = 0;
         for (const auto& t : taken[p]) {
@@ -161,6 +167,8 @@ void Learner::loop() {
         const auto t0 = std::chrono::steady_clock::now();
         auto stats = algorithm->train(batch, ctx_.stats.timesteps_total());
         learn_time += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        // Serving resumes (if it was held); what it collected meanwhile is the next batch's.
+        const int64_t collected_while_training = ctx_.samples.trained(static_cast<int>(p));
         trained_steps += batch.count;
         // The guard against poisoned data (algorithms/torch/train_guard.h) skipped or rolled
         // back what it had to: log it, count it, carry on (this is not a failure).
@@ -171,10 +179,12 @@ void Learner::loop() {
         s["num_steps_trained"] = batch.count;
         s["max_behaviour_lag"] = max_lag;   // weight versions between behaviour and training
         s["steps_behind_more_than_one"] = stale_steps;
+        s["steps_collected_while_training"] = collected_while_training;
         s["weights_version"] = algorithm->snapshot()->version();
         learner[policies[p].policy_id] = s;
         any = true;
       } catch (const std::exception& e) {
+        ctx_.samples.trained(static_cast<int>(p));
         failed = true;
         ctx_.stats.learner_errors.fetch_add(1);
         log->error("training policy '{}' failed ({} failures so far): {}; serving its last weights",
@@ -225,6 +235,8 @@ void Learner::loop() {
       break;
     }
   }
+  // Stopping: nothing may wait for training that will not happen.
+  for (int p = 0; p < static_cast<int>(policies.size()); ++p) ctx_.samples.trained(p);
 }
 
 void Learner::report_loop() {

@@ -151,10 +151,13 @@ void RequestHandler::complete(const std::shared_ptr<PendingAction>& req) {
   }
   {
     std::lock_guard lk(ep.mutex);
-    for (size_t i = 0; i < n; ++i)
+    const bool train = ep.core.training_enabled();
+    for (size_t i = 0; i < n; ++i) {
       // Another client carrying the episode on may have ended the agent meanwhile.
-      if (!ep.core.agent_done(req->agent_ids[i]))
-        ep.core.record_step(req->agent_ids[i], req->policies[i], req->obs[i], req->results[i]);
+      if (ep.core.agent_done(req->agent_ids[i])) continue;
+      ep.core.record_step(req->agent_ids[i], req->policies[i], req->obs[i], req->results[i]);
+      if (train) ctx_.samples.collected(req->policies[i], 1);
+    }
     ep.core.end_env_step();
     push_closed(ep);
   }
@@ -240,21 +243,21 @@ void RequestHandler::report_samples(Caller caller, const core::ReportSamples& m)
   }
   for (size_t i = 0; i < frags.size(); ++i) {
     touched[static_cast<size_t>(frags[i].policy)] = 1;
-    if (m.training_enabled)
+    if (m.training_enabled) {
+      ctx_.samples.collected(frags[i].policy, static_cast<int64_t>(frags[i].steps.size()));
       ctx_.samples.push(frags[i].policy, std::move(frags[i].steps), {m.episode_id, m.fragments[i].agent_id});
+    }
   }
   reply_when_learner_ready(std::move(caller), std::move(touched));
 }
 
-// Backpressure as in InferenceBatcher: while a whole train batch of a policy this report fed
-// waits for a busy learner, the reply is held (retried every millisecond). The session reads
-// nothing more from this connection meanwhile, so a local client cannot run far ahead of
-// training, and TCP pushes back on one that does not wait.
+// Backpressure as in InferenceBatcher: while serving of a policy this report fed must wait
+// for the learner (SampleQueue::must_wait), the reply is held (retried every millisecond).
+// A report is a barrier on its connection, so nothing after it is applied meanwhile: a local
+// client cannot run far ahead of training, and TCP pushes back on one that does not wait.
 void RequestHandler::reply_when_learner_ready(Caller caller, std::vector<char> touched, bool held) {
-  const bool hold = ctx_.config.train && ctx_.config.sample_backpressure;
-  for (size_t p = 0; hold && p < touched.size(); ++p) {
-    if (touched[p] && ctx_.samples.steps_pending(static_cast<int>(p)) >=
-                          ctx_.policies.spec(static_cast<int>(p)).config.train_batch_size) {
+  for (size_t p = 0; p < touched.size(); ++p) {
+    if (touched[p] && ctx_.samples.must_wait(static_cast<int>(p))) {
       if (!held) ctx_.stats.backpressure_holds.fetch_add(1);
       auto timer = std::make_shared<boost::asio::steady_timer>(ctx_.ioc, std::chrono::milliseconds(1));
       timer->async_wait([this, timer, caller = std::move(caller), touched = std::move(touched)](

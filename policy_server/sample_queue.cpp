@@ -31,6 +31,8 @@ std::vector<std::vector<algo::Trajectory>> SampleQueue::wait_take(
     if (steps_[p] >= need[p]) {
       out[p].swap(pending_[p]);
       steps_[p] = 0;
+      collected_[p] = 0;
+      training_[p] = true;
     }
   }
   return out;
@@ -47,6 +49,20 @@ void SampleQueue::stop() {
 int64_t SampleQueue::steps_pending(int policy) const {
   std::lock_guard lk(mu_);
   return steps_[policy];
+}
+
+bool SampleQueue::must_wait(int policy) const {
+  const auto p = static_cast<size_t>(policy);
+  const Hold& h = hold_[p];
+  if (!h.on) return false;
+  if (training_[p].load() && collected_[p].load() >= h.ahead) return true;
+  return steps_pending(policy) >= h.batch;
+}
+
+int64_t SampleQueue::trained(int policy) {
+  const auto p = static_cast<size_t>(policy);
+  training_[p] = false;
+  return collected_[p].load();
 }
 
 }  // namespace tandem::server

@@ -1,14 +1,23 @@
 #pragma once
-// Finished trajectory fragments on their way to the learner.
+// Finished trajectory fragments on their way to the learner, and how far serving may run
+// ahead of it.
 //
 // Data flow: I/O threads push() fragments (episode registry: fragment cut, agent done,
 // episode end, ReportSamples) -> the learner thread wait_take()s every fragment of each
-// policy that has at least its train_batch_size steps. Nothing is dropped while the
-// server trains: a slow learner just trains on a larger batch next time.
+// policy that has at least its train_batch_size steps, trains, then calls trained(). Nothing
+// is dropped while the server trains.
+//
+// Serving ahead of the learner (set_hold; off without it): while policy p is being trained
+// on batch k, serving collects batch k+1 (PPO's ratio uses the behaviour log-probs), but at
+// most `ahead` training steps of it, counted when a step is recorded (collected(): open
+// fragments count too) or reported. must_wait(p) says so to the batchers and to ReportSamples,
+// which then hold their replies; it also holds while a whole batch waits untaken. A flush or
+// a report that started may overshoot the bound by its own steps.
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <memory>
 #include <mutex>
 #include <vector>
 
@@ -20,7 +29,17 @@ namespace tandem::server {
 class SampleQueue {
  public:
   explicit SampleQueue(size_t num_policies)
-      : pending_(num_policies), steps_(num_policies, 0), trained_(num_policies, 1) {}
+      : pending_(num_policies),
+        steps_(num_policies, 0),
+        trained_(num_policies, 1),
+        hold_(num_policies),
+        training_(new std::atomic<bool>[num_policies]),
+        collected_(new std::atomic<int64_t>[num_policies]) {
+    for (size_t p = 0; p < num_policies; ++p) {
+      training_[p] = false;
+      collected_[p] = 0;
+    }
+  }
 
   // A fragment of a training-enabled episode. With an experience output it is written there
   // first (also by a server that does not train).
@@ -36,6 +55,19 @@ class SampleQueue {
                                                        std::chrono::milliseconds timeout);
   void stop();
   int64_t steps_pending(int policy) const;
+
+  // Setup only: serving of `policy` waits while `batch` steps wait untaken, or while the
+  // learner trains it and `ahead` steps were collected since it took its batch.
+  void set_hold(int policy, int64_t batch, int64_t ahead) {
+    hold_.at(static_cast<size_t>(policy)) = {true, batch, ahead};
+  }
+  // `n` training steps of `policy` were recorded (remote episodes) or reported (any thread).
+  void collected(int policy, int64_t n) { collected_[static_cast<size_t>(policy)].fetch_add(n); }
+  // Whether serving of `policy` must wait for the learner now (any thread).
+  bool must_wait(int policy) const;
+  // The learner is done training `policy` on what it took; returns the training steps that
+  // were collected meanwhile (learner thread).
+  int64_t trained(int policy);
   int64_t steps_pushed() const { return pushed_.load(); }
   // A server that does not train (--no-train) turns this off: push() then drops fragments
   // instead of keeping them forever.
@@ -55,6 +87,13 @@ class SampleQueue {
   std::vector<char> trained_;
   SampleOutput* output_ = nullptr;
   std::vector<std::string> policy_ids_;
+  struct Hold {
+    bool on = false;
+    int64_t batch = 0, ahead = 0;
+  };
+  std::vector<Hold> hold_;                          // set up before serving
+  std::unique_ptr<std::atomic<bool>[]> training_;   // taken and not yet trained()
+  std::unique_ptr<std::atomic<int64_t>[]> collected_;  // steps since the last take
 };
 
 }  // namespace tandem::server

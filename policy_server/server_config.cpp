@@ -94,6 +94,7 @@ nlohmann::json ServerConfig::to_json() const {
   j["stop"] = stop_j;
   j["io_threads"] = io_threads;
   j["sample_backpressure"] = sample_backpressure;
+  j["sample_ahead_steps"] = sample_ahead_steps;
   j["checkpoint_frequency"] = checkpoint_frequency;
   j["checkpoint_at_end"] = checkpoint_at_end;
   j["keep_checkpoints_num"] = keep_checkpoints_num;
@@ -113,7 +114,7 @@ ServerConfig parse_server_config(const nlohmann::json& j) {
   check_keys(j, "",
              {"algorithm", "host", "port", "seed", "results_dir", "config", "policies",
               "policy_mapping", "stop", "io_threads", "max_open_episodes", "episode_timeout_s",
-              "metrics_num_episodes_for_smoothing", "log_level", "sample_backpressure", "checkpoint_frequency", "checkpoint_at_end",
+              "metrics_num_episodes_for_smoothing", "log_level", "sample_backpressure", "sample_ahead_steps", "checkpoint_frequency", "checkpoint_at_end",
               "keep_checkpoints_num", "report_interval_s", "output", "policies_to_train",
               "auth_token_file", "insecure_listen_any", "idle_timeout_s", "max_episodes_per_client",
               "tls_cert_file", "tls_key_file"});
@@ -145,6 +146,10 @@ ServerConfig parse_server_config(const nlohmann::json& j) {
     if (c.keep_checkpoints_num < 0) bad("'keep_checkpoints_num' must be >= 0");
   }
   if (j.contains("sample_backpressure")) c.sample_backpressure = get<bool>(j, "sample_backpressure", "");
+  if (j.contains("sample_ahead_steps")) {
+    c.sample_ahead_steps = get<int64_t>(j, "sample_ahead_steps", "");
+    if (c.sample_ahead_steps < -1) bad("'sample_ahead_steps' must be >= -1 (-1: one train batch)");
+  }
   if (j.contains("log_level")) c.log_level = get<std::string>(j, "log_level", "");
   if (j.contains("output")) c.output = get<std::string>(j, "output", "");
   if (j.contains("io_threads")) {

@@ -50,7 +50,10 @@ struct ServerConfig {
   bool checkpoint_at_end = true;                // checkpoint when the server stops after training
   int64_t keep_checkpoints_num = 0;             // keep only the newest N checkpoints (0 = all)
   std::string restore;                          // checkpoint folder to restore at start (--restore)
-  bool sample_backpressure = true;              // pause serving while a full batch waits for the learner
+  bool sample_backpressure = true;              // serving waits for the learner (SampleQueue::must_wait)
+  // While the learner trains a policy, serving collects at most this many training steps of
+  // it (-1: its train_batch_size, one batch ahead; 0: none, serving pauses while it trains).
+  int64_t sample_ahead_steps = -1;
   bool train = true;                            // false: serve only (--no-train)
   double report_interval_s = 10.0;              // --no-train: a result row this often (if episodes ended)
   std::string log_level = "info";               // spdlog level

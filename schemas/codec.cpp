@@ -45,30 +45,30 @@ Frame finish_message(FBB& fbb, uint64_t rid, const M& m) {
   return finish(fbb, rid, fb::MessageTraits<Table<decltype(o)>>::enum_value, o.Union());
 }
 
+// The entries of a VectorRequest / VectorReply: each variant value as its union member in
+// an entry table made by `entry(union_type, offset)`.
+template <class Entry, class Items, class MakeEntry>
+flatbuffers::Offset<flatbuffers::Vector<flatbuffers::Offset<Entry>>> put_entries(FBB& fbb, const Items& items,
+                                                                                MakeEntry entry) {
+  std::vector<flatbuffers::Offset<Entry>> offs;
+  offs.reserve(items.size());
+  for (const auto& it : items)
+    offs.push_back(std::visit([&](const auto& m) { return entry(put(fbb, m)); }, it));
+  return fbb.CreateVector(offs);
+}
+
 flatbuffers::Offset<fb::VectorRequest> put_vector(FBB& fbb, const core::VectorRequest& v) {
-  std::vector<flatbuffers::Offset<fb::VectorEntry>> offs;
-  offs.reserve(v.entries.size());
-  for (const auto& e : v.entries)
-    offs.push_back(std::visit(
-        [&](const auto& m) {
-          auto o = put(fbb, m);
-          return fb::CreateVectorEntry(fbb, fb::EpisodeRequestTraits<Table<decltype(o)>>::enum_value, o.Union());
-        },
-        e));
-  return fb::CreateVectorRequest(fbb, fbb.CreateVector(offs));
+  return fb::CreateVectorRequest(fbb, put_entries<fb::VectorEntry>(fbb, v.entries, [&](auto o) {
+                                   return fb::CreateVectorEntry(
+                                       fbb, fb::EpisodeRequestTraits<Table<decltype(o)>>::enum_value, o.Union());
+                                 }));
 }
 
 flatbuffers::Offset<fb::VectorReply> put_vector(FBB& fbb, const core::VectorReply& v) {
-  std::vector<flatbuffers::Offset<fb::VectorReplyEntry>> offs;
-  offs.reserve(v.replies.size());
-  for (const auto& r : v.replies)
-    offs.push_back(std::visit(
-        [&](const auto& m) {
-          auto o = put(fbb, m);
-          return fb::CreateVectorReplyEntry(fbb, fb::EpisodeReplyTraits<Table<decltype(o)>>::enum_value, o.Union());
-        },
-        r));
-  return fb::CreateVectorReply(fbb, fbb.CreateVector(offs));
+  return fb::CreateVectorReply(fbb, put_entries<fb::VectorReplyEntry>(fbb, v.replies, [&](auto o) {
+                                 return fb::CreateVectorReplyEntry(
+                                     fbb, fb::EpisodeReplyTraits<Table<decltype(o)>>::enum_value, o.Union());
+                               }));
 }
 
 core::Status bad(core::ErrorCode c, std::string m) { return core::Status::error(c, std::move(m)); }

@@ -12,6 +12,7 @@
 
 #include "algorithms/policy.h"
 #include "support/policy_specs.h"
+#include "support/sample_batches.h"
 
 using namespace tandem::algo;
 
@@ -32,39 +33,10 @@ PolicySpec ckpt_spec(const char* overrides) {
   return tandem::test::policy_spec("ckpt", Space::box({3}), Space::discrete(3), overrides);
 }
 
-// A deterministic batch of 64 length-4 bootstrapped fragments... of varied random data.
-SampleBatch make_batch(const InferenceModel& model, const PolicySpec& spec, uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  std::normal_distribution<float> nd;
-  SampleBatch batch;
-  std::vector<ActionResult> out;
-  const std::vector<uint8_t> explore{1};
-  for (int f = 0; f < 16; ++f) {
-    Trajectory t;
-    t.obs_dim = 3;
-    for (int s = 0; s < 4; ++s) {
-      std::vector<float> obs{nd(rng), nd(rng), nd(rng)};
-      model.compute_actions(obs, 1, {}, explore, rng, out);
-      t.obs.insert(t.obs.end(), obs.begin(), obs.end());
-      t.actions.push_back(out[0].discrete[0]);
-      t.action_logp.push_back(out[0].logp);
-      t.vf_preds.push_back(out[0].vf_pred);
-      t.dist_inputs.insert(t.dist_inputs.end(), out[0].dist_inputs.begin(),
-                           out[0].dist_inputs.end());
-      t.rewards.push_back(nd(rng));
-    }
-    t.terminated = f % 2 == 0;
-    t.bootstrap_value = 0.5f;
-    batch.append(t, spec.config.gamma, spec.config.lambda_, spec.config.use_gae,
-                 spec.config.use_critic);
-  }
-  return batch;
-}
-
 void round_trip(const std::string& algo_name, const PolicySpec& spec) {
   const auto path_a = temp_path(algo_name + ".pt");
   auto a = make_algorithm(algo_name, spec, 7);
-  const auto batch = make_batch(*a->snapshot(), spec, 99);
+  const auto batch = tandem::test::make_batch(*a->snapshot(), spec, 99);
   a->train(batch, 64);
   a->save(path_a);
 

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "policy_client/policy_client.h"
+#include "support/requests.h"
 #include "support/samples_file.h"
 #include "support/server_process.h"
 
@@ -38,13 +39,7 @@ nlohmann::json semantics_config(const std::string& name, int64_t fragment = 1000
   return j;
 }
 
-client::ClientOptions options() {
-  client::ClientOptions o;
-  o.reconnect_timeout_s = 10;
-  o.close_timeout_s = 1;
-  o.seed = 7;
-  return o;
-}
+client::ClientOptions options() { return test::client_options(7); }
 
 std::vector<float> obs(int t) { return {0.1f * static_cast<float>(t), -0.2f}; }
 

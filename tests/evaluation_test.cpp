@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "policy_client/policy_client.h"
+#include "support/result_rows.h"
 #include "policy_server/server.h"
 #include "policy_server/server_context.h"
 
@@ -28,13 +29,7 @@ nlohmann::json config(const std::string& dir) {
   return j;
 }
 
-std::vector<nlohmann::json> read_rows(const std::string& dir) {
-  std::vector<nlohmann::json> rows;
-  std::ifstream in(dir + "/result.json");
-  for (std::string l; std::getline(in, l);)
-    if (!l.empty()) rows.push_back(nlohmann::json::parse(l));
-  return rows;
-}
+std::vector<nlohmann::json> read_rows(const std::string& dir) { return test::read_result_rows(dir); }
 
 std::vector<nlohmann::json> wait_rows(const std::string& dir, size_t n) {
   auto rows = read_rows(dir);

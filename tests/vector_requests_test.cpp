@@ -33,13 +33,7 @@ nlohmann::json vector_config(const std::string& name) {
   return j;
 }
 
-client::ClientOptions options() {
-  client::ClientOptions o;
-  o.reconnect_timeout_s = 10;
-  o.close_timeout_s = 1;
-  o.seed = 5;
-  return o;
-}
+client::ClientOptions options() { return test::client_options(5); }
 
 // Episode i: length 3 + i; step t sees obs(i, t) and then gets reward(i, t); odd episodes
 // terminate, even ones are truncated (bootstrapped from V(last obs)).

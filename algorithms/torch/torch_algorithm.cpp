@@ -101,6 +101,25 @@ torch::Tensor read_joined(torch::serialize::InputArchive& ar, size_t num_tensors
   return torch::cat(parts);
 }
 
+// One parameter's optimizer state; `read(name)` gives each of its buffers (undefined: none).
+template <class Read>
+std::unique_ptr<torch::optim::OptimizerParamState> make_state(const std::string& kind, int64_t step, Read read) {
+  if (kind == "rmsprop") {
+    auto r = std::make_unique<torch::optim::RMSpropParamState>();
+    r->step(step);
+    r->square_avg(read("square_avg"));
+    r->momentum_buffer(read("momentum_buffer"));
+    r->grad_avg(read("grad_avg"));
+    return r;
+  }
+  auto a = std::make_unique<torch::optim::AdamParamState>();
+  a->step(step);
+  a->exp_avg(read("exp_avg"));
+  a->exp_avg_sq(read("exp_avg_sq"));
+  a->max_exp_avg_sq(read("max_exp_avg_sq"));
+  return a;
+}
+
 bool load_optimizer_state(torch::optim::Optimizer& opt, const std::string& kind,
                           const std::vector<torch::Tensor>& params, size_t model_tensors,
                           torch::serialize::InputArchive& ar) {
@@ -112,42 +131,16 @@ bool load_optimizer_state(torch::optim::Optimizer& opt, const std::string& kind,
     // Per-tensor layout: the flat state is the concatenation in parameter order.
     torch::Tensor step;
     ar.read("param0/step", step);
-    if (kind == "rmsprop") {
-      auto r = std::make_unique<torch::optim::RMSpropParamState>();
-      r->step(step.item<int64_t>());
-      r->square_avg(read_joined(ar, model_tensors, "square_avg"));
-      r->momentum_buffer(read_joined(ar, model_tensors, "momentum_buffer"));
-      r->grad_avg(read_joined(ar, model_tensors, "grad_avg"));
-      opt.state()[state_key(params[0])] = std::move(r);
-    } else {
-      auto a = std::make_unique<torch::optim::AdamParamState>();
-      a->step(step.item<int64_t>());
-      a->exp_avg(read_joined(ar, model_tensors, "exp_avg"));
-      a->exp_avg_sq(read_joined(ar, model_tensors, "exp_avg_sq"));
-      a->max_exp_avg_sq(read_joined(ar, model_tensors, "max_exp_avg_sq"));
-      opt.state()[state_key(params[0])] = std::move(a);
-    }
+    opt.state()[state_key(params[0])] = make_state(
+        kind, step.item<int64_t>(), [&](const std::string& name) { return read_joined(ar, model_tensors, name); });
     return true;
   }
   for (size_t i = 0; i < params.size(); ++i) {
     const std::string pre = "param" + std::to_string(i) + "/";
     torch::Tensor step;
     if (!ar.try_read(pre + "step", step)) continue;
-    if (kind == "rmsprop") {
-      auto r = std::make_unique<torch::optim::RMSpropParamState>();
-      r->step(step.item<int64_t>());
-      r->square_avg(read_optional(ar, pre + "square_avg"));
-      r->momentum_buffer(read_optional(ar, pre + "momentum_buffer"));
-      r->grad_avg(read_optional(ar, pre + "grad_avg"));
-      opt.state()[state_key(params[i])] = std::move(r);
-    } else {
-      auto a = std::make_unique<torch::optim::AdamParamState>();
-      a->step(step.item<int64_t>());
-      a->exp_avg(read_optional(ar, pre + "exp_avg"));
-      a->exp_avg_sq(read_optional(ar, pre + "exp_avg_sq"));
-      a->max_exp_avg_sq(read_optional(ar, pre + "max_exp_avg_sq"));
-      opt.state()[state_key(params[i])] = std::move(a);
-    }
+    opt.state()[state_key(params[i])] = make_state(
+        kind, step.item<int64_t>(), [&](const std::string& name) { return read_optional(ar, pre + name); });
   }
   return true;
 }

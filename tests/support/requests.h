@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/messages.h"
+#include "policy_client/policy_client.h"
 #include "server_process.h"
 
 namespace tandem::test {
@@ -25,6 +26,15 @@ inline nlohmann::json config_for(const std::string& name) {
   j["results_dir"] = test::results_path(name) + "/results";
   j["output"] = test::results_path(name) + "/output";
   return j;
+}
+
+// Options for a PolicyClient in a test: a short reconnect window, a fast close, a fixed seed.
+inline client::ClientOptions client_options(uint64_t seed) {
+  client::ClientOptions o;
+  o.reconnect_timeout_s = 10;
+  o.close_timeout_s = 1;
+  o.seed = seed;
+  return o;
 }
 
 inline core::AgentObs agent_obs(std::vector<float> obs, std::string agent = "agent0") {
