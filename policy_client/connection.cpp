@@ -307,7 +307,7 @@ core::Reply Connection::wait_more(uint64_t rid) {
 
 void Connection::throw_pending() {
   if (errors_.empty()) return;
-  auto e = errors_.front();
+  auto e = first_of(errors_);
   errors_.clear();
   throw e;
 }

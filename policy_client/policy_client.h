@@ -118,10 +118,33 @@ class RequestError : public std::runtime_error {
   RequestError(std::string code, std::string request, const std::string& message)
       : std::runtime_error(request + " failed: " + code + ": " + message),
         code(std::move(code)), request(std::move(request)), message(message) {}
+  // The first of several kept errors (pipelined calls answered later), naming the others.
+  RequestError(const RequestError& first, std::vector<std::string> others)
+      : std::runtime_error(std::string(first.what()) + " (and " + std::to_string(others.size()) +
+                           " more pipelined call(s) failed: " + join(others) + ")"),
+        code(first.code), request(first.request), message(first.message), also_failed(std::move(others)) {}
   std::string code;     // the server's ErrorCode name, e.g. "UnknownEpisode"
   std::string request;  // e.g. "LogReturns(ep-1)"
   std::string message;  // the server's message
+  std::vector<std::string> also_failed;  // "LogReturns(ep-2): UnknownEpisode" of the others
+
+ private:
+  static std::string join(const std::vector<std::string>& v) {
+    std::string s;
+    for (size_t i = 0; i < v.size() && i < 8; ++i) s += (i ? ", " : "") + v[i];
+    if (v.size() > 8) s += ", ...";
+    return s;
+  }
 };
+
+// What a call throws for the kept errors of earlier pipelined calls (non-empty): the first,
+// naming the others.
+inline RequestError first_of(const std::vector<RequestError>& errors) {
+  if (errors.size() == 1) return errors.front();
+  std::vector<std::string> others;
+  for (size_t i = 1; i < errors.size(); ++i) others.push_back(errors[i].request + ": " + errors[i].code);
+  return RequestError(errors.front(), std::move(others));
+}
 
 class ConnectionError : public std::runtime_error {
   using std::runtime_error::runtime_error;

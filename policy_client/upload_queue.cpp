@@ -53,7 +53,7 @@ bool UploadQueue::wait_drained(Clock::time_point deadline) {
 void UploadQueue::throw_error() {
   std::lock_guard lk(mu_);
   if (errors_.empty()) return;
-  auto e = errors_.front();
+  auto e = first_of(errors_);
   errors_.clear();
   throw e;
 }
@@ -86,7 +86,7 @@ void UploadQueue::uploaded(int64_t steps) {
 void UploadQueue::rejected(RequestError e) {
   std::lock_guard lk(mu_);
   stats_.rejected_reports += 1;
-  if (errors_.empty()) errors_.push_back(std::move(e));
+  if (errors_.size() < kMaxKeptErrors) errors_.push_back(std::move(e));
   in_flight_ = false;
   stalled_ = false;
   room_cv_.notify_all();
@@ -104,7 +104,7 @@ void UploadQueue::dropped_in_flight(int64_t steps) {
 
 void UploadQueue::keep_error(RequestError e) {
   std::lock_guard lk(mu_);
-  if (errors_.empty()) errors_.push_back(std::move(e));
+  if (errors_.size() < kMaxKeptErrors) errors_.push_back(std::move(e));
 }
 
 int64_t UploadQueue::drop_queued() {

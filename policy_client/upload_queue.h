@@ -72,6 +72,7 @@ class UploadQueue {
   bool stalled_ = false;       // a push timed out waiting; cleared by the next upload
   bool connected_ = true;
   bool newer_weights_ = false;
+  static constexpr size_t kMaxKeptErrors = 64;  // thrown as one (first_of); more are counted only
   std::vector<RequestError> errors_;
   LocalStats stats_;
   Clock::time_point last_drop_log_{};

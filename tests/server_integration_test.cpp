@@ -176,6 +176,21 @@ TEST_CASE("bad requests get an Error naming the problem and change nothing") {
   c.log_returns("nope", 1.f);
   c.get_action(ep, kObs);  // succeeds; the earlier error arrives meanwhile
   CHECK(code_of([&] { c.get_action(ep, kObs); }) == "UnknownEpisode");
+  // Several failed pipelined calls: the next call throws the first, naming the others.
+  c.log_returns("nope", 1.f);
+  c.log_returns("nope-too", 1.f);
+  c.end_episode("nope-either", kObs);
+  try {
+    c.flush();
+    FAIL("flush() threw nothing");
+  } catch (const RequestError& e) {
+    CHECK(e.code == "UnknownEpisode");
+    CHECK(e.request.find("nope") != std::string::npos);
+    REQUIRE(e.also_failed.size() == 2);
+    CHECK(e.also_failed[0].find("nope-too") != std::string::npos);
+    CHECK(e.also_failed[1].find("nope-either") != std::string::npos);
+    CHECK(std::string(e.what()).find("2 more pipelined") != std::string::npos);
+  }
   // The episode is intact: no step was recorded by the failed calls.
   c.get_action(ep, kObs);
   c.end_episode(ep, kObs);
