@@ -10,7 +10,7 @@ namespace tandem::server {
 
 InferenceBatcher::InferenceBatcher(boost::asio::io_context& ioc, const PolicyTable& policies,
                                    int policy, uint64_t seed, RunStats& stats, Complete complete,
-                                   const SampleQueue* samples)
+                                   const SampleQueue* samples, bool flush_on_connection)
     : ioc_(ioc),
       policies_(policies),
       policy_(policy),
@@ -18,6 +18,7 @@ InferenceBatcher::InferenceBatcher(boost::asio::io_context& ioc, const PolicyTab
       complete_(std::move(complete)),
       obs_dim_(policies.spec(policy).observation_space.preprocessed_size()),
       samples_(samples),
+      flush_on_connection_(flush_on_connection),
       hold_timer_(ioc),
       rng_(seed) {}
 
@@ -28,7 +29,8 @@ void InferenceBatcher::enqueue(std::shared_ptr<PendingAction> req, int slot) {
     if (!scheduled_) {
       scheduled_ = true;
       regrows_ = 0;
-      flush_executor_ = req->caller.executor ? req->caller.executor : ioc_.get_executor();
+      opened_at_ = std::chrono::steady_clock::now();
+      flush_executor_ = flush_on_connection_ && req->caller.executor ? req->caller.executor : ioc_.get_executor();
       ex = flush_executor_;
     }
     pending_.push_back({std::move(req), slot});
@@ -43,7 +45,8 @@ void InferenceBatcher::flush() {
     boost::asio::any_io_executor again;
     {
       std::lock_guard lk(mu_);
-      if (pending_.size() > size_at_post_ && regrows_ < kMaxRegrows) {
+      if (pending_.size() > size_at_post_ && regrows_ < kMaxRegrows &&
+          std::chrono::steady_clock::now() - opened_at_ < kMaxRegrowTime) {
         size_at_post_ = pending_.size();
         ++regrows_;
         again = flush_executor_;

@@ -134,6 +134,7 @@ void Learner::loop() {
   while (!stopping_) {
     auto taken = ctx_.samples.wait_take(need, std::chrono::milliseconds(200));
     if (stopping_) break;
+    const int64_t steps_at_take = ctx_.stats.timesteps_total();  // RunStats: counted apart from SampleQueue
     bool any = false;
     nlohmann::json learner = nlohmann::json::object();
     int64_t trained_steps = 0;
@@ -191,6 +192,7 @@ void Learner::loop() {
                    policies[p].policy_id, ctx_.stats.learner_errors.load(), e.what());
       }
     }
+    const int64_t steps_while_training = ctx_.stats.timesteps_total() - steps_at_take;
     consecutive_failures_ = failed ? consecutive_failures_ + 1 : 0;
     if (consecutive_failures_ >= kMaxConsecutiveFailures) {
       log->critical("{} training iterations in a row failed; stopping the server", consecutive_failures_);
@@ -204,6 +206,8 @@ void Learner::loop() {
     auto m = ctx_.stats.take_iteration();
     auto row = metrics_to_json(m);
     row["num_steps_trained_this_iter"] = trained_steps;
+    // Env steps served between taking these batches and publishing their weights.
+    row["env_steps_while_training"] = steps_while_training;
     row["num_bad_batches_skipped"] = ctx_.stats.bad_batches_skipped.load();
     row["num_bad_sgd_steps_skipped"] = ctx_.stats.bad_sgd_steps_skipped.load();
     row["info"] = {{"learner", learner}};

@@ -12,8 +12,8 @@ OrderKeys order_keys(const core::EpisodeRequest& r) {
 
 OrderKeys order_keys(const core::Request& r) {
   return std::visit(core::Overload{
-                        [](const core::GetConfig&) { return OrderKeys{true, {}}; },
-                        [](const core::GetWeights&) { return OrderKeys{true, {}}; },
+                        [](const core::GetConfig&) { return OrderKeys{}; },
+                        [](const core::GetWeights&) { return OrderKeys{}; },
                         [](const core::ReportSamples&) { return OrderKeys{true, {}}; },
                         [](const core::VectorRequest& v) {
                           OrderKeys k;

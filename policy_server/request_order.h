@@ -7,9 +7,11 @@
 //   - a request about episodes (StartEpisode with an id, GetAction, LogAction, LogReturns,
 //     EndEpisode, a VectorRequest: the episodes of its entries) waits while a request about
 //     one of the same episodes, or a barrier, is in flight;
-//   - a barrier (GetConfig, GetWeights, ReportSamples) waits until nothing is in flight, and
-//     everything after it waits for it;
-//   - a StartEpisode without an id touches no episode a later request could name.
+//   - a barrier (ReportSamples: its reply may be held for a busy learner, and nothing after it
+//     may run ahead meanwhile) waits until nothing is in flight, and everything after it
+//     waits for it;
+//   - reads (GetConfig, GetWeights) and a StartEpisode without an id touch nothing a later
+//     request could depend on.
 // Requests about different episodes commute, so each episode, and the connection as a
 // whole, sees its requests applied in the order they were sent, while GetActions of many
 // episodes wait in the batchers together (one forward pass).

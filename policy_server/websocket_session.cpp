@@ -77,8 +77,8 @@ class WebsocketSession<Stream>::ReplySlot final : public ReplySink {
 
 template <class Stream>
 void WebsocketSession<Stream>::do_read() {
-  if (reading_ || failed_ || queue_.size() >= kMaxQueuedFrames || queued_bytes_ >= kMaxQueuedBytes ||
-      pipeline_.size() >= kMaxPipelined || pipeline_bytes_ >= kMaxPipelinedBytes)
+  if (reading_ || failed_ || writes_full() || pipeline_.size() >= kMaxPipelined ||
+      pipeline_bytes_ >= kMaxPipelinedBytes)
     return;
   reading_ = true;
   ws_.async_read(buffer_, beast::bind_front_handler(&WebsocketSession::on_read, this->shared_from_this()));
@@ -102,7 +102,7 @@ void WebsocketSession<Stream>::on_read(beast::error_code ec, std::size_t) {
   Pipelined p;
   p.bytes = buffer_.size();
   if (!ws_.got_binary()) {
-    p.reply = core::Error{core::ErrorCode::BadFrame, "text frames are not accepted: send binary FlatBuffers envelopes"};
+    answer(p, core::Error{core::ErrorCode::BadFrame, "text frames are not accepted: send binary FlatBuffers envelopes"});
   } else {
     auto data = buffer_.data();
     const std::span<const uint8_t> bytes(static_cast<const uint8_t*>(data.data()), data.size());
@@ -110,7 +110,7 @@ void WebsocketSession<Stream>::on_read(beast::error_code ec, std::size_t) {
     p.request_id = d.request_id;
     p.fingerprint = wire::fingerprint(bytes);
     if (!d.status.ok()) {
-      p.reply = core::error_reply(d.status);
+      answer(p, core::error_reply(d.status));
     } else {
       p.keys = order_keys(d.request);
       p.request = std::move(d.request);
@@ -126,16 +126,38 @@ void WebsocketSession<Stream>::on_read(beast::error_code ec, std::size_t) {
 }
 
 template <class Stream>
+void WebsocketSession<Stream>::answer(Pipelined& p, const core::Reply& reply) {
+  p.frames = wire::encode_reply(p.request_id, reply);
+  for (const auto& f : p.frames) parked_bytes_ += f.size();
+  p.answered = true;
+}
+
+template <class Stream>
+bool WebsocketSession<Stream>::writes_full() const {
+  return queue_.size() >= kMaxQueuedFrames || queued_bytes_ + parked_bytes_ >= kMaxQueuedBytes;
+}
+
+template <class Stream>
+bool WebsocketSession<Stream>::can_start() const {
+  if (failed_ || writes_full() || next_start_ >= first_seq_ + pipeline_.size()) return false;
+  const auto& p = pipeline_[next_start_ - first_seq_];
+  return !p.request || order_.may_start(p.keys);
+}
+
+template <class Stream>
 void WebsocketSession<Stream>::pump() {
   if (pumping_) return;  // a reply given inside handle(): the loop below goes on
   pumping_ = true;
-  while (!failed_ && next_start_ < first_seq_ + pipeline_.size()) {
+  struct Done {
+    bool& flag;
+    ~Done() { flag = false; }  // also if handle() throws (bad_alloc): replies must go on
+  } done{pumping_};
+  while (can_start()) {
     auto& p = pipeline_[next_start_ - first_seq_];
     if (!p.request) {  // answered at decoding
       ++next_start_;
       continue;
     }
-    if (!order_.may_start(p.keys)) break;
     order_.start(p.keys);
     const uint64_t seq = next_start_++;
     core::Request request = std::move(*p.request);
@@ -144,7 +166,6 @@ void WebsocketSession<Stream>::pump() {
     handler_.handle(Caller{client_, p.request_id, false, std::move(slot), ws_.get_executor()}, p.fingerprint,
                     std::move(request));
   }
-  pumping_ = false;
 }
 
 template <class Stream>
@@ -152,20 +173,30 @@ void WebsocketSession<Stream>::on_reply(uint64_t seq, core::Reply reply) {
   if (failed_ || seq < first_seq_ || seq >= first_seq_ + pipeline_.size()) return;
   auto& p = pipeline_[seq - first_seq_];
   order_.finish(p.keys);
-  p.reply = std::move(reply);
+  answer(p, reply);
   if (pumping_) return;  // pump() and on_read() go on from here
-  write_answered();
-  pump();
+  // Possibly inside a batcher's flush (it may run on this strand): only what is cheap here;
+  // requests this reply lets start are handed over in a handler of their own.
   write_answered();
   do_read();
+  if (!pump_posted_ && can_start()) {
+    pump_posted_ = true;
+    net::post(ws_.get_executor(), [self = this->shared_from_this()] {
+      self->pump_posted_ = false;
+      self->pump();
+      self->write_answered();
+      self->do_read();
+    });
+  }
 }
 
 template <class Stream>
 void WebsocketSession<Stream>::write_answered() {
   const bool idle = queue_.empty();
-  while (!failed_ && !pipeline_.empty() && pipeline_.front().reply) {
+  while (!failed_ && !pipeline_.empty() && pipeline_.front().answered) {
     auto& p = pipeline_.front();
-    for (auto& f : wire::encode_reply(p.request_id, *p.reply)) {
+    for (auto& f : p.frames) {
+      parked_bytes_ -= f.size();
       queued_bytes_ += f.size();
       queue_.push_back(std::move(f));
     }
@@ -193,6 +224,8 @@ void WebsocketSession<Stream>::on_write(beast::error_code ec, std::size_t) {
   queued_bytes_ -= queue_.front().size();
   queue_.pop_front();
   if (!queue_.empty()) do_write();
+  pump();  // a full write queue may have stopped it
+  write_answered();
   do_read();
 }
 

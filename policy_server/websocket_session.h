@@ -18,9 +18,15 @@
 // connection, sees its requests applied in order whatever the batching or io_threads.
 // Replies are written in request order.
 //
-// Bounds: reading also pauses while kMaxQueuedFrames replies, or kMaxQueuedBytes bytes,
-// wait to be written, so a client that never reads its replies stops being read (TCP
-// pushes back) instead of growing the server's memory.
+// A reply is encoded when it comes. A reply that comes inside a batcher's flush (which may
+// run on this strand) is queued at once, but the requests it lets start are handed over in
+// a handler of their own, never inside the flush.
+//
+// Bounds: reading pauses, and so does handing requests over, while kMaxQueuedFrames
+// replies, or kMaxQueuedBytes bytes of replies (queued, or encoded and waiting behind an
+// earlier request), wait to be written. A client that never reads its replies stops being
+// read (TCP pushes back) instead of growing the server's memory. The pipeline's bound is
+// checked before each read, so it holds to within one frame (wire::kMaxFrameBytes).
 //
 // A WebSocket from which no frame arrives for idle_timeout is closed.
 #include <deque>
@@ -64,14 +70,18 @@ class WebsocketSession : public ClosableSession,
     uint64_t fingerprint = 0;
     OrderKeys keys;
     std::optional<core::Request> request;  // until handed over
-    std::optional<core::Reply> reply;      // once answered, until written
+    bool answered = false;
+    std::vector<wire::Frame> frames;       // its reply, encoded, until written
   };
 
   void on_accept(beast::error_code ec);
   void do_read();  // on the strand: reads on unless full or closed
   void on_read(beast::error_code ec, std::size_t bytes);
   void pump();     // hands over the requests that may start now, in order
+  bool can_start() const;  // the next request may be handed over (or skipped) now
   void on_reply(uint64_t seq, core::Reply reply);
+  void answer(Pipelined& p, const core::Reply& reply);
+  bool writes_full() const;  // replies queued or parked reach the write-queue bound
   void write_answered();  // the answered requests at the front -> the write queue
   void do_write();
   void on_write(beast::error_code ec, std::size_t bytes);
@@ -90,8 +100,10 @@ class WebsocketSession : public ClosableSession,
   uint64_t first_seq_ = 0;     // sequence number of pipeline_.front()
   uint64_t next_start_ = 0;    // sequence number of the next request to hand over
   size_t pipeline_bytes_ = 0;  // sum of pipeline_'s frame sizes
+  size_t parked_bytes_ = 0;    // replies encoded, waiting behind an earlier request
   RequestOrder order_;
   bool pumping_ = false;
+  bool pump_posted_ = false;
   bool failed_ = false;
   std::string peer_;  // remote address:port, for the log
 };

@@ -50,7 +50,8 @@ void drive_serial(RawClient& c, const std::string& prefix, uint64_t& rid) {
 
 // The same requests per episode, all episodes side by side, every frame sent before any reply
 // is read, each env step's frames in one burst. Mixed in: a GetConfig (a barrier), a GetAction for an unknown episode (its Error
-// must change nothing) and a byte-identical resend of a GetAction still in flight.
+// must change nothing) and a byte-identical resend right behind its original (it waits for
+// it in order and gets the original's reply, applied once).
 std::vector<Sent> drive_pipelined(RawClient& c, const std::string& prefix, uint64_t& rid) {
   std::vector<Sent> sent;
   std::vector<wire::Frame> burst;
@@ -133,7 +134,7 @@ void pipelined_like_serial(int io_threads) {
   MESSAGE("pipelined: " << agents << " actions in " << passes << " forward passes");
   // One thread reads every frame that has arrived before the batch's flush runs; with two,
   // the second thread may flush earlier, so only the first is held to a batch size.
-  if (io_threads == 1) CHECK(agents / passes >= 3.0);
+  if (io_threads == 1) CHECK(agents / passes >= 2.0);  // 1.0 without batching; ~4 measured
 
   CHECK(server.metric_reaches("tandem_episodes_total", 2 * kEpisodes) == 2 * kEpisodes);
   CHECK(server.metric("tandem_timesteps_total") == 2 * steps);
