@@ -254,7 +254,7 @@ std::string Server::metrics_text() const {
   e.one("tandem_learner_errors_total", "counter", "Training steps that failed (weights kept)",
         static_cast<double>(ctx_->stats.learner_errors.load()));
   e.one("tandem_backpressure_holds_total", "counter",
-        "Times serving paused because a full train batch waited for the busy learner",
+        "Times serving paused for the learner (one batch collected ahead, or a full batch waiting)",
         static_cast<double>(ctx_->stats.backpressure_holds.load()));
   e.one("tandem_io_errors_total", "counter", "Network handlers that threw (the server served on)",
         static_cast<double>(ctx_->stats.io_errors.load()));

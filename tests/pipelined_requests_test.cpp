@@ -15,6 +15,7 @@
 #include "support/requests.h"
 #include "support/samples_file.h"
 #include "support/server_process.h"
+#include "support/uniform_report.h"
 
 using namespace tandem;
 using namespace tandem::test;
@@ -170,4 +171,33 @@ TEST_CASE("requests pipelined on one connection are batched and applied as seria
 
 TEST_CASE("requests pipelined on one connection are applied as serial calls, two I/O threads") {
   pipelined_like_serial(2);
+}
+
+TEST_CASE("a ReportSamples held for a busy learner holds the requests pipelined behind it") {
+  // A report is a barrier: while its reply is held (serving pauses while the learner
+  // trains: sample_ahead_steps 0), nothing sent after it on the connection is applied, so a
+  // local client cannot run ahead of training by pipelining.
+  const std::string name = "pipelined_barrier";
+  auto config = config_for(name);
+  config["sample_ahead_steps"] = 0;
+  config["config"]["num_sgd_iter"] = 600;
+  config["config"]["model"]["fcnet_hiddens"] = {512, 512};
+  ServerProcess server(config, name);  // trains
+  RawClient c(server.port(), "reporter");
+  // A whole batch: its reply is held until the learner has taken it and trained on it.
+  c.send(1, uniform_report("r1", 64, {0.1f, 0.2f}, 3, true));
+  c.send(2, start("behind"));
+  int held_checks = 0;
+  for (int k = 0; k < 20; ++k) {
+    const double open = server.metric("tandem_open_episodes");
+    if (c.readable_within(0)) break;  // the learner is done: the report was answered
+    ++held_checks;
+    CHECK_MESSAGE(open == 0, "the StartEpisode behind a held report was applied");
+  }
+  MESSAGE("checks while the report was held: " << held_checks);
+  REQUIRE_MESSAGE(held_checks > 0, "the report was never held: the learner was not busy");
+  const auto r = c.expect(1, 60);
+  CHECK_MESSAGE(is<core::SamplesAccepted>(r), describe(r));
+  CHECK(started(c.expect(2), "behind"));
+  CHECK(server.metric("tandem_open_episodes") == 1);
 }
