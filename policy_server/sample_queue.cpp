@@ -55,8 +55,10 @@ bool SampleQueue::must_wait(int policy) const {
   const auto p = static_cast<size_t>(policy);
   const Hold& h = hold_[p];
   if (!h.on) return false;
+  std::lock_guard lk(mu_);
+  if (stopped_) return false;  // no learner will take anything: serving goes on to the end
   if (training_[p].load() && collected_[p].load() >= h.ahead) return true;
-  return steps_pending(policy) >= h.batch;
+  return steps_[p] >= h.batch;
 }
 
 int64_t SampleQueue::trained(int policy) {
