@@ -4,7 +4,7 @@
 # ENVS=N CartPoles per simulator thread, stepped with one vectorised frame (default 8, as
 # SB3's n_envs); CONCURRENT=N simulator threads (default 1); UPDATE_INTERVAL the local poll;
 # SAMPLE_AHEAD=N the server's sample_ahead_steps (default: the config's, one train batch;
-# 0: serving pauses while the learner trains).
+# 0: serving pauses while the learner trains); CONFIG=FILE another server config.
 # Prints the env steps and wall time at which the mean return of the last 100 episodes
 # first reached 475 (from the server's result.json), and the totals at the step budget.
 set -euo pipefail
@@ -21,7 +21,7 @@ out=results/bench_cartpole_${algo}_seed$seed
 [ "$inference" = remote ] || out=results/bench_cartpole_${algo}_${inference}_seed$seed
 [ -z "${SAMPLE_AHEAD:-}" ] || out=${out}_ahead$SAMPLE_AHEAD
 rm -rf "$out"
-config=configs/cartpole_$algo.json
+config=${CONFIG:-configs/cartpole_$algo.json}
 if [ -n "${SAMPLE_AHEAD:-}" ]; then
   mkdir -p "$out"
   python3 -c "import json,sys; j=json.load(open(sys.argv[1])); j['sample_ahead_steps']=int(sys.argv[2]); json.dump(j,open(sys.argv[3],'w'))" \
