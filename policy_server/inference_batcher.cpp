@@ -10,7 +10,7 @@ namespace tandem::server {
 
 InferenceBatcher::InferenceBatcher(boost::asio::io_context& ioc, const PolicyTable& policies,
                                    int policy, uint64_t seed, RunStats& stats, Complete complete,
-                                   const SampleQueue* samples, bool flush_on_connection)
+                                   const SampleQueue* samples)
     : ioc_(ioc),
       policies_(policies),
       policy_(policy),
@@ -18,41 +18,38 @@ InferenceBatcher::InferenceBatcher(boost::asio::io_context& ioc, const PolicyTab
       complete_(std::move(complete)),
       obs_dim_(policies.spec(policy).observation_space.preprocessed_size()),
       samples_(samples),
-      flush_on_connection_(flush_on_connection),
       hold_timer_(ioc),
       rng_(seed) {}
 
 void InferenceBatcher::enqueue(std::shared_ptr<PendingAction> req, int slot) {
-  boost::asio::any_io_executor ex;
+  bool post = false;
   {
     std::lock_guard lk(mu_);
     if (!scheduled_) {
-      scheduled_ = true;
+      post = scheduled_ = true;
       regrows_ = 0;
       opened_at_ = std::chrono::steady_clock::now();
-      flush_executor_ = flush_on_connection_ && req->caller.executor ? req->caller.executor : ioc_.get_executor();
-      ex = flush_executor_;
     }
     pending_.push_back({std::move(req), slot});
-    if (ex) size_at_post_ = pending_.size();
+    if (post) size_at_post_ = pending_.size();
   }
-  if (ex) boost::asio::post(ex, [this] { flush(); });
+  if (post) boost::asio::post(ioc_, [this] { flush(); });
 }
 
 void InferenceBatcher::flush() {
   {
     // Frames read since the post joined the batch: more may be ready behind them.
-    boost::asio::any_io_executor again;
+    bool again = false;
     {
       std::lock_guard lk(mu_);
       if (pending_.size() > size_at_post_ && regrows_ < kMaxRegrows &&
           std::chrono::steady_clock::now() - opened_at_ < kMaxRegrowTime) {
         size_at_post_ = pending_.size();
         ++regrows_;
-        again = flush_executor_;
+        again = true;
       }
     }
-    if (again) return boost::asio::post(again, [this] { flush(); });
+    if (again) return boost::asio::post(ioc_, [this] { flush(); });
   }
   std::lock_guard flk(flush_mu_);
   if (samples_ && samples_->must_wait(policy_)) {

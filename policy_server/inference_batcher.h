@@ -3,19 +3,16 @@
 // with one forward pass.
 //
 // Data flow: a session's read handler (I/O thread) -> RequestHandler validates and
-// preprocesses -> enqueue(). The first enqueue into an empty batcher posts flush(). With
-// one I/O thread it goes to the strand of the request's connection (Caller::executor),
-// behind the read handlers that connection has ready: frames pipelined on it join the
-// batch, and so do requests other connections enqueue meanwhile. With several I/O threads
-// it goes to the io_context, so that the batchers of several policies, and other
-// connections, run in parallel. While the batch keeps growing between two runs of flush()
-// (the next pipelined frame was read meanwhile), flush() posts itself again instead of
-// computing: at most kMaxRegrows times per batch and only within kMaxRegrowTime of its
-// first request, so no connection can keep a batch open. A lone client therefore pays no
-// thread hop and no extra wait: its request is computed on the thread, and the strand,
-// that read it, and the reply is queued there at once (after a backpressure hold, on the
-// io_context). flush() takes the newest weight snapshot (never waits for the learner),
-// computes, and hands each request to `complete` when its last slot is filled.
+// preprocesses -> enqueue(). The first enqueue into an empty batcher posts flush() to the
+// io_context, behind the handlers that are ready (the session starts its next read before
+// it hands a request over, so a frame pipelined behind it is among them): those requests
+// join the batch. While the batch keeps growing between two runs of flush() (the next
+// pipelined frame was read meanwhile), flush() posts itself again instead of computing: at
+// most kMaxRegrows times per batch and only within kMaxRegrowTime of its first request, so
+// no connection can keep a batch open. A lone client therefore pays no thread hop and no
+// extra wait: with one I/O thread its request is computed on the thread that read it.
+// flush() takes the newest weight snapshot (never waits for the learner), computes, and
+// hands each request to `complete` when its last slot is filled.
 //
 // Backpressure: while serving of this policy must wait for the learner
 // (SampleQueue::must_wait: one batch collected ahead of the one being trained, or a whole
@@ -28,7 +25,6 @@
 #include <random>
 #include <vector>
 
-#include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 
@@ -46,7 +42,7 @@ class InferenceBatcher {
 
   InferenceBatcher(boost::asio::io_context& ioc, const PolicyTable& policies, int policy,
                    uint64_t seed, RunStats& stats, Complete complete,
-                   const SampleQueue* samples = nullptr, bool flush_on_connection = true);
+                   const SampleQueue* samples = nullptr);
 
   static constexpr int kMaxRegrows = 64;
   static constexpr std::chrono::microseconds kMaxRegrowTime{500};
@@ -66,7 +62,6 @@ class InferenceBatcher {
   Complete complete_;
   const int64_t obs_dim_;
   const SampleQueue* samples_;
-  const bool flush_on_connection_;  // post the first flush to Caller::executor (one I/O thread)
   boost::asio::steady_timer hold_timer_;
   bool holding_ = false;           // under flush_mu_: counted once per hold
   std::mutex mu_;                  // guards pending_, scheduled_ and the three below
@@ -75,7 +70,6 @@ class InferenceBatcher {
   size_t size_at_post_ = 0;        // pending_.size() when flush() was last posted
   int regrows_ = 0;                // posts since the batch was opened
   std::chrono::steady_clock::time_point opened_at_;  // the batch's first request
-  boost::asio::any_io_executor flush_executor_;
   std::mutex flush_mu_;            // one flush at a time; guards the buffers below
   std::vector<Item> batch_;
   std::vector<float> obs_, masks_;

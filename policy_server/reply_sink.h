@@ -19,8 +19,6 @@ class ReplySink {
 #include <memory>
 #include <string>
 
-#include <boost/asio/any_io_executor.hpp>
-
 namespace tandem::server {
 
 // Who asked: the client (its ledger key), the request id and the connection to reply on.
@@ -29,9 +27,6 @@ struct Caller {
   uint64_t request_id = 0;
   bool mutating = false;  // goes through the exactly-once ledger
   std::shared_ptr<ReplySink> sink;
-  // The connection's strand: a batch this request opens is computed there, after the frames
-  // its connection has read already (empty: on the io_context).
-  boost::asio::any_io_executor executor = {};
 };
 
 }  // namespace tandem::server

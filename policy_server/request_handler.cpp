@@ -61,7 +61,7 @@ void RequestHandler::apply(Caller caller, const R& request) {
 void RequestHandler::vector(Caller caller, core::VectorRequest request) {
   ctx_.stats.vector_entries.fetch_add(static_cast<int64_t>(request.entries.size()));
   auto call = std::make_shared<VectorCall>(
-      caller.client, caller.executor, std::move(request),
+      caller.client, std::move(request),
       [this](Caller entry_caller, const core::EpisodeRequest& e) {
         // An entry's own envelope (ids, list lengths): a bad one fails alone.
         if (auto st = core::check_entry(e); !st.ok()) return reply(entry_caller, core::error_reply(st));

@@ -11,7 +11,9 @@
 //     may run ahead meanwhile) waits until nothing is in flight, and everything after it
 //     waits for it;
 //   - reads (GetConfig, GetWeights) and a StartEpisode without an id touch nothing a later
-//     request could depend on.
+//     request could depend on. A read may therefore see state older than a request before
+//     it that is still in flight (GetWeights behind a held GetAction may return the weights
+//     before the ones that GetAction reports).
 // Requests about different episodes commute, so each episode, and the connection as a
 // whole, sees its requests applied in the order they were sent, while GetActions of many
 // episodes wait in the batchers together (one forward pass).

@@ -46,7 +46,7 @@ Server::Server(ServerConfig cfg) : ioc_(std::make_unique<boost::asio::io_context
     ctx_->policies.batcher_slot(p) = std::make_unique<InferenceBatcher>(
         *ioc_, ctx_->policies, p, c.seed + 17 + i, ctx_->stats,
         [h = handler_.get()](const std::shared_ptr<PendingAction>& r) { h->complete(r); },
-        &ctx_->samples, /*flush_on_connection=*/c.io_threads == 1);
+        &ctx_->samples);
     if (c.train && c.sample_backpressure && c.is_trained(c.policies[i].policy_id)) {
       const int64_t batch = c.policies[i].config.train_batch_size;
       ctx_->samples.set_hold(p, batch, c.sample_ahead_steps < 0 ? batch : c.sample_ahead_steps);

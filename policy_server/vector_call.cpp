@@ -11,10 +11,8 @@ std::vector<OrderKeys> keys_of(const core::VectorRequest& v) {
 }
 }  // namespace
 
-VectorCall::VectorCall(std::string client, boost::asio::any_io_executor executor, core::VectorRequest request,
-                       Apply apply, Finish finish, Post post)
+VectorCall::VectorCall(std::string client, core::VectorRequest request, Apply apply, Finish finish, Post post)
     : client_(std::move(client)),
-      executor_(std::move(executor)),
       request_(std::move(request)),
       keys_(keys_of(request_)),
       apply_(std::move(apply)),
@@ -43,7 +41,7 @@ void VectorCall::run() {
     const size_t index = next_++;
     order_.start(keys_[index]);
     lk.unlock();
-    apply_(Caller{client_, index, false, shared_from_this(), executor_}, request_.entries[index]);
+    apply_(Caller{client_, index, false, shared_from_this()}, request_.entries[index]);
     lk.lock();
   }
 }

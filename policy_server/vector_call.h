@@ -36,9 +36,7 @@ class VectorCall final : public ReplySink, public std::enable_shared_from_this<V
   // Runs a task later on an I/O thread (the io_context).
   using Post = std::function<void(std::function<void()>)>;
 
-  // `executor`: the frame's connection (its entries' batches are computed there).
-  VectorCall(std::string client, boost::asio::any_io_executor executor, core::VectorRequest request, Apply apply,
-             Finish finish, Post post);
+  VectorCall(std::string client, core::VectorRequest request, Apply apply, Finish finish, Post post);
 
   // Starts applying the entries (once).
   void run();
@@ -50,7 +48,6 @@ class VectorCall final : public ReplySink, public std::enable_shared_from_this<V
   bool ready_to_resume() const;
 
   const std::string client_;
-  const boost::asio::any_io_executor executor_;
   const core::VectorRequest request_;
   const std::vector<OrderKeys> keys_;    // one per entry
   Apply apply_;

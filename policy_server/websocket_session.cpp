@@ -139,9 +139,10 @@ bool WebsocketSession<Stream>::writes_full() const {
 
 template <class Stream>
 bool WebsocketSession<Stream>::can_start() const {
-  if (failed_ || writes_full() || next_start_ >= first_seq_ + pipeline_.size()) return false;
+  if (failed_ || next_start_ >= first_seq_ + pipeline_.size()) return false;
   const auto& p = pipeline_[next_start_ - first_seq_];
-  return !p.request || order_.may_start(p.keys);
+  if (!p.request) return true;  // answered at decoding: only to be stepped over
+  return !writes_full() && order_.may_start(p.keys);
 }
 
 template <class Stream>
@@ -162,9 +163,16 @@ void WebsocketSession<Stream>::pump() {
     const uint64_t seq = next_start_++;
     core::Request request = std::move(*p.request);
     p.request.reset();
-    auto slot = std::make_shared<ReplySlot>(this->shared_from_this(), seq);
-    handler_.handle(Caller{client_, p.request_id, false, std::move(slot), ws_.get_executor()}, p.fingerprint,
-                    std::move(request));
+    const uint64_t request_id = p.request_id, fingerprint = p.fingerprint;
+    try {
+      auto slot = std::make_shared<ReplySlot>(this->shared_from_this(), seq);
+      handler_.handle(Caller{client_, request_id, false, std::move(slot)}, fingerprint, std::move(request));
+    } catch (const std::exception& e) {
+      // handle() answers every failure itself; this is out of memory or worse. Answer it
+      // here, so that the requests behind it are not stuck (a late reply is dropped).
+      stats_.io_errors.fetch_add(1);
+      on_reply(seq, core::Error{core::ErrorCode::Internal, std::string("request failed: ") + e.what()});
+    }
   }
 }
 
@@ -172,6 +180,7 @@ template <class Stream>
 void WebsocketSession<Stream>::on_reply(uint64_t seq, core::Reply reply) {
   if (failed_ || seq < first_seq_ || seq >= first_seq_ + pipeline_.size()) return;
   auto& p = pipeline_[seq - first_seq_];
+  if (p.answered) return;  // answered already (pump's fallback)
   order_.finish(p.keys);
   answer(p, reply);
   if (pumping_) return;  // pump() and on_read() go on from here
@@ -193,7 +202,8 @@ void WebsocketSession<Stream>::on_reply(uint64_t seq, core::Reply reply) {
 template <class Stream>
 void WebsocketSession<Stream>::write_answered() {
   const bool idle = queue_.empty();
-  while (!failed_ && !pipeline_.empty() && pipeline_.front().answered) {
+  // Only what pump() has handed over or stepped over: next_start_ never falls behind.
+  while (!failed_ && first_seq_ < next_start_ && pipeline_.front().answered) {
     auto& p = pipeline_.front();
     for (auto& f : p.frames) {
       parked_bytes_ -= f.size();

@@ -25,8 +25,10 @@
 // Bounds: reading pauses, and so does handing requests over, while kMaxQueuedFrames
 // replies, or kMaxQueuedBytes bytes of replies (queued, or encoded and waiting behind an
 // earlier request), wait to be written. A client that never reads its replies stops being
-// read (TCP pushes back) instead of growing the server's memory. The pipeline's bound is
-// checked before each read, so it holds to within one frame (wire::kMaxFrameBytes).
+// read (TCP pushes back) instead of growing the server's memory. The bound is checked when
+// a request starts: the replies of requests already in flight (at most kMaxPipelined) come
+// on top. The pipeline's bound is checked before each read, so it holds to within one frame
+// (wire::kMaxFrameBytes).
 //
 // A WebSocket from which no frame arrives for idle_timeout is closed.
 #include <deque>

@@ -7,7 +7,9 @@
 #include <chrono>
 #include <cstdio>
 #include <thread>
+#include <span>
 #include <string>
+#include <vector>
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -131,4 +133,65 @@ TEST_CASE("replies of requests pipelined behind a held one stay within the write
   // The driver is served on.
   REQUIRE(test::is<core::Actions>(driver.expect(rid)));
   REQUIRE(test::is<core::Ack>(driver.call(++rid, test::log_returns("d", 1.f))));
+}
+
+TEST_CASE("a bad frame behind replies that fill the write queue is answered in order") {
+  // GetWeights of a 2 MB model fill the write queue before the client reads; text and
+  // garbage frames among them get their BadFrame errors in order, and the server serves on
+  // (an entry answered at decoding must be stepped over even while the write queue is full.
+  // A review found that the server indexed out of bounds there; this test did not reproduce
+  // it before the fix, since it depends on when the writes drain, but it does check the order).
+  namespace net = boost::asio;
+  const std::string name = "backpressure_bad_frame_behind";
+  auto j = nlohmann::json::parse(R"({
+    "algorithm": "ppo", "port": 0, "seed": 3,
+    "config": {"model": {"fcnet_hiddens": [512, 512]}},
+    "policies": {"p": {"observation_space": {"type": "box", "shape": [2]},
+                       "action_space": {"type": "discrete", "n": 3}}}
+  })");
+  j["results_dir"] = test::results_path(name) + "/results";
+  test::ServerProcess server(j, name, {"--no-train"});
+  net::io_context ioc;
+  auto ws = plain_websocket(ioc, server.port());
+  // Four rounds of two GetWeights and a bad frame (text, then garbage, alternately), all
+  // written before anything is read.
+  std::vector<std::string> expected;
+  const std::vector<uint8_t> junk(64, 0xAB);
+  uint64_t rid = 0;
+  for (int round = 0; round < 4; ++round) {
+    for (int k = 0; k < 2; ++k) {
+      ws.write(net::buffer(wire::encode_request(++rid, core::GetWeights{"p", -1})));
+      expected.push_back("Weights");
+    }
+    if (round % 2 == 0) {
+      ws.text(true);
+      ws.write(net::buffer(std::string("not a FlatBuffer")));
+      ws.binary(true);
+    } else {
+      ws.write(net::buffer(junk));
+    }
+    expected.push_back("BadFrame");
+  }
+  std::vector<std::string> got;
+  boost::beast::flat_buffer b;
+  while (got.size() < expected.size()) {
+    ws.read(b);
+    const auto* p = static_cast<const uint8_t*>(b.data().data());
+    auto d = wire::decode_reply(std::span<const uint8_t>(p, b.size()));
+    b.consume(b.size());
+    REQUIRE_MESSAGE(d.status.ok(), d.status.message);
+    if (const auto* w = std::get_if<core::Weights>(&d.reply)) {
+      if (w->chunk_index + 1 < w->num_chunks) continue;  // the rest of a chunked reply
+      got.push_back("Weights");
+    } else if (const auto* e = std::get_if<core::Error>(&d.reply)) {
+      got.push_back(core::error_code_name(e->code));
+    } else {
+      got.push_back(core::reply_name(d.reply));
+    }
+  }
+  CHECK(got == expected);
+  CHECK(server.metric("tandem_io_errors_total") == 0);
+  client::PolicyClient good(server.address());
+  auto ep = good.start_episode();
+  good.get_action(ep, std::vector<float>{0.1f, 0.f});
 }

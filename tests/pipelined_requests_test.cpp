@@ -50,9 +50,9 @@ void drive_serial(RawClient& c, const std::string& prefix, uint64_t& rid) {
 }
 
 // The same requests per episode, all episodes side by side, every frame sent before any reply
-// is read, each env step's frames in one burst. Mixed in: a GetConfig (a barrier), a GetAction for an unknown episode (its Error
-// must change nothing) and a byte-identical resend right behind its original (it waits for
-// it in order and gets the original's reply, applied once).
+// is read, each env step's frames in one burst. Mixed in: a GetConfig, a GetAction for an
+// unknown episode (its Error must change nothing) and a byte-identical resend right behind
+// its original (it waits for it in order and gets the original's reply, applied once).
 std::vector<Sent> drive_pipelined(RawClient& c, const std::string& prefix, uint64_t& rid) {
   std::vector<Sent> sent;
   std::vector<wire::Frame> burst;
