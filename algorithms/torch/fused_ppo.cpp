@@ -17,6 +17,19 @@ void cblas_sgemm(CBLAS_ORDER order, CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int 
 
 namespace tandem::algo {
 
+FusedPpoInputs fused_inputs(const PpoMinibatch& mb) {
+  FusedPpoInputs in;
+  in.m = mb.size();
+  in.obs = mb.obs.data_ptr<float>();
+  in.actions = mb.actions.data_ptr<int64_t>();
+  in.old_logp = mb.old_logp.data_ptr<float>();
+  in.old_dist_inputs = mb.old_dist_inputs.data_ptr<float>();
+  in.vf_preds = mb.vf_preds.data_ptr<float>();
+  in.value_targets = mb.value_targets.data_ptr<float>();
+  in.advantages = mb.advantages.data_ptr<float>();
+  return in;
+}
+
 namespace {
 int I(int64_t v) { return static_cast<int>(v); }
 

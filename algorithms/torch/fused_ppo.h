@@ -13,6 +13,7 @@
 
 #include "algorithms/policy.h"
 #include "algorithms/torch/models.h"
+#include "algorithms/torch/ppo_loss.h"
 
 namespace tandem::algo {
 
@@ -32,6 +33,8 @@ struct FusedPpoInputs {
   const float* value_targets = nullptr;    // [m]
   const float* advantages = nullptr;       // [m]
 };
+// The rows of a LibTorch minibatch (its tensors contiguous: ppo.cpp and the test build them so).
+FusedPpoInputs fused_inputs(const PpoMinibatch& mb);
 
 class FusedPpo {
  public:

@@ -161,19 +161,6 @@ class Ppo final : public TorchAlgorithm {
     kl_coeff_ = t.item<double>();
   }
 
-  static FusedPpoInputs fused_inputs(const PpoMinibatch& mb) {
-    FusedPpoInputs in;
-    in.m = mb.size();
-    in.obs = mb.obs.data_ptr<float>();
-    in.actions = mb.actions.data_ptr<int64_t>();
-    in.old_logp = mb.old_logp.data_ptr<float>();
-    in.old_dist_inputs = mb.old_dist_inputs.data_ptr<float>();
-    in.vf_preds = mb.vf_preds.data_ptr<float>();
-    in.value_targets = mb.value_targets.data_ptr<float>();
-    in.advantages = mb.advantages.data_ptr<float>();
-    return in;
-  }
-
   double kl_coeff_;  // adaptive KL penalty coefficient
   std::unique_ptr<FusedPpo> fused_;  // the hand-written loss and gradient, when it applies
 };

@@ -63,14 +63,7 @@ Case make_case(ActorCritic& model, int64_t m, uint64_t seed) {
   mb.vf_preds = (values + 0.8 * torch::randn({m})).contiguous();
   mb.value_targets = (values + torch::randn({m})).contiguous();
   mb.advantages = (torch::randn({m}) * 2 + 0.3).contiguous();
-  c.in.m = m;
-  c.in.obs = mb.obs.data_ptr<float>();
-  c.in.actions = mb.actions.data_ptr<int64_t>();
-  c.in.old_logp = mb.old_logp.data_ptr<float>();
-  c.in.old_dist_inputs = mb.old_dist_inputs.data_ptr<float>();
-  c.in.vf_preds = mb.vf_preds.data_ptr<float>();
-  c.in.value_targets = mb.value_targets.data_ptr<float>();
-  c.in.advantages = mb.advantages.data_ptr<float>();
+  c.in = fused_inputs(mb);
   return c;
 }
 
