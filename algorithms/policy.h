@@ -22,6 +22,7 @@
 #include "core/policy_spec.h"
 #include "algorithms/sample_batch.h"
 #include "core/spaces.h"
+#include "core/weight_tensors.h"
 
 namespace tandem::algo {
 
@@ -57,7 +58,10 @@ class InferenceModel {
   // Value estimates of batch observations (used to bootstrap truncated trajectories).
   virtual void compute_values(std::span<const float> obs, int64_t batch,
                               std::vector<float>& out) const = 0;
-  // Weights as a self-contained byte blob (for local-inference clients and checkpoints).
+  // The weights as named float32 tensors (core::model_tensors(spec) order and shapes): what
+  // GetWeights sends, language neutral. Made once per snapshot; cheap afterwards.
+  virtual std::shared_ptr<const core::WeightTensors> weights() const = 0;
+  // The weights as a LibTorch archive (checkpoints of frozen policies only).
   virtual std::string serialize_weights() const = 0;
 };
 
@@ -84,9 +88,14 @@ std::unique_ptr<Algorithm> make_algorithm(const std::string& name, const PolicyS
                                           uint64_t seed);
 std::vector<std::string> algorithm_names();
 
-// An InferenceModel built from a spec and a serialize_weights() blob (local inference).
+// An InferenceModel built from a spec and a serialize_weights() archive (checkpoints).
 std::shared_ptr<const InferenceModel> load_inference_model(const PolicySpec& spec,
                                                            const std::string& blob,
+                                                           int64_t version);
+// An InferenceModel built from a spec and named tensors (GetWeights: local inference). Throws
+// std::invalid_argument naming a missing, extra or misshapen tensor.
+std::shared_ptr<const InferenceModel> load_inference_model(const PolicySpec& spec,
+                                                           const core::WeightTensors& tensors,
                                                            int64_t version);
 
 // Sets LibTorch's intra-op thread count (torch::set_num_threads) from torch-free code.

@@ -4,7 +4,8 @@
 # ENVS=N CartPoles per simulator thread, stepped with one vectorised frame (default 8, as
 # SB3's n_envs); CONCURRENT=N simulator threads (default 1); UPDATE_INTERVAL the local poll;
 # SAMPLE_AHEAD=N the server's sample_ahead_steps (default: the config's, one train batch;
-# 0: serving pauses while the learner trains); CONFIG=FILE another server config.
+# 0: serving pauses while the learner trains); CONFIG=FILE another server config; SIM=python
+# runs the Python simulator (examples/python/cartpole.py, the Python client) instead of C++.
 # Prints the env steps and wall time at which the mean return of the last 100 episodes
 # first reached 475 (from the server's result.json), and the totals at the step budget.
 set -euo pipefail
@@ -20,6 +21,7 @@ envs=${ENVS:-8}
 out=results/bench_cartpole_${algo}_seed$seed
 [ "$inference" = remote ] || out=results/bench_cartpole_${algo}_${inference}_seed$seed
 [ -z "${SAMPLE_AHEAD:-}" ] || out=${out}_ahead$SAMPLE_AHEAD
+[ "${SIM:-cpp}" = cpp ] || out=${out}_$SIM
 rm -rf "$out"
 config=${CONFIG:-configs/cartpole_$algo.json}
 if [ -n "${SAMPLE_AHEAD:-}" ]; then
@@ -30,8 +32,14 @@ if [ -n "${SAMPLE_AHEAD:-}" ]; then
 fi
 start_server "$config" "$out" --seed "$seed" --stop-timesteps 0
 start=$(date +%s.%N)
-./build/examples/cartpole_client --server "$SERVER_URL" --concurrent "$concurrent" --envs-per-client "$envs" --steps "$steps" --seed "$seed" \
-  --inference "$inference" --update-interval "${UPDATE_INTERVAL:-10}" | tail -n 2
+if [ "${SIM:-cpp}" = python ]; then
+  PYTHONPATH=build/python "${TANDEM_PYTHON:-/usr/bin/python3}" examples/python/cartpole.py --address "$SERVER_URL" \
+    --envs "$envs" --steps "$steps" --seed "$seed" --inference "$inference" --update-interval "${UPDATE_INTERVAL:-10}" \
+    --target 1e9 | tail -n 1
+else
+  ./build/examples/cartpole_client --server "$SERVER_URL" --concurrent "$concurrent" --envs-per-client "$envs" --steps "$steps" --seed "$seed" \
+    --inference "$inference" --update-interval "${UPDATE_INTERVAL:-10}" | tail -n 2
+fi
 end=$(date +%s.%N)
 kill -TERM "$SERVER_PID"; wait "$SERVER_PID" || true
 python3 - "$out/result.json" "$start" "$end" <<'PY'

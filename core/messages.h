@@ -112,15 +112,26 @@ struct Ack {};
 struct Config {
   std::string json;                // the server's configuration (ServerConfig::to_json)
 };
-// A policy's weights. The server replies with one Weights holding the whole blob; the codec
-// splits it into frames of at most kWeightsChunkBytes (chunk_index / num_chunks), and the
-// client reassembles them. version -1 with no data: the client's version is current.
+// Part of one named float32 tensor of a policy's weights (language neutral: any client can
+// rebuild the model from these and GetConfig's "models" description, core/model_description.h).
+// `shape` is the whole tensor's; `data` holds its row-major elements [offset, offset + size).
+struct TensorPart {
+  std::string name;             // e.g. "pi_hidden_0.weight" ([out, in]: y = x W^T + b)
+  std::vector<int64_t> shape;
+  int64_t offset = 0;
+  std::vector<float> data;
+  bool operator==(const TensorPart&) const = default;
+};
+// A policy's weights. The server replies with one Weights holding every tensor whole; the
+// codec splits it into frames of at most kWeightsChunkBytes (chunk_index / num_chunks; a
+// large tensor spans frames as parts), and the client puts them together again
+// (core/weight_tensors.h). version -1 with no tensors: the client's version is current.
 struct Weights {
   std::string policy_id;
   int64_t version = -1;
   int32_t chunk_index = 0;
   int32_t num_chunks = 1;
-  std::vector<uint8_t> data;
+  std::vector<TensorPart> tensors;
 };
 // The steps were taken (or were a resend already taken); the newest weight version of every
 // hosted policy (GetConfig's policy_order), so a local client fetches new weights at once.

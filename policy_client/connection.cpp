@@ -279,9 +279,21 @@ core::Reply Connection::wait(uint64_t rid) {
     try {
       d = read_frame();
     } catch (const beast::system_error& e) {
+      // A server that accepts every connection and drops it before answering: give up after
+      // reconnect_timeout_s without a reply, as when it cannot be reached at all.
+      const auto now = std::chrono::steady_clock::now();
+      if (!failing_since_) {
+        failing_since_ = now;
+      } else if (now - *failing_since_ > std::chrono::duration<double>(reconnect_timeout_s_)) {
+        failing_since_.reset();
+        disconnect();
+        throw ConnectionError("tandem-server at " + endpoint_ +
+                              " keeps dropping the connection without answering (last: " + e.code().message() + ")");
+      }
       reconnect(e.code().message());
       continue;
     }
+    failing_since_.reset();
     auto it = unacked_.find(d.request_id);
     if (it == unacked_.end()) continue;  // a late duplicate reply, or a stray chunk
     const std::string what = std::move(it->second.what);

@@ -139,6 +139,7 @@ class Connection {
   void keep_errors(const core::Reply& reply, const std::string& what, const std::vector<std::string>& entries);
   std::map<uint64_t, Sent> unacked_;  // sent, not answered yet (resent after a reconnect)
   std::vector<RequestError> errors_;  // errors of pipelined requests, thrown by the next call
+  std::optional<std::chrono::steady_clock::time_point> failing_since_;  // first read failure since the last reply
   std::mutex fd_mu_;                  // guards fd_ and aborted_ (abort() runs on another thread)
   int fd_ = -1;
   bool aborted_ = false;

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "core/weight_tensors.h"
+
 namespace tandem::client {
 
 WeightFetcher::WeightFetcher(const std::vector<core::PolicySpec>& specs)
@@ -16,13 +18,16 @@ int WeightFetcher::fetch(Connection& conn, bool any_version) {
     const uint64_t rid = conn.next_id();
     auto w = conn.call_as<core::Weights>(rid, core::GetWeights{specs_[p].policy_id, have}, what);
     if (w.version < 0) continue;  // ours is current
-    std::string blob(w.data.begin(), w.data.end());
-    for (int32_t i = 1; i < w.num_chunks; ++i) {
-      auto more = expect_reply<core::Weights>(conn.wait_more(rid), what);
-      if (more.chunk_index != i) throw ConnectionError("server sent weight chunks out of order");
-      blob.append(more.data.begin(), more.data.end());
+    core::WeightAssembler parts;
+    for (;;) {
+      if (auto st = parts.add(w); !st.ok()) throw ConnectionError("server sent bad weights: " + st.message);
+      if (parts.complete()) break;
+      w = expect_reply<core::Weights>(conn.wait_more(rid), what);
     }
-    auto m = algo::load_inference_model(specs_[p], blob, w.version);
+    if (parts.policy_id() != specs_[p].policy_id)
+      throw ConnectionError("server answered " + what + " with the weights of another policy");
+    const int64_t version = parts.version();
+    auto m = algo::load_inference_model(specs_[p], parts.take(), version);
     std::lock_guard lk(mu_);
     models_[p] = std::move(m);
     ++updates_;

@@ -9,6 +9,7 @@
 #include "core/overload.h"
 #include "core/request_checks.h"
 #include "core/text.h"
+#include "core/weight_tensors.h"
 #include "policy_server/inference_batcher.h"
 #include "policy_server/vector_call.h"
 
@@ -208,13 +209,12 @@ core::Reply RequestHandler::get_weights(const core::GetWeights& m) {
   if (p < 0)
     return core::Error{ErrorCode::UnknownPolicy, "unknown policy " + core::quote(m.policy_id)};
   auto snap = ctx_.policies.model(p);
-  core::Weights w;
-  w.policy_id = m.policy_id;
-  if (snap->version() <= m.have_version) return w;  // version -1: the client's is current
-  w.version = snap->version();
-  const std::string blob = snap->serialize_weights();
-  w.data.assign(blob.begin(), blob.end());
-  return w;
+  if (snap->version() <= m.have_version) {  // version -1, no tensors: the client's is current
+    core::Weights current;
+    current.policy_id = m.policy_id;
+    return current;
+  }
+  return core::whole_weights(m.policy_id, snap->version(), *snap->weights());
 }
 
 void RequestHandler::report_samples(Caller caller, const core::ReportSamples& m) {

@@ -9,12 +9,14 @@
 
 #include <boost/asio/executor_work_guard.hpp>
 
+#include "core/model_description.h"
 #include "policy_server/checkpoint.h"
 #include "policy_server/inference_batcher.h"
 #include "policy_server/learner.h"
 #include "policy_server/request_handler.h"
 #include "policy_server/listener.h"
 #include "policy_server/tls_context.h"
+#include "schemas/codec.h"
 
 namespace tandem::server {
 
@@ -60,7 +62,12 @@ Server::Server(ServerConfig cfg) : ioc_(std::make_unique<boost::asio::io_context
     if (auto* a = ctx_->policies.algorithm(p)) ctx_->policies.freeze(p, a->snapshot());
     ctx_->samples.set_trained(p, false);
   }
-  ctx_->config_json = c.to_json().dump();
+  {  // GetConfig: the configuration, and each policy's model stated for clients in any language
+    auto j = c.to_json();
+    j["models"] = core::describe_models(c.policy_set());
+    j["protocol_version"] = wire::kProtocolVersion;
+    ctx_->config_json = j.dump();
+  }
   learner_ = std::make_unique<Learner>(*ctx_, [this] { request_stop(); });
 }
 

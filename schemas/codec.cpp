@@ -4,6 +4,7 @@
 
 #include "core/overload.h"
 #include "core/request_checks.h"
+#include "core/weight_tensors.h"
 #include "schemas/message_codec.h"
 
 namespace tandem::wire {
@@ -218,17 +219,10 @@ Frame encode_request(uint64_t rid, const core::Request& request) {
 std::vector<Frame> encode_reply(uint64_t rid, const core::Reply& reply) {
   std::vector<Frame> out;
   if (const auto* w = std::get_if<core::Weights>(&reply)) {
-    // Split a large blob into frames under the frame limit; the client reassembles them.
-    const size_t chunk = kWeightsChunkBytes;
-    const auto chunks = static_cast<int32_t>(std::max<size_t>(1, (w->data.size() + chunk - 1) / chunk));
-    for (int32_t i = 0; i < chunks; ++i) {
-      const size_t off = static_cast<size_t>(i) * chunk;
-      const size_t len = std::min(chunk, w->data.size() - std::min(off, w->data.size()));
+    // Frames under the frame limit; the client puts the parts together (core::WeightAssembler).
+    for (const auto& chunk : core::split_weights(*w, kWeightsChunkBytes / sizeof(float))) {
       auto& fbb = builder();
-      auto pid = fbb.CreateString(w->policy_id);
-      auto d = fbb.CreateVector(w->data.data() + off, len);
-      auto m = fb::CreateWeights(fbb, pid, w->version, i, chunks, d);
-      out.push_back(finish(fbb, rid, fb::Message::Weights, m.Union()));
+      out.push_back(finish(fbb, rid, fb::Message::Weights, detail::put(fbb, chunk).Union()));
     }
     return out;
   }

@@ -13,7 +13,7 @@
 
 namespace tandem::wire {
 
-inline constexpr uint16_t kProtocolVersion = 1;
+inline constexpr uint16_t kProtocolVersion = 2;  // 2: Weights as named float32 tensors
 inline constexpr size_t kMaxFrameBytes = 8u << 20;      // frames above this are refused
 inline constexpr size_t kWeightsChunkBytes = 4u << 20;  // a Weights reply is split into frames of this size
 
@@ -36,7 +36,8 @@ struct DecodedReply {
 DecodedReply decode_reply(std::span<const uint8_t> bytes);
 
 Frame encode_request(uint64_t request_id, const core::Request& request);
-// One frame, except a Weights reply whose data exceeds kWeightsChunkBytes (several frames).
+// One frame, except a Weights reply whose tensors exceed kWeightsChunkBytes (several frames,
+// core::split_weights).
 std::vector<Frame> encode_reply(uint64_t request_id, const core::Reply& reply);
 // Convenience: the first (usually only) frame of encode_reply.
 Frame encode_reply_frame(uint64_t request_id, const core::Reply& reply);

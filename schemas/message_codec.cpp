@@ -206,6 +206,14 @@ flatbuffers::Offset<fb::Config> put(FBB& fbb, const core::Config& m) {
 flatbuffers::Offset<fb::SamplesAccepted> put(FBB& fbb, const core::SamplesAccepted& m) {
   return fb::CreateSamplesAccepted(fbb, vec(fbb, m.policy_versions));
 }
+flatbuffers::Offset<fb::Weights> put(FBB& fbb, const core::Weights& m) {
+  std::vector<flatbuffers::Offset<fb::TensorPart>> parts;
+  parts.reserve(m.tensors.size());
+  for (const auto& t : m.tensors)
+    parts.push_back(fb::CreateTensorPart(fbb, str(fbb, t.name), vec(fbb, t.shape), t.offset, vec(fbb, t.data)));
+  auto pid = str(fbb, m.policy_id);
+  return fb::CreateWeights(fbb, pid, m.version, m.chunk_index, m.num_chunks, fbb.CreateVector(parts));
+}
 flatbuffers::Offset<fb::Error> put(FBB& fbb, const core::Error& m) {
   return fb::CreateError(fbb, static_cast<fb::ErrorCode>(m.code), str(fbb, m.message));
 }
@@ -214,7 +222,12 @@ core::EpisodeStarted get(const fb::EpisodeStarted& m) { return {text(m.episode_i
 core::Actions get(const fb::Actions& m) { return {agent_actions(m.actions()), m.policy_version()}; }
 core::Config get(const fb::Config& m) { return {text(m.json())}; }
 core::Weights get(const fb::Weights& m) {
-  return {text(m.policy_id()), m.version(), m.chunk_index(), m.num_chunks(), copy(m.data())};
+  core::Weights w{text(m.policy_id()), m.version(), m.chunk_index(), m.num_chunks(), {}};
+  if (const auto* ts = m.tensors()) {
+    w.tensors.reserve(ts->size());
+    for (const auto* t : *ts) w.tensors.push_back({text(t->name()), copy(t->shape()), t->offset(), copy(t->data())});
+  }
+  return w;
 }
 core::SamplesAccepted get(const fb::SamplesAccepted& m) { return {copy(m.policy_versions())}; }
 core::Error get(const fb::Error& m) { return {static_cast<core::ErrorCode>(m.code()), text(m.message())}; }

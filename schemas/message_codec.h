@@ -24,6 +24,7 @@ flatbuffers::Offset<fb::Actions> put(FBB& fbb, const core::Actions& m);
 flatbuffers::Offset<fb::Ack> put(FBB& fbb, const core::Ack& m);
 flatbuffers::Offset<fb::Config> put(FBB& fbb, const core::Config& m);
 flatbuffers::Offset<fb::SamplesAccepted> put(FBB& fbb, const core::SamplesAccepted& m);
+flatbuffers::Offset<fb::Weights> put(FBB& fbb, const core::Weights& m);
 flatbuffers::Offset<fb::Error> put(FBB& fbb, const core::Error& m);
 
 // The table is verified: every pointer read is in bounds. Empty agent ids become "agent0".

@@ -14,6 +14,8 @@ pkgs=(
   doctest-dev libcli11-dev nlohmann-json3-dev
   gnuplot-nox             # tandem-plot draws learning curves with it
   clang libclang-rt-14-dev  # scripts/fuzz.sh: libFuzzer + ASan/UBSan runtimes (Debian 12: clang 14)
+  python3 python3-numpy python3-flatbuffers python3-websocket  # the Python client (python/tandem)
+  python3-pytest          # its tests, run by ctest
 )
 
 missing=()

@@ -3,6 +3,7 @@
 
 #include <flatbuffers/flatbuffers.h>
 
+#include "core/weight_tensors.h"
 #include "schemas/codec.h"
 #include "schemas/tandem_generated.h"
 
@@ -71,18 +72,28 @@ TEST_CASE("codec round trip of replies; large weights are chunked") {
   CHECK(std::get<core::Error>(e.reply).code == core::ErrorCode::UnknownEpisode);
   CHECK(std::get<core::Error>(e.reply).message == "unknown episode 'x'");
 
-  core::Weights w{"p", 5, 0, 1, std::vector<uint8_t>(kWeightsChunkBytes * 2 + 10, 7)};
-  auto frames = encode_reply(3, w);
+  // A weight set larger than two frames: its big tensor spans three frames as parts.
+  const size_t per_frame = kWeightsChunkBytes / sizeof(float);
+  core::WeightTensors tensors{{"a.weight", {2, 3}, {1, 2, 3, 4, 5, 6}},
+                              {"big", {static_cast<int64_t>(per_frame * 2 + 10)}, {}},
+                              {"log_std", {1}, {-0.5f}}};
+  tensors[1].data.resize(per_frame * 2 + 10);
+  for (size_t i = 0; i < tensors[1].data.size(); ++i) tensors[1].data[i] = static_cast<float>(i % 1000) * 0.5f;
+  auto frames = encode_reply(3, core::whole_weights("p", 5, tensors));
   REQUIRE(frames.size() == 3);
-  size_t total = 0;
+  core::WeightAssembler parts;
   for (size_t i = 0; i < frames.size(); ++i) {
+    CHECK(frames[i].size() <= kMaxFrameBytes);
     auto c = decode_reply(frames[i]);
+    REQUIRE(c.status.ok());
     const auto& cw = std::get<core::Weights>(c.reply);
     CHECK(cw.chunk_index == static_cast<int32_t>(i));
     CHECK(cw.num_chunks == 3);
-    total += cw.data.size();
+    REQUIRE(parts.add(cw).ok());
   }
-  CHECK(total == w.data.size());
+  REQUIRE(parts.complete());
+  CHECK(parts.version() == 5);
+  CHECK(parts.take() == tensors);
 }
 
 TEST_CASE("a reply sent as a request, and a request sent as a reply, are refused") {

@@ -65,9 +65,9 @@ TEST_CASE("a policy outside policies_to_train is served with fixed weights and n
     const auto learner_after = weights_of(s.port(), "learner");
     const auto frozen_after = weights_of(s.port(), "frozen");
     CHECK(learner_after.version > learner_before.version);
-    CHECK(learner_after.data != learner_before.data);
+    CHECK(learner_after.tensors != learner_before.tensors);
     CHECK(frozen_after.version == frozen_before.version);
-    CHECK(frozen_after.data == frozen_before.data);
+    CHECK(frozen_after.tensors == frozen_before.tensors);
     CHECK(s.metric("tandem_learner_errors_total") == 0);
     CHECK(s.stop() == 0);
     for (const auto& e : std::filesystem::directory_iterator(cfg["results_dir"].get<std::string>()))
@@ -80,7 +80,7 @@ TEST_CASE("a policy outside policies_to_train is served with fixed weights and n
     // Restored: the frozen policy serves the same weights.
     test::ServerProcess s(two_policies(name + "_restored"), name + "_restored", {"--restore", ckpt});
     const auto w = weights_of(s.port(), "frozen");
-    CHECK(w.data == frozen_before.data);
+    CHECK(w.tensors == frozen_before.tensors);
     CHECK(w.version == frozen_before.version);
   }
   {

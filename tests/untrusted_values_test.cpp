@@ -242,7 +242,10 @@ TEST_CASE("a relu model trained on legal but extreme observations keeps finite w
   const auto& weights = std::get<core::Weights>(w);
   core::PolicySpec spec{"p", core::Space::box({2}), core::Space::discrete(3), {}};
   spec.config.merge_json(cfg["config"]);
-  auto model = algo::load_inference_model(spec, std::string(weights.data.begin(), weights.data.end()), weights.version);
+  core::WeightAssembler parts;
+  REQUIRE(parts.add(weights).ok());
+  REQUIRE(parts.complete());
+  auto model = algo::load_inference_model(spec, parts.take(), weights.version);
   std::mt19937_64 rng(1);
   std::vector<algo::ActionResult> out;
   const std::vector<float> obs{1e4f, 1e4f};  // the clipped extreme

@@ -54,7 +54,8 @@ TorchInferenceModel::TorchInferenceModel(const PolicySpec& spec, ActorCritic mod
       version_(version),
       act_(model->activation()),
       share_(model->share_layers()),
-      model_(std::move(model)) {
+      model_(std::move(model)),
+      tensor_specs_(core::model_tensors(spec)) {
   model_->eval();
   for (auto& p : model_->parameters()) p.set_requires_grad(false);
   pi_ = extract(model_->pi_hidden, model_->pi_out);
@@ -247,6 +248,46 @@ std::string TorchInferenceModel::serialize_weights() const {
     blob_ = os.str();
   });
   return blob_;
+}
+
+std::shared_ptr<const core::WeightTensors> TorchInferenceModel::weights() const {
+  std::call_once(tensors_once_, [this] {
+    auto out = std::make_shared<core::WeightTensors>();
+    const auto params = model_->named_parameters();
+    for (const auto& ts : tensor_specs_) {
+      const auto* p = params.find(ts.name);
+      if (!p || p->sizes().vec() != ts.shape)
+        throw std::logic_error("the model of this policy does not match core::model_tensors at " + ts.name);
+      const auto t = p->detach().contiguous();
+      out->push_back({ts.name, ts.shape, std::vector<float>(t.data_ptr<float>(), t.data_ptr<float>() + t.numel())});
+    }
+    tensors_ = std::move(out);
+  });
+  return tensors_;
+}
+
+std::shared_ptr<const InferenceModel> load_inference_model(const PolicySpec& spec,
+                                                           const core::WeightTensors& tensors,
+                                                           int64_t version) {
+  const auto expected = core::model_tensors(spec);
+  auto fail = [&](const std::string& why) {
+    throw std::invalid_argument("load_inference_model: weights of policy '" + spec.policy_id + "': " + why);
+  };
+  if (tensors.size() != expected.size())
+    fail(std::to_string(tensors.size()) + " tensors, the model has " + std::to_string(expected.size()));
+  ActorCritic model = make_model(spec, std::nullopt);
+  auto params = model->named_parameters();
+  torch::NoGradGuard no_grad;
+  for (const auto& e : expected) {
+    const auto it = std::find_if(tensors.begin(), tensors.end(), [&](const core::NamedTensor& t) { return t.name == e.name; });
+    if (it == tensors.end()) fail("tensor '" + e.name + "' is missing");
+    if (it->shape != e.shape || static_cast<int64_t>(it->data.size()) != core::num_elements(e.shape))
+      fail("tensor '" + e.name + "' does not have the model's shape");
+    auto* p = params.find(e.name);
+    if (!p) fail("the model has no tensor '" + e.name + "'");
+    p->copy_(torch::from_blob(const_cast<float*>(it->data.data()), e.shape, torch::kFloat32));
+  }
+  return std::make_shared<TorchInferenceModel>(spec, std::move(model), version);
 }
 
 std::shared_ptr<const InferenceModel> load_inference_model(const PolicySpec& spec,

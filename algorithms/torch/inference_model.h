@@ -14,6 +14,7 @@
 
 #include "algorithms/policy.h"
 #include "algorithms/torch/models.h"
+#include "core/model_description.h"
 
 namespace tandem::algo {
 
@@ -28,6 +29,7 @@ class TorchInferenceModel final : public InferenceModel {
                        std::vector<ActionResult>& out) const override;
   void compute_values(std::span<const float> obs, int64_t batch,
                       std::vector<float>& out) const override;
+  std::shared_ptr<const core::WeightTensors> weights() const override;
   std::string serialize_weights() const override;
 
   // Forward pass only: dist_inputs (batch * dist_dim) and values (batch, when non-null).
@@ -58,8 +60,10 @@ class TorchInferenceModel final : public InferenceModel {
                                 // only the head when share_
   std::vector<float> log_std_;  // free log_std (Box), else empty
   int64_t macs_per_sample_ = 0;
-  mutable std::once_flag blob_once_;
+  std::vector<core::TensorSpec> tensor_specs_;  // core::model_tensors(spec)
+  mutable std::once_flag blob_once_, tensors_once_;
   mutable std::string blob_;
+  mutable std::shared_ptr<const core::WeightTensors> tensors_;
 };
 
 }  // namespace tandem::algo

@@ -33,17 +33,18 @@ std::string check_weights(uint16_t port, int64_t* version_out) {
     auto w = send_read(2, core::GetWeights{spec.policy_id, -1});
     if (!w || !w->status.ok() || !std::holds_alternative<core::Weights>(w->reply)) return "GetWeights failed";
     auto weights = std::get<core::Weights>(w->reply);
-    std::vector<uint8_t> blob = weights.data;
-    for (int32_t i = 1; i < weights.num_chunks; ++i) {
+    core::WeightAssembler parts;
+    for (;;) {
+      if (!parts.add(weights).ok()) return "bad weight chunk";
+      if (parts.complete()) break;
       auto f = ws.read(30);
       if (!f) return "missing weight chunk";
       auto d = wire::decode_reply(*f);
       if (!d.status.ok() || !std::holds_alternative<core::Weights>(d.reply)) return "bad weight chunk";
-      const auto& more = std::get<core::Weights>(d.reply).data;
-      blob.insert(blob.end(), more.begin(), more.end());
+      weights = std::get<core::Weights>(d.reply);
     }
     *version_out = weights.version;
-    auto model = algo::load_inference_model(spec, std::string(blob.begin(), blob.end()), weights.version);
+    auto model = algo::load_inference_model(spec, parts.take(), weights.version);
     sims::CartPole env(42);
     std::vector<float> obs;
     constexpr int kBatch = 64;

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# The Python client beside the C++ client and a bare Beast echo, in one run (one tandem-server
+# serving, --no-train, the CartPole config):
+#   C++: rtt_bench (Beast echo p50/p99, C++ get_action p50/p99)
+#   Python: echo through websocket-client, get_action p50/p99, local-mode CartPole steps/s on
+#   one thread, 64 vectorised CartPoles in one process (bench/python_client.py).
+#   bench/python_client.sh [N]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+[ -x build/bench/rtt_bench ] || bash scripts/build.sh
+source scripts/run_server.sh
+N=${1:-20000}
+PY=${TANDEM_PYTHON:-/usr/bin/python3}
+start_server configs/cartpole_ppo.json results/bench_python --no-train
+./build/bench/rtt_bench --echo-server > results/bench_python.echo.log 2>&1 &
+SERVER_PIDS+=($!)
+for _ in $(seq 1 100); do grep -q listening results/bench_python.echo.log && break; sleep 0.05; done
+ECHO_URL=$(awk '/listening/{print $3}' results/bench_python.echo.log)
+echo "== C++ (rtt_bench)"
+./build/bench/rtt_bench --server "$SERVER_URL" --echo "$ECHO_URL" -n "$N"
+echo "== Python (bench/python_client.py)"
+PYTHONPATH=build/python "$PY" bench/python_client.py --server "$SERVER_URL" --echo "$ECHO_URL" -n "$N"
+echo "== C++ again (drift check)"
+./build/bench/rtt_bench --server "$SERVER_URL" --echo "$ECHO_URL" -n "$N"

@@ -1,0 +1,256 @@
+"""PolicyClient: what a Python simulator uses to talk to one tandem-server (RLlib's PolicyClient).
+
+    with tandem.PolicyClient("ws://127.0.0.1:9900", inference_mode="remote") as client:
+        eid = client.start_episode()
+        action = client.get_action(eid, obs)      # one round trip (remote) or none (local)
+        client.log_returns(eid, reward)           # pipelined: no round trip of its own
+        client.end_episode(eid, obs)
+
+Observations are numpy arrays or lists (flattened row-major); for several agents a dict
+{agent_id: obs} (masks likewise), and get_action returns a dict. Actions: a Python int
+(Discrete), an int64 array (MultiDiscrete) or a float32 array (Box). Errors raise
+tandem.RequestError subclasses; an error of a pipelined call is raised by the next call or by
+flush(). If the connection drops, the client reconnects (backoff, up to reconnect_timeout)
+and resends every unanswered request; the server applies each request once.
+Threading: calls are serialised by a lock; for many environments from one thread use
+step() with a VectorStep (one frame for all), or one client per thread.
+"""
+import json
+from dataclasses import dataclass
+
+import numpy as np
+
+from tandem import codec
+from tandem.errors import BadRequest, ProtocolError, first_of
+from tandem.spaces import Space
+
+DEFAULT_AGENT = "agent0"
+
+
+@dataclass
+class ClientOptions:
+    reconnect_timeout: float = 30.0
+    client_id: str = ""
+    auth_token: str = None        # None: $TANDEM_TOKEN if set
+    tls_ca_file: str = None       # wss://: CA bundle or the server's self-signed certificate
+    update_interval: float = 10.0  # local: poll for newer weights this often
+    fetch_new_weights_at_once: bool = True
+    max_unsent_steps: int = 0     # local: a call that closes a fragment waits while more wait
+    max_block: float = 30.0
+    max_buffered_steps: int = 100000
+    close_timeout: float = 5.0
+    seed: int = 0
+
+
+def _obs(x):
+    a = np.asarray(x, dtype=np.float32).reshape(-1)
+    return a
+
+
+def _agents(observation, action_mask):
+    if isinstance(observation, dict):
+        masks = action_mask or {}
+        return [(str(k), _obs(v), None if masks.get(k) is None else _obs(masks[k])) for k, v in observation.items()], True
+    return [(DEFAULT_AGENT, _obs(observation), None if action_mask is None else _obs(action_mask))], False
+
+
+class VectorStep:
+    """The calls of many episodes, sent in one frame by PolicyClient.step() and applied in
+    order as if made singly. step() returns one value per call: the action of a get_action
+    (an int, an array, or a dict for multi-agent), the id of a start_episode, else None."""
+
+    def __init__(self):
+        self.entries = []  # (kind, args, name, multi)
+
+    def start_episode(self, episode_id, training_enabled=True, explore=True):
+        self.entries.append(("StartEpisode", (episode_id, training_enabled, explore), f"StartEpisode({episode_id})", False))
+        return self
+
+    def get_action(self, episode_id, observation, action_mask=None):
+        agents, multi = _agents(observation, action_mask)
+        self.entries.append(("GetAction", (episode_id, agents), f"GetAction({episode_id})", multi))
+        return self
+
+    def log_returns(self, episode_id, reward, multiagent_done_dict=None):
+        self.entries.append(("LogReturns", (episode_id, _rewards(reward, multiagent_done_dict)), f"LogReturns({episode_id})", False))
+        return self
+
+    def end_episode(self, episode_id, observation=None, truncated=False):
+        agents = [] if observation is None else _agents(observation, None)[0]
+        self.entries.append(("EndEpisode", (episode_id, agents, truncated, []), f"EndEpisode({episode_id})", False))
+        return self
+
+    def __len__(self):
+        return len(self.entries)
+
+
+def _rewards(reward, dones):
+    dones = dones or {}
+    if isinstance(reward, dict):
+        out = [(str(k), float(v), bool(dones.get(k, False))) for k, v in reward.items()]
+        out += [(str(k), 0.0, True) for k, d in dones.items() if d and k not in reward and k != "__all__"]
+        return out
+    return [(DEFAULT_AGENT, float(reward), bool(dones.get(DEFAULT_AGENT, False)))]
+
+
+class PolicyClient:
+    def __init__(self, address, inference_mode="remote", update_interval=10.0, auth_token=None, *,
+                 client_id="", tls_ca_file=None, reconnect_timeout=30.0, seed=0, options=None):
+        if inference_mode not in ("remote", "local"):
+            raise ValueError(f"inference_mode must be 'remote' or 'local', got {inference_mode!r}")
+        opt = options or ClientOptions()
+        opt.update_interval = update_interval
+        opt.auth_token = auth_token if auth_token is not None else opt.auth_token
+        opt.client_id = client_id or opt.client_id
+        opt.tls_ca_file = tls_ca_file or opt.tls_ca_file
+        opt.reconnect_timeout = reconnect_timeout
+        opt.seed = seed or opt.seed
+        self.inference_mode = inference_mode
+        if inference_mode == "local":
+            from tandem.local import LocalBackend
+            self._b = LocalBackend(address, opt)
+            config = self._b.config_json
+        else:
+            from tandem.remote import RemoteBackend
+            self._b = RemoteBackend(address, opt)
+            config = self._b.get_config()
+        self._read_spaces(json.loads(config))
+        self._closed = False
+
+    def _read_spaces(self, cfg):
+        self.config = cfg
+        self._mapping = cfg.get("policy_mapping", {})
+        self._spaces = {pid: Space(p["action_space"]) for pid, p in cfg["policies"].items()}
+
+    def _action_value(self, agent_id, discrete, continuous):
+        pid = self._mapping.get(agent_id, self._mapping.get("*"))
+        space = self._spaces.get(pid)
+        if space is not None and space.kind == "discrete":
+            return int(discrete[0])
+        if space is not None and space.kind == "box":
+            return np.asarray(continuous, np.float32)
+        return np.asarray(discrete, np.int64)
+
+    def _actions(self, reply, agents, multi, what):
+        got = {a.agent_id: self._action_value(a.agent_id, a.discrete, a.continuous) for a in reply.actions}
+        if set(got) != {a[0] for a in agents}:
+            raise ProtocolError(f"server answered {what} with actions for {sorted(got)}")
+        return got if multi else got[DEFAULT_AGENT]
+
+    # ---- RLlib's calls ----
+    def start_episode(self, episode_id=None, training_enabled=True, explore=True):
+        """Opens an episode (an id is made when none is given) and returns its id."""
+        return self._b.start_episode(episode_id, training_enabled, explore)
+
+    def get_action(self, episode_id, observation, action_mask=None):
+        agents, multi = _agents(observation, action_mask)
+        reply = self._b.get_action(episode_id, agents)
+        return self._actions(reply, agents, multi, f"GetAction({episode_id})")
+
+    def log_action(self, episode_id, observation, action):
+        agents, multi = _agents(observation, None)
+        acts = action if multi else {DEFAULT_AGENT: action}
+        if not isinstance(acts, dict):
+            raise BadRequest(f"LogAction({episode_id})", "a multi-agent observation needs a dict of actions")
+        actions = []
+        for agent_id, _, _ in agents:
+            a = acts.get(agent_id)
+            if a is None:
+                raise BadRequest(f"LogAction({episode_id})", f"no action for agent {agent_id!r}")
+            pid = self._mapping.get(agent_id, self._mapping.get("*"))
+            space = self._spaces.get(pid)
+            if space is not None and space.kind == "box":
+                actions.append((agent_id, np.zeros(0, np.int64), np.asarray(a, np.float32).reshape(-1)))
+            else:
+                actions.append((agent_id, np.asarray(a, np.int64).reshape(-1), np.zeros(0, np.float32)))
+        self._b.log_action(episode_id, agents, actions)
+
+    def log_returns(self, episode_id, reward, info=None, multiagent_done_dict=None):
+        """Adds reward to the last action (pipelined). info is accepted for RLlib's signature."""
+        self._b.log_returns(episode_id, _rewards(reward, multiagent_done_dict))
+
+    def end_episode(self, episode_id, observation=None, truncated=False, custom_metrics=None):
+        agents = [] if observation is None else _agents(observation, None)[0]
+        metrics = [(str(k), float(v)) for k, v in (custom_metrics or {}).items()]
+        self._b.end_episode(episode_id, agents, truncated, metrics)
+
+    # ---- vectorised ----
+    def step(self, vector_step):
+        """Every call of vector_step in one frame (remote) and one round trip; applied in order.
+        Raises the first failed call's RequestError after the frame was applied."""
+        if self.inference_mode == "local":
+            return self._step_local(vector_step)
+        replies = self._b.step([(k, a, n) for k, a, n, _ in vector_step.entries])
+        out, errors = [], []
+        for (kind, args, name, multi), r in zip(vector_step.entries, replies):
+            if isinstance(r, codec.ErrorReply):
+                from tandem.errors import request_error
+                errors.append(request_error(r.code, name, r.message))
+                out.append(None)
+            elif kind == "GetAction":
+                out.append(self._actions(r, args[1], multi, name))
+            elif kind == "StartEpisode":
+                out.append(r.episode_id)
+            else:
+                out.append(None)
+        if errors:
+            raise first_of(errors)
+        return out
+
+    def _step_local(self, v):
+        out, errors = [], []
+        from tandem.errors import RequestError
+        for kind, args, name, multi in v.entries:
+            try:
+                if kind == "GetAction":
+                    out.append(self._actions(self._b.get_action(*args), args[1], multi, name))
+                    continue
+                if kind == "StartEpisode":
+                    out.append(self._b.start_episode(*args))
+                    continue
+                getattr(self._b, {"LogReturns": "log_returns", "EndEpisode": "end_episode"}[kind])(*args)
+            except RequestError as e:
+                errors.append(e)
+            out.append(None)
+        if errors:
+            raise first_of(errors)
+        return out
+
+    def get_actions(self, episode_ids, observations, action_masks=None):
+        """One action per (single-agent) episode, in one frame."""
+        v = VectorStep()
+        for i, (eid, obs) in enumerate(zip(episode_ids, observations)):
+            v.get_action(eid, obs, None if action_masks is None else action_masks[i])
+        return self.step(v)
+
+    # ---- the rest ----
+    def flush(self):
+        """Waits for every outstanding reply (local: every buffered upload); raises the first pipelined error."""
+        self._b.flush()
+
+    def get_config(self):
+        return self._b.get_config()
+
+    def local_stats(self):
+        return self._b.local_stats() if self.inference_mode == "local" else None
+
+    @property
+    def reconnects(self):
+        return self._b.reconnects()
+
+    def close(self):
+        if not self._closed:
+            self._closed = True
+            self._b.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:
+            pass

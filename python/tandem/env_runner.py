@@ -1,0 +1,147 @@
+"""An adapter for gymnasium-style environments: runs any object with gymnasium's API
+(reset(seed=None) -> (obs, info); step(action) -> (obs, reward, terminated, truncated, info))
+against a tandem-server, K environments stepped together.
+
+    result = tandem.run_env("ws://127.0.0.1:9900", make_env, num_envs=8, steps=100_000)
+
+Vectorised (the default): one client; each step of the K environments is one VectorStep
+(the previous step's rewards, episode ends and starts, then K get_actions): one frame and
+one round trip for all K in remote mode, no round trip in local mode. threads=True runs each
+environment on its own thread with its own client instead. Gymnasium itself is not needed.
+"""
+import random
+import threading
+import time
+from dataclasses import dataclass, field
+
+from tandem.client import PolicyClient, VectorStep
+
+
+@dataclass
+class RunResult:
+    steps: int = 0
+    episodes: int = 0
+    returns: list = field(default_factory=list)   # of every finished episode, in order
+    lengths: list = field(default_factory=list)
+    wall_s: float = 0.0
+
+    @property
+    def steps_per_s(self):
+        return self.steps / self.wall_s if self.wall_s > 0 else 0.0
+
+    def mean_return(self, last=100):
+        r = self.returns[-last:]
+        return sum(r) / len(r) if r else float("nan")
+
+    def merge(self, other):
+        self.steps += other.steps
+        self.episodes += other.episodes
+        self.returns += other.returns
+        self.lengths += other.lengths
+
+
+class EnvRunner:
+    """Steps `envs` (a list of environment objects) together through one PolicyClient."""
+
+    def __init__(self, client, envs, training_enabled=True, explore=True, seed=0, on_episode=None):
+        self.client = client
+        self.envs = list(envs)
+        self.training_enabled = training_enabled
+        self.explore = explore
+        self.rng = random.Random(seed or None)
+        self.on_episode = on_episode  # called with (return, length) of every finished episode
+        self.seed = seed
+
+    def _new_id(self):
+        return "ep-%016x" % self.rng.getrandbits(64)
+
+    def run(self, steps=None, episodes=None, until=None):
+        """Runs until `steps` env steps or `episodes` finished episodes, or until() returns True
+        (checked after every step of the K environments); open episodes are then ended as
+        truncated."""
+        if steps is None and episodes is None and until is None:
+            raise ValueError("give steps, episodes or until")
+        k = len(self.envs)
+        res = RunResult()
+        t0 = time.perf_counter()
+        obs = []
+        for i, env in enumerate(self.envs):
+            o, _ = env.reset(seed=(self.seed + i) if self.seed else None)
+            obs.append(o)
+        ids = [self._new_id() for _ in range(k)]
+        fresh = [True] * k  # an episode to start in the next frame
+        ret = [0.0] * k
+        length = [0] * k
+        v = VectorStep()
+        while True:
+            for i in range(k):
+                if fresh[i]:
+                    v.start_episode(ids[i], self.training_enabled, self.explore)
+                    fresh[i] = False
+            for i in range(k):
+                v.get_action(ids[i], obs[i])
+            replies = self.client.step(v)
+            actions = replies[len(replies) - k:]  # the get_actions come last
+            v = VectorStep()
+            for i, env in enumerate(self.envs):
+                o, r, terminated, truncated, _ = env.step(actions[i])
+                ret[i] += float(r)
+                length[i] += 1
+                res.steps += 1
+                v.log_returns(ids[i], float(r))
+                if terminated or truncated:
+                    v.end_episode(ids[i], o, truncated=bool(truncated and not terminated))
+                    res.episodes += 1
+                    res.returns.append(ret[i])
+                    res.lengths.append(length[i])
+                    if self.on_episode:
+                        self.on_episode(ret[i], length[i])
+                    ret[i], length[i] = 0.0, 0
+                    o, _ = env.reset()
+                    ids[i] = self._new_id()
+                    fresh[i] = True
+                obs[i] = o
+            if ((steps is not None and res.steps >= steps) or (episodes is not None and res.episodes >= episodes)
+                    or (until is not None and until())):
+                break
+        # The last step's rewards and ends, then the open episodes end (cut by the run's limit).
+        for i in range(k):
+            if not fresh[i]:
+                v.end_episode(ids[i], obs[i], truncated=True)
+        if len(v):
+            self.client.step(v)
+        self.client.flush()
+        res.wall_s = time.perf_counter() - t0
+        return res
+
+
+def run_env(address, make_env, num_envs=1, steps=None, episodes=None, inference_mode="remote", threads=False,
+            training_enabled=True, explore=True, seed=0, **client_kwargs):
+    """Runs num_envs environments made by make_env() against the server at address; returns a RunResult.
+    steps / episodes are totals over all environments."""
+    if not threads:
+        with PolicyClient(address, inference_mode=inference_mode, seed=seed, **client_kwargs) as c:
+            return EnvRunner(c, [make_env() for _ in range(num_envs)], training_enabled, explore, seed).run(steps, episodes)
+    results, errors = [RunResult() for _ in range(num_envs)], []
+
+    def one(i):
+        try:
+            with PolicyClient(address, inference_mode=inference_mode, seed=(seed + i) if seed else 0, **client_kwargs) as c:
+                results[i] = EnvRunner(c, [make_env()], training_enabled, explore, (seed + i) if seed else 0).run(
+                    None if steps is None else -(-steps // num_envs), None if episodes is None else -(-episodes // num_envs))
+        except Exception as e:
+            errors.append(e)
+
+    t0 = time.perf_counter()
+    ts = [threading.Thread(target=one, args=(i,)) for i in range(num_envs)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    if errors:
+        raise errors[0]
+    total = RunResult()
+    for r in results:
+        total.merge(r)
+    total.wall_s = time.perf_counter() - t0
+    return total

@@ -1,0 +1,462 @@
+"""Local inference: actions from a numpy copy of the server's policy; the server only receives
+experience and sends weights (as policy_client/local_worker.cpp).
+
+Data flow:
+  simulator thread: a call -> the episode checks (the server's own, tandem.episode) -> the
+    newest NumpyPolicy -> the episode records the step -> fragments it closed become a
+    report -> pushed on the upload queue (bounded; flow control below).
+  background thread (owns the connection after construction): takes a report -> sends
+    ReportSamples, waits for SamplesAccepted -> GetWeights every update_interval, at once
+    when a reply shows newer weights, and after any reconnect (whatever the versions).
+While the server is unreachable the client keeps acting with the last weights, reconnects
+with backoff and resends the report in flight under its request id (applied once); at most
+max_buffered_steps wait, beyond that the oldest reports are dropped (counted).
+"""
+import collections
+import json
+import random
+import threading
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from tandem import codec
+from tandem.connection import Connection, error_of, expect, new_episode_id
+from tandem.episode import LocalEpisode
+from tandem.errors import (DuplicateEpisode, Internal, ProtocolError, RequestError, TandemConnectionError,
+                           TooManyEpisodes, UnknownEpisode, first_of, request_error)
+from tandem.model import NumpyPolicy, WeightAssembler
+from tandem.spaces import Space
+
+REPORT_BUDGET = (8 << 20) - (64 << 10)
+
+
+@dataclass
+class PolicyInfo:
+    policy_id: str
+    observation_space: Space
+    action_space: Space
+    rollout_fragment_length: int
+    max_abs_reward: float
+    description: dict
+
+
+@dataclass
+class FragmentValue:
+    agent_id: str
+    obs: np.ndarray
+    discrete: np.ndarray
+    continuous: np.ndarray
+    action_logp: np.ndarray
+    vf_preds: np.ndarray
+    dist_inputs: np.ndarray
+    rewards: np.ndarray
+    terminated: bool
+    bootstrap_value: float
+
+
+@dataclass
+class Report:
+    episode_id: str
+    weights_version: int
+    fragments: list
+    env_steps: int
+    training_enabled: bool
+    explore: bool
+    episode_done: bool = False
+    episode_reward: float = 0.0
+    episode_length: int = 0
+    agent_rewards: list = field(default_factory=list)
+    custom_metrics: list = field(default_factory=list)
+
+    def steps(self):
+        return sum(len(f.rewards) for f in self.fragments)
+
+
+def _fragment(f):
+    return FragmentValue(
+        f.agent_id, np.concatenate(f.obs).astype(np.float32), np.asarray(f.discrete, np.int64),
+        np.concatenate(f.continuous).astype(np.float32) if f.continuous else np.zeros(0, np.float32),
+        np.asarray(f.action_logp, np.float32), np.asarray(f.vf_preds, np.float32),
+        np.concatenate(f.dist_inputs).astype(np.float32), np.asarray(f.rewards, np.float32),
+        f.terminated, f.bootstrap_value)
+
+
+@dataclass
+class LocalStats:
+    weights_version: int = -1
+    policy_versions: dict = field(default_factory=dict)
+    weight_updates: int = 0
+    uploaded_steps: int = 0
+    uploaded_reports: int = 0
+    buffered_steps: int = 0
+    dropped_steps: int = 0
+    dropped_reports: int = 0
+    rejected_reports: int = 0
+    reconnects: int = 0
+    connected: bool = True
+
+
+class LocalBackend:
+    def __init__(self, address, options):
+        self.opt = options
+        self.conn = Connection(address, options.client_id, options.auth_token, options.tls_ca_file,
+                               options.reconnect_timeout)
+        self.rng = random.Random(options.seed or None)
+        self.mu = threading.Lock()        # simulator side
+        self.qmu = threading.Condition()  # the upload queue and counters
+        self.queue = collections.deque()
+        self.queued_steps = 0
+        self.in_flight = None
+        self.errors = []
+        self.stats = LocalStats()
+        self.stopping = False
+        self.newer = False
+        self.episodes = {}
+        self.ended = collections.OrderedDict()  # recently ended ids (end_episode again is acknowledged)
+        self.conn.reconnect("connecting")
+        self.conn.reconnects = 0
+        rid = self.conn.next_id()
+        self.config_json = expect(self.conn.call(rid, codec.encode(rid, "GetConfig", ()), "GetConfig"),
+                                  codec.ConfigReply, "GetConfig").json
+        self._read_config(json.loads(self.config_json))
+        self.models = [None] * len(self.specs)
+        self._fetch(any_version=True)
+        self.conn.reconnect_timeout = 1.0  # the background thread retries in short rounds
+        self.thread = threading.Thread(target=self._run, name="tandem-local-upload", daemon=True)
+        self.thread.start()
+
+    def _read_config(self, cfg):
+        if cfg.get("protocol_version") != codec.PROTOCOL_VERSION or "models" not in cfg:
+            raise ProtocolError(f"tandem-server at {self.conn.endpoint} does not describe its models for local "
+                                f"inference (protocol {cfg.get('protocol_version')}, this client speaks "
+                                f"{codec.PROTOCOL_VERSION})")
+        self.policy_ids = list(cfg["policy_order"])
+        self.mapping = dict(cfg.get("policy_mapping", {}))
+        self.specs = []
+        for pid in self.policy_ids:
+            p = cfg["policies"][pid]
+            c = p["config"]
+            self.specs.append(PolicyInfo(pid, Space(p["observation_space"]), Space(p["action_space"]),
+                                         int(c["rollout_fragment_length"]), float(c["max_abs_reward"]),
+                                         cfg["models"][pid]))
+        self.max_episodes = min(int(cfg.get("max_open_episodes", 10000)), int(cfg.get("max_episodes_per_client", 1000)))
+
+    # ---- weights (constructor, then the background thread) ----
+    def _fetch(self, any_version):
+        for p, spec in enumerate(self.specs):
+            have = -1 if any_version or self.models[p] is None else self.models[p].version
+            what = f"GetWeights({spec.policy_id})"
+            rid = self.conn.next_id()
+            w = expect(self.conn.call(rid, codec.encode(rid, "GetWeights", (spec.policy_id, have)), what),
+                       codec.WeightsReply, what)
+            if w.version < 0:
+                continue  # ours is current
+            parts = WeightAssembler()
+            while True:
+                why = parts.add(w)
+                if why:
+                    raise ProtocolError(f"server sent bad weights: {why}")
+                if parts.complete():
+                    break
+                w = expect(self.conn.wait_more(rid), codec.WeightsReply, what)
+            if parts.policy_id != spec.policy_id:
+                raise ProtocolError(f"server answered {what} with the weights of another policy")
+            self.models[p] = NumpyPolicy(spec.description, parts.take(), parts.version)
+            with self.qmu:
+                self.stats.weight_updates += 1
+
+    # ---- simulator side ----
+    def _episode(self, episode_id, kind):
+        ep = self.episodes.get(episode_id)
+        if ep is None:
+            raise UnknownEpisode(f"{kind}({episode_id})", f"episode {episode_id!r} is not open on this server"
+                                 + (" (it has ended)" if episode_id in self.ended else ""))
+        return ep
+
+    def raise_kept_error(self):
+        with self.qmu:
+            if self.errors:
+                errors, self.errors = self.errors, []
+                raise first_of(errors)
+
+    def start_episode(self, episode_id, training_enabled, explore):
+        self.raise_kept_error()
+        with self.mu:
+            eid = episode_id if episode_id is not None else new_episode_id(self.rng)
+            what = f"StartEpisode({eid})"
+            if not isinstance(eid, str) or not eid or len(eid.encode()) > 256 or not eid.isprintable():
+                raise request_error("BadRequest", what, "an episode id is 1..256 bytes of printable text")
+            if eid in self.episodes or eid in self.ended:
+                raise DuplicateEpisode(what, f"episode {eid!r} is already open")
+            if len(self.episodes) >= self.max_episodes:
+                raise TooManyEpisodes(what, f"this client holds {len(self.episodes)} open episodes "
+                                            f"(max_episodes_per_client={self.max_episodes})")
+            self.episodes[eid] = LocalEpisode(self, eid, training_enabled, explore)
+            return eid
+
+    def _act(self, ep, agents, actions, what):
+        policies = ep.check_act(agents, actions, what)
+        out = {}
+        for i, (agent_id, obs, mask) in enumerate(agents):
+            model = self.models[policies[i]]
+            if actions is None:
+                r = model.compute_action(obs, mask, ep.explore, self.rng)
+            else:  # the model's value and distribution; the simulator's action and its log-prob
+                r = model.compute_action(obs, mask, False, self.rng)
+                _, d, c = actions[i]
+                r.discrete = [int(x) for x in d]
+                r.continuous = np.asarray(c, np.float32)
+                if mask is not None and model.parts is not None:
+                    r.dist_inputs[np.asarray(mask) <= 0] = model.masked_logit
+                r.logp = model.logp(r.dist_inputs, r.discrete, r.continuous)
+            ep.record_step(agent_id, policies[i], obs, r)
+            out[agent_id] = (r.discrete, r.continuous)
+        ep.end_env_step()
+        if ep.closed:
+            self._report(ep, False)
+        return out
+
+    def get_action(self, episode_id, agents):
+        self.raise_kept_error()
+        with self.mu:
+            what = f"GetAction({episode_id})"
+            out = self._act(self._episode(episode_id, "GetAction"), agents, None, what)
+            return codec.ActionsReply([codec.AgentActionValue(a, np.asarray(d, np.int64), c) for a, (d, c) in out.items()],
+                                      self.models[0].version)
+
+    def log_action(self, episode_id, agents, actions):
+        self.raise_kept_error()
+        with self.mu:
+            self._act(self._episode(episode_id, "LogAction"), agents, actions, f"LogAction({episode_id})")
+
+    def log_returns(self, episode_id, rewards):
+        self.raise_kept_error()
+        with self.mu:
+            what = f"LogReturns({episode_id})"
+            ep = self._episode(episode_id, "LogReturns")
+            ep.check_returns(rewards, what)
+            ep.add_returns(rewards)
+            if ep.closed:
+                self._report(ep, False)
+
+    def end_episode(self, episode_id, agents, truncated, metrics):
+        self.raise_kept_error()
+        with self.mu:
+            if episode_id not in self.episodes and episode_id in self.ended:
+                return  # ended already: acknowledged, as the server does
+            what = f"EndEpisode({episode_id})"
+            ep = self._episode(episode_id, "EndEpisode")
+            policies = ep.check_end(agents, what)
+            last = {}
+            if truncated:
+                for i, (agent_id, obs, _) in enumerate(agents):
+                    if obs is not None and obs.size:
+                        last[agent_id] = self.models[policies[i]].value(obs)
+            ep.finish(truncated, last)
+            self._report(ep, True, metrics)
+            del self.episodes[episode_id]
+            self.ended[episode_id] = True
+            while len(self.ended) > 10000:
+                self.ended.popitem(last=False)
+
+    def _report(self, ep, done, metrics=()):
+        frags = [_fragment(f) for _, f in ep.take_closed()]
+        steps = sum(len(f.rewards) for f in frags)
+        r = Report(ep.id, self.models[0].version, frags, ep.take_env_steps(steps), ep.training_enabled, ep.explore)
+        if done:
+            r.episode_done = True
+            r.episode_reward = ep.reward_total
+            r.episode_length = ep.length
+            r.agent_rewards = [(a, ret, False) for a, ret in ep.agent_returns().items()]
+            r.custom_metrics = list(metrics)
+        for part in _split(r):
+            self._push(part)
+
+    def _push(self, r):
+        n = r.steps()
+        with self.qmu:
+            self.queue.append(r)
+            self.queued_steps += n
+            while self.queued_steps > self.opt.max_buffered_steps and len(self.queue) > 1:
+                old = self.queue.popleft()
+                self.queued_steps -= old.steps()
+                self.stats.dropped_steps += old.steps()
+                self.stats.dropped_reports += 1
+            self.qmu.notify_all()
+            # Flow control: while the server is reachable, wait until at most max_unsent_steps wait.
+            deadline = time.monotonic() + self.opt.max_block
+            while (self.stats.connected and not self.stopping
+                   and self.queued_steps + (self.in_flight.steps() if self.in_flight else 0) > self.opt.max_unsent_steps):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                self.qmu.wait(left)
+
+    def flush(self):
+        deadline = time.monotonic() + self.opt.reconnect_timeout
+        with self.qmu:
+            while self.queue or self.in_flight is not None:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TandemConnectionError(f"flush: {self.queued_steps} buffered steps could not be uploaded to "
+                                                f"{self.conn.endpoint} within {self.opt.reconnect_timeout} s")
+                self.qmu.wait(min(left, 0.1))
+        self.raise_kept_error()
+
+    def get_config(self):
+        return self.config_json
+
+    def reconnects(self):
+        return self.conn.reconnects
+
+    def local_stats(self):
+        with self.qmu:
+            s = LocalStats(**{k: getattr(self.stats, k) for k in LocalStats.__dataclass_fields__})
+            s.buffered_steps = self.queued_steps + (self.in_flight.steps() if self.in_flight else 0)
+            s.reconnects = self.conn.reconnects
+        versions = {spec.policy_id: (m.version if m else -1) for spec, m in zip(self.specs, self.models)}
+        s.policy_versions = versions
+        s.weights_version = min(versions.values()) if versions else -1
+        return s
+
+    def close(self):
+        with self.qmu:
+            self.stopping = True
+            self.qmu.notify_all()
+        self.thread.join(self.opt.close_timeout + 0.5)
+        if self.thread.is_alive():
+            self.conn.abort()
+            self.thread.join(2.0)
+        self.conn.disconnect()
+
+    # ---- background thread ----
+    def _run(self):
+        next_poll = time.monotonic() + self.opt.update_interval
+        backoff = 0.02
+        stop_deadline = None
+        rid = 0
+        seen_reconnects = 0
+        refetch_all = False
+        connected = True
+        while True:
+            with self.qmu:
+                if self.in_flight is None:
+                    while not self.queue and not self.stopping and not self.newer:
+                        left = next_poll - time.monotonic()
+                        if left <= 0:
+                            break
+                        self.qmu.wait(left)
+                if self.stopping and stop_deadline is None:
+                    stop_deadline = time.monotonic() + self.opt.close_timeout
+                if self.stopping and self.in_flight is None and not self.queue:
+                    return
+                if stop_deadline is not None and time.monotonic() > stop_deadline:
+                    lost = self.queued_steps + (self.in_flight.steps() if self.in_flight else 0)
+                    self.stats.dropped_steps += lost
+                    self.stats.dropped_reports += len(self.queue) + (self.in_flight is not None)
+                    self.queue.clear()
+                    self.queued_steps = 0
+                    self.in_flight = None
+                    self.qmu.notify_all()
+                    return
+                if self.in_flight is None and self.queue:
+                    self.in_flight = self.queue.popleft()
+                    self.queued_steps -= self.in_flight.steps()
+                    rid = 0
+                current = self.in_flight
+            try:
+                if not self.conn.connected():
+                    self.conn.reconnect("reconnecting")
+                connected = True
+                with self.qmu:
+                    self.stats.connected = True
+                backoff = 0.02
+                if current is not None:
+                    what = f"ReportSamples({current.episode_id})"
+                    if rid == 0:
+                        rid = self.conn.next_id()
+                        self.conn.send(rid, codec.encode(rid, "ReportSamples", (current,)), what)
+                    reply = self.conn.wait(rid)
+                    self._uploaded(current, reply, what)
+                    rid = 0
+                if self.conn.reconnects != seen_reconnects:
+                    seen_reconnects = self.conn.reconnects
+                    refetch_all = True
+                with self.qmu:
+                    newer, self.newer = self.newer, False
+                    stopping = self.stopping
+                if not stopping and (newer or refetch_all or time.monotonic() >= next_poll):
+                    next_poll = time.monotonic() + self.opt.update_interval
+                    self._fetch(refetch_all)
+                    refetch_all = False
+            except TandemConnectionError:
+                self.conn.disconnect()
+                connected = False
+                with self.qmu:
+                    self.stats.connected = False
+                    self.qmu.notify_all()
+                time.sleep(backoff)
+                backoff = min(backoff * 2, 1.0)
+            except Exception as e:  # never let the thread die: keep the error, drop the report
+                with self.qmu:
+                    self.errors.append(Internal("local PolicyClient background thread", f"{type(e).__name__}: {e}"))
+                    if self.in_flight is not None:
+                        self.stats.dropped_steps += self.in_flight.steps()
+                        self.stats.dropped_reports += 1
+                        self.in_flight = None
+                        self.qmu.notify_all()
+                if rid:
+                    self.conn.forget(rid)
+                rid = 0
+                time.sleep(backoff)
+                backoff = min(backoff * 2, 1.0)
+        del connected
+
+    def _uploaded(self, r, reply, what):
+        with self.qmu:
+            self.in_flight = None
+            e = error_of(reply, what)
+            if e is not None:
+                self.stats.rejected_reports += 1
+                if len(self.errors) < 64:
+                    self.errors.append(e)
+            elif isinstance(reply, codec.SamplesAcceptedReply):
+                self.stats.uploaded_steps += r.steps()
+                self.stats.uploaded_reports += 1
+                if self.opt.fetch_new_weights_at_once and any(
+                        m is not None and v > m.version for m, v in zip(self.models, reply.policy_versions)):
+                    self.newer = True
+            else:
+                self.stats.rejected_reports += 1
+                self.errors.append(request_error("BadFrame", what, f"server answered with {type(reply).__name__}"))
+            self.qmu.notify_all()
+
+
+def _split(r):
+    """r as reports within the frame budget (fragments spread over several; env_steps never
+    above a part's agent steps; the episode's summary on the last)."""
+    def size(f):
+        return 256 + 4 * (f.obs.size + f.continuous.size + f.dist_inputs.size + 3 * f.rewards.size) + 8 * f.discrete.size
+    if sum(size(f) for f in r.fragments) <= REPORT_BUDGET:
+        return [r]
+    parts, cur, cur_size = [], [], 0
+    for f in r.fragments:
+        if cur and cur_size + size(f) > REPORT_BUDGET:
+            parts.append(cur)
+            cur, cur_size = [], 0
+        cur.append(f)
+        cur_size += size(f)
+    parts.append(cur)
+    out, env_left = [], r.env_steps
+    for i, frags in enumerate(parts):
+        steps = sum(len(f.rewards) for f in frags)
+        n = min(env_left, steps)
+        env_left -= n
+        last = i == len(parts) - 1
+        out.append(Report(r.episode_id, r.weights_version, frags, n, r.training_enabled, r.explore,
+                          r.episode_done and last, r.episode_reward if last else 0.0,
+                          r.episode_length if last else 0, r.agent_rewards if last else [],
+                          r.custom_metrics if last else []))
+    return out

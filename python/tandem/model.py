@@ -1,0 +1,234 @@
+"""The policy's forward pass in numpy, rebuilt from GetConfig's model description and the
+Weights tensors (core/model_description.h states the function; the C++ model computes the
+same, and tests/python/test_parity.py holds the two to 1e-5).
+
+    x  -> policy trunk (act(x W^T + b) per layer) -> policy head -> dist_inputs
+    x  -> value trunk (or the policy trunk when vf_share_layers) -> value head -> v
+    Categorical / MultiCategorical (masked logits: masked_logit) / DiagGaussian (mean, log_std)
+"""
+import math
+import random
+from dataclasses import dataclass
+
+import numpy as np
+
+from tandem.spaces import Space
+
+_LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
+
+
+def _activation(name):
+    if name == "tanh":
+        return np.tanh
+    if name == "relu":
+        return lambda x: np.maximum(x, 0.0, dtype=np.float32)
+    if name == "elu":
+        return lambda x: np.where(x > 0, x, np.expm1(np.minimum(x, 0))).astype(np.float32)
+    if name == "linear":
+        return lambda x: x
+    raise ValueError(f"unknown activation {name!r}")
+
+
+@dataclass
+class ActionResult:
+    discrete: list          # Discrete: [a]; MultiDiscrete: one per component; Box: []
+    continuous: np.ndarray  # Box: the raw sample (unclipped); else empty
+    logp: float
+    vf_pred: float
+    dist_inputs: np.ndarray
+
+
+class WeightsMismatch(ValueError):
+    pass
+
+
+class NumpyPolicy:
+    """One policy's model; immutable once built, so any thread may use it."""
+
+    def __init__(self, description, tensors, version):
+        d = description
+        if d.get("format") != "tandem-mlp-actor-critic/1":
+            raise WeightsMismatch(f"model format {d.get('format')!r} is not supported by this client")
+        self.version = int(version)
+        self.observation_space = Space(d["observation_space"])
+        self.action_space = Space(d["action_space"])
+        self.input_size = int(d["input_size"])
+        self.clip = float(d["observation_clip"])
+        self.dist_dim = int(d["dist_dim"])
+        self.distribution = d["distribution"]
+        self.masked_logit = np.float32(d["masked_logit"])
+        self.act = _activation(d["activation"])
+        want = {t["name"]: tuple(t["shape"]) for t in d["tensors"]}
+        if set(tensors) != set(want):
+            missing, extra = sorted(set(want) - set(tensors)), sorted(set(tensors) - set(want))
+            raise WeightsMismatch(f"weights do not fit the model: missing {missing}, unexpected {extra}")
+        for name, shape in want.items():
+            if tuple(tensors[name].shape) != shape:
+                raise WeightsMismatch(f"tensor {name!r} has shape {tuple(tensors[name].shape)}, the model {shape}")
+        self.tensors = {k: np.asarray(v, dtype=np.float32) for k, v in tensors.items()}
+
+        def layers(names):  # (W^T contiguous [in, out], b [out])
+            return [(np.ascontiguousarray(self.tensors[n + ".weight"].T), self.tensors[n + ".bias"]) for n in names]
+
+        self.pi_trunk = layers(d["policy_trunk"])
+        self.pi_head = layers([d["policy_head"]])[0]
+        self.share = bool(d["vf_share_layers"])
+        self.vf_trunk = [] if self.share else layers(d["value_trunk"])
+        self.vf_head = layers([d["value_head"]])[0]
+        self.log_std = self.tensors.get("log_std") if d["free_log_std"] else None
+        if self.distribution == "categorical":
+            self.parts = [int(self.action_space.n)]
+        elif self.distribution == "multi_categorical":
+            self.parts = [int(n) for n in self.action_space.nvec]
+        else:
+            self.parts = None
+        if self.parts is not None:
+            self.offsets = np.concatenate(([0], np.cumsum(self.parts)[:-1])).astype(np.int64)
+
+    # ---- forward pass ----
+    def _trunk(self, layers, x):
+        for wt, b in layers:
+            x = self.act(x @ wt + b)
+        return x
+
+    def forward(self, x):
+        """dist_inputs [B, dist_dim] and values [B] of preprocessed observations x [B, input_size]."""
+        x = np.asarray(x, dtype=np.float32)
+        h = self._trunk(self.pi_trunk, x)
+        out = h @ self.pi_head[0] + self.pi_head[1]
+        if self.log_std is not None:
+            out = np.concatenate([out, np.broadcast_to(self.log_std, out.shape[:-1] + self.log_std.shape)], axis=-1)
+        hv = h if self.share else self._trunk(self.vf_trunk, x)
+        v = (hv @ self.vf_head[0] + self.vf_head[1])[..., 0]
+        return out.astype(np.float32, copy=False), v.astype(np.float32, copy=False)
+
+    def preprocess(self, raw):
+        return self.observation_space.preprocess(raw, self.clip)
+
+    def value(self, raw):
+        return float(self.forward(self.preprocess(raw))[1])
+
+    # ---- distributions ----
+    def logp(self, dist_inputs, discrete, continuous):
+        """log-prob of an action under dist_inputs, as core/action_logp.h computes it."""
+        if self.parts is None:
+            d = len(continuous)
+            mean = dist_inputs[:d].astype(np.float64)
+            log_std = dist_inputs[d:2 * d].astype(np.float64)
+            z = (np.asarray(continuous, np.float64) - mean) / np.exp(log_std)
+            return float(np.float32(np.sum(-0.5 * z * z - log_std - _LOG_SQRT_2PI)))
+        lp = 0.0
+        for c, n in enumerate(self.parts):
+            o = int(self.offsets[c])
+            logits = dist_inputs[o:o + n].astype(np.float64)
+            mx = logits.max()
+            lp += logits[int(discrete[c])] - mx - math.log(np.exp(logits - mx).sum())
+        return float(np.float32(lp))
+
+    def compute_action(self, raw, mask=None, explore=True, rng=None):
+        """One action for one raw observation (valid for the space); mask: None or dist_dim floats."""
+        rng = rng or random
+        dist, v = self.forward(self.preprocess(raw))
+        dist = np.array(dist, dtype=np.float32)
+        if self.parts is None:
+            d = self.dist_dim // 2
+            mean, log_std = dist[:d], dist[d:]
+            if explore:
+                z = np.array([rng.gauss(0.0, 1.0) for _ in range(d)], dtype=np.float64)
+                cont = (mean.astype(np.float64) + np.exp(log_std.astype(np.float64)) * z).astype(np.float32)
+            else:
+                cont = mean.copy()
+            return ActionResult([], cont, self.logp(dist, [], cont), float(v), dist)
+        if mask is not None:
+            dist[np.asarray(mask) <= 0] = self.masked_logit
+        actions = []
+        for c, n in enumerate(self.parts):
+            o = int(self.offsets[c])
+            logits = dist[o:o + n].astype(np.float64)
+            a = int(np.argmax(logits))  # the first maximum
+            if explore:
+                p = np.exp(logits - logits[a])
+                u = rng.random() * p.sum()
+                cum = np.cumsum(p)
+                k = int(np.searchsorted(cum, u, side="right"))
+                a = k if k < n and p[k] > 0 else int(np.flatnonzero(p > 0)[-1])
+            actions.append(a)
+        return ActionResult(actions, np.zeros(0, np.float32), self.logp(dist, actions, ()), float(v), dist)
+
+
+class WeightAssembler:
+    """Puts the chunks of one Weights reply together, refusing parts that do not fit
+    (as core/weight_tensors.h does)."""
+
+    MAX_TENSORS = 4096
+    MAX_FLOATS = 1 << 28
+    MAX_CHUNKS = 4096
+
+    def __init__(self):
+        self.tensors = {}   # name -> (shape, list of arrays, filled)
+        self.order = []
+        self.policy_id = None
+        self.version = None
+        self.num_chunks = 0
+        self.next_chunk = 0
+        self.total = 0
+
+    def add(self, w):
+        """Adds chunk w (a codec.WeightsReply); returns None, or the reason it is refused."""
+        if self.next_chunk == 0:
+            self.policy_id, self.version, self.num_chunks = w.policy_id, w.version, w.num_chunks
+            if not 1 <= self.num_chunks <= self.MAX_CHUNKS:
+                return f"num_chunks {self.num_chunks} is not in [1, {self.MAX_CHUNKS}]"
+        elif (w.policy_id, w.version, w.num_chunks) != (self.policy_id, self.version, self.num_chunks):
+            return f"chunk {w.chunk_index} belongs to another weight set"
+        if w.chunk_index != self.next_chunk:
+            return f"chunk {w.chunk_index} arrived, expected {self.next_chunk}"
+        self.next_chunk += 1
+        for p in w.tensors:
+            n = int(np.prod(p.shape, dtype=np.int64)) if p.shape else 1
+            if not p.name:
+                return "a tensor has no name"
+            if any(s < 0 for s in p.shape) or n > self.MAX_FLOATS:
+                return f"tensor {p.name!r} has a bad shape"
+            last = self.order[-1] if self.order else None
+            if last == p.name and self.tensors[last][2] < self._numel(last):
+                if tuple(p.shape) != self.tensors[last][0]:
+                    return f"tensor {p.name!r} changes its shape between parts"
+            else:
+                if last is not None and self.tensors[last][2] != self._numel(last):
+                    return f"tensor {last!r} ends before all its elements arrived"
+                if p.name in self.tensors:
+                    return f"tensor {p.name!r} appears twice"
+                if len(self.order) >= self.MAX_TENSORS:
+                    return "too many tensors"
+                self.tensors[p.name] = (tuple(p.shape), [], 0)
+                self.order.append(p.name)
+            shape, parts, filled = self.tensors[p.name]
+            if p.offset != filled:
+                return f"tensor {p.name!r}: part at offset {p.offset}, expected {filled}"
+            if filled + len(p.data) > n:
+                return f"tensor {p.name!r}: parts hold more than its {n} elements"
+            self.total += len(p.data)
+            if self.total > self.MAX_FLOATS:
+                return f"more than {self.MAX_FLOATS} floats"
+            parts.append(p.data)
+            self.tensors[p.name] = (shape, parts, filled + len(p.data))
+        if self.complete() and self.order and self.tensors[self.order[-1]][2] != self._numel(self.order[-1]):
+            return f"tensor {self.order[-1]!r} ends before all its elements arrived"
+        return None
+
+    def _numel(self, name):
+        shape = self.tensors[name][0]
+        return int(np.prod(shape, dtype=np.int64)) if shape else 1
+
+    def complete(self):
+        return self.num_chunks > 0 and self.next_chunk == self.num_chunks
+
+    def take(self):
+        """{name: float32 array of its shape}."""
+        out = {}
+        for name in self.order:
+            shape, parts, _ = self.tensors[name]
+            data = np.concatenate(parts) if parts else np.zeros(0, np.float32)
+            out[name] = data.astype(np.float32).reshape(shape)
+        return out

@@ -1,0 +1,199 @@
+"""Remote inference: every call is a request on one Connection (as policy_client/remote_client.cpp).
+
+get_action, start_episode, get_config and a vectorised step wait for their reply.
+log_returns and log_action are held and travel in the frame of the next call (one
+VectorRequest: held calls first, in order, then that call), so a simulator loop of
+get_action + log_returns costs one frame each way per step. end_episode is sent at once with
+what is held; so are MAX_HELD held calls. An Error for a held call is raised by the first
+call that starts after it arrived, or by flush().
+"""
+import threading
+
+from tandem import codec
+from tandem.connection import Connection, error_of, expect, new_episode_id
+from tandem.errors import ProtocolError, request_error
+
+MAX_HELD = 64
+MAX_HELD_BYTES = (8 << 20) // 4
+MAX_AGENTS_PER_VECTOR = 4096  # core/request_checks.h kMaxAgentsPerVector
+
+
+def _size(kind, args):
+    """(agents, an upper estimate of the encoded bytes) of one entry."""
+    agents, nbytes = 0, 64 + len(args[0])
+    if kind in ("GetAction", "LogAction", "EndEpisode"):
+        for agent_id, obs, mask in args[1]:
+            agents += 1
+            nbytes += 64 + len(agent_id) + 4 * (len(obs) + (len(mask) if mask is not None else 0))
+        if kind == "LogAction":
+            for agent_id, d, c in args[2]:
+                nbytes += 64 + len(agent_id) + 8 * len(d) + 4 * len(c)
+    elif kind == "LogReturns":
+        agents += len(args[1])
+        nbytes += sum(48 + len(a[0]) for a in args[1])
+    return agents, nbytes
+
+
+def call_name(kind, episode_id):
+    return f"{kind}({episode_id})"
+
+
+class RemoteBackend:
+    def __init__(self, address, options):
+        self.conn = Connection(address, options.client_id, options.auth_token, options.tls_ca_file,
+                               options.reconnect_timeout)
+        self.mu = threading.Lock()
+        self.held = []        # (kind, args, name)
+        self.held_agents = 0
+        self.held_bytes = 0
+        self.conn.reconnect("connecting")
+        self.conn.reconnects = 0
+
+    # ---- calls ----
+    def start_episode(self, episode_id, training_enabled, explore):
+        with self.mu:
+            eid = episode_id if episode_id is not None else new_episode_id(self.conn.rng)
+            what = call_name("StartEpisode", eid)
+            return expect(self._call("StartEpisode", (eid, training_enabled, explore), what),
+                          codec.EpisodeStartedReply, what).episode_id
+
+    def get_action(self, episode_id, agents):
+        with self.mu:
+            what = call_name("GetAction", episode_id)
+            return expect(self._call("GetAction", (episode_id, agents), what), codec.ActionsReply, what)
+
+    def log_action(self, episode_id, agents, actions):
+        with self.mu:
+            self._hold("LogAction", (episode_id, agents, actions), call_name("LogAction", episode_id))
+
+    def log_returns(self, episode_id, rewards):
+        with self.mu:
+            self._hold("LogReturns", (episode_id, rewards), call_name("LogReturns", episode_id))
+
+    def end_episode(self, episode_id, agents, truncated, metrics):
+        with self.mu:
+            self._hold("EndEpisode", (episode_id, agents, truncated, metrics), call_name("EndEpisode", episode_id))
+            self._send_held()
+
+    def step(self, entries):
+        """entries: (kind, args, name); one frame with the held calls first; the VectorReply's replies
+        of `entries` (the held calls' errors are kept)."""
+        with self.mu:
+            self.conn.raise_pending()
+            held = self._take_held()
+            allv = held + list(entries)
+            rid = self.conn.next_id()
+            names = [n for _, _, n in allv]
+            frame = codec.encode_vector(rid, [(k, a) for k, a, _ in allv])
+            what = f"VectorRequest({len(entries)} entries)"
+            self.conn.send(rid, frame, what, names)
+            reply = self.conn.wait(rid)
+            e = error_of(reply, what)
+            if e is not None:
+                raise e
+            reply = expect(reply, codec.VectorReplyValue, what)
+            if len(reply.replies) != len(allv):
+                raise ProtocolError(f"server answered {what} with {len(reply.replies)} replies for {len(allv)}")
+            for i in range(len(held)):
+                r = reply.replies[i]
+                if isinstance(r, codec.ErrorReply):
+                    self.conn.keep(request_error(r.code, names[i], r.message))
+            return reply.replies[len(held):]
+
+    def flush(self):
+        with self.mu:
+            self._send_held()
+            self.conn.drain()
+            self.conn.raise_pending()
+
+    def raise_kept_error(self):
+        with self.mu:
+            self.conn.raise_pending()
+
+    def get_config(self):
+        with self.mu:
+            self._send_held()
+            return self._get_config_locked()
+
+    def _get_config_locked(self):
+        rid = self.conn.next_id()
+        return expect(self.conn.call(rid, codec.encode(rid, "GetConfig", ()), "GetConfig"),
+                      codec.ConfigReply, "GetConfig").json
+
+    def reconnects(self):
+        return self.conn.reconnects
+
+    def close(self):
+        with self.mu:
+            try:
+                # Let pipelined requests land first: nothing is lost when the socket ends. Not when
+                # the server is gone (reconnecting could take reconnect_timeout).
+                if self.conn.connected():
+                    self._send_held()
+                    self.conn.drain()
+            except Exception:
+                pass
+            self.conn.disconnect()
+
+    # ---- held calls ----
+    def _hold(self, kind, args, name):
+        self.conn.raise_pending()
+        agents, nbytes = _size(kind, args)
+        if self.held_agents + agents > MAX_AGENTS_PER_VECTOR or self.held_bytes + nbytes > MAX_HELD_BYTES:
+            self._send_held()
+        self.held.append((kind, args, name))
+        self.held_agents += agents
+        self.held_bytes += nbytes
+        if len(self.held) >= MAX_HELD:
+            self._send_held()
+
+    def _take_held(self):
+        held, self.held = self.held, []
+        self.held_agents = self.held_bytes = 0
+        return held
+
+    def _send_held(self):
+        if not self.held:
+            return
+        held = self._take_held()
+        rid = self.conn.next_id()
+        if len(held) == 1:
+            kind, args, name = held[0]
+            self.conn.send(rid, codec.encode(rid, kind, args), name)
+        else:
+            self.conn.send(rid, codec.encode_vector(rid, [(k, a) for k, a, _ in held]),
+                           f"{len(held)} pipelined calls", [n for _, _, n in held])
+
+    def _call(self, kind, args, what):
+        """A call that waits for its reply, with the held calls in front of it in the same frame."""
+        self.conn.raise_pending()  # before anything is sent: a failing call applies nothing
+        rid = self.conn.next_id()
+        if not self.held:
+            return self.conn.call(rid, codec.encode(rid, kind, args), what)
+        agents, nbytes = _size(kind, args)
+        if self.held_agents + agents > MAX_AGENTS_PER_VECTOR or self.held_bytes + nbytes > MAX_HELD_BYTES:
+            self._send_held()
+            rid = self.conn.next_id()
+            return self.conn.call(rid, codec.encode(rid, kind, args), what)
+        held = self._take_held()
+        entries = held + [(kind, args, what)]
+        names = [n for _, _, n in entries]
+        self.conn.send(rid, codec.encode_vector(rid, [(k, a) for k, a, _ in entries]),
+                       f"{len(held)} pipelined calls and {what}", names)
+        reply = self.conn.wait(rid)
+        e = error_of(reply, what)
+        if e is not None:
+            raise e
+        reply = expect(reply, codec.VectorReplyValue, what)
+        if len(reply.replies) != len(entries):
+            raise ProtocolError(f"server answered {what} (with {len(held)} pipelined calls) with "
+                                f"{len(reply.replies)} replies")
+        for i in range(len(held)):
+            r = reply.replies[i]
+            if isinstance(r, codec.ErrorReply):
+                self.conn.keep(request_error(r.code, names[i], r.message))
+        mine = reply.replies[-1]
+        e = error_of(mine, what)
+        if e is not None:
+            raise e
+        return mine

@@ -1,0 +1,82 @@
+"""Spaces as the server describes them in GetConfig, with the checks and preprocessing of
+core/spaces.h: the local client refuses what the server would refuse, with the same codes."""
+import math
+
+import numpy as np
+
+BOX_TOLERANCE = 1e-4
+
+
+class Space:
+    def __init__(self, j):
+        self.kind = j["type"]
+        if self.kind == "box":
+            self.shape = tuple(int(x) for x in j["shape"])
+            self.size = int(np.prod(self.shape)) if self.shape else 1
+            self.low = self._bound(j.get("low", -1e30))
+            self.high = self._bound(j.get("high", 1e30))
+            self.nvec = None
+        elif self.kind == "discrete":
+            self.n = int(j["n"])
+            self.size = 1
+            self.nvec = np.array([self.n], dtype=np.int64)
+        elif self.kind == "multi_discrete":
+            self.nvec = np.array(j["nvec"], dtype=np.int64)
+            self.size = len(self.nvec)
+        else:
+            raise ValueError(f"unknown space type {self.kind!r}")
+        self.json = j
+
+    def _bound(self, b):
+        a = np.asarray(b, dtype=np.float32).reshape(-1)
+        return np.full(self.size, a[0], np.float32) if a.size == 1 else a
+
+    @property
+    def preprocessed_size(self):
+        if self.kind == "box":
+            return self.size
+        return int(self.nvec.sum())
+
+    def describe(self):
+        if self.kind == "box":
+            return f"Box({', '.join(map(str, self.shape))},)"
+        if self.kind == "discrete":
+            return f"Discrete({self.n})"
+        return f"MultiDiscrete({list(map(int, self.nvec))})"
+
+    def validate(self, raw):
+        """None when raw (a flat float32 array) is a valid value, else the reason."""
+        if raw.size != self.size:
+            return f"expected {self.size} values for {self.describe()}, got {raw.size}"
+        finite = np.isfinite(raw)
+        if not finite.all():
+            i = int(np.argmin(finite))
+            return f"element {i} is {raw[i]}, not finite"
+        if self.kind == "box":
+            tol_lo = BOX_TOLERANCE * np.maximum(1.0, np.abs(self.low))
+            tol_hi = BOX_TOLERANCE * np.maximum(1.0, np.abs(self.high))
+            bad = (raw < self.low - tol_lo) | (raw > self.high + tol_hi)
+            if bad.any():
+                i = int(np.argmax(bad))
+                return f"element {i} is {raw[i]}, outside [{self.low[i]}, {self.high[i]}]"
+            return None
+        ints = np.floor(raw) == raw
+        inrange = (raw >= 0) & (raw < self.nvec)
+        ok = ints & inrange
+        if not ok.all():
+            i = int(np.argmin(ok))
+            return f"element {i} is {raw[i]}, not an integer in [0, {int(self.nvec[i])})"
+        return None
+
+    def preprocess(self, raw, clip):
+        """The model's input for a valid raw value (Box: clipped to +-clip when clip > 0)."""
+        if self.kind == "box":
+            return np.clip(raw, -clip, clip) if clip > 0 else raw
+        out = np.zeros(self.preprocessed_size, np.float32)
+        offsets = np.concatenate(([0], np.cumsum(self.nvec)[:-1]))
+        out[offsets + raw.astype(np.int64)] = 1.0
+        return out
+
+
+def finite_float(x):
+    return isinstance(x, (int, float)) and math.isfinite(x)

@@ -1,0 +1,236 @@
+"""The Python PolicyClient's whole API against a real tandem-server, remote and local."""
+import json
+import math
+import subprocess
+
+import numpy as np
+import pytest
+
+import tandem
+from conftest import eventually
+
+MODES = ["remote", "local"]
+
+MULTI = {
+    "policies": {
+        "walker": {"observation_space": {"type": "box", "shape": [2], "low": -10, "high": 10},
+                   "action_space": {"type": "discrete", "n": 3}},
+        "picker": {"observation_space": {"type": "discrete", "n": 4},
+                   "action_space": {"type": "multi_discrete", "nvec": [2, 3]}},
+        "arm": {"observation_space": {"type": "box", "shape": [3]},
+                "action_space": {"type": "box", "shape": [2], "low": -1, "high": 1}},
+    },
+    "policy_mapping": {"agent1": "walker", "agent2": "picker", "agent3": "arm"},
+}
+
+
+def client(server, mode, **kw):
+    return tandem.PolicyClient(server.address, inference_mode=mode, reconnect_timeout=10, seed=7, **kw)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_single_agent_episodes_are_served_and_counted(start_server, mode):
+    s = start_server({"config": {"train_batch_size": 1000000}})
+    with client(s, mode) as c:
+        for e in range(3):
+            eid = c.start_episode()
+            assert eid.startswith("ep-")
+            for t in range(20):
+                a = c.get_action(eid, [0.1 * t, -0.2])
+                assert isinstance(a, int) and 0 <= a < 3
+                c.log_returns(eid, 1.0)
+            c.end_episode(eid, np.array([0.0, 0.0], np.float32))
+        named = c.start_episode("my-episode", training_enabled=False, explore=False)
+        assert named == "my-episode"
+        assert c.get_action(named, np.zeros(2)) == c.get_action(named, np.zeros(2))  # greedy
+        c.end_episode(named, [0, 0], truncated=True)
+        c.flush()
+    assert eventually(lambda: s.metric("tandem_episodes_total") == 4)
+    assert s.metric("tandem_timesteps_total") == 3 * 20 + 2
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_multi_agent_dicts_masks_and_every_space_kind(start_server, mode):
+    s = start_server(MULTI)
+    with client(s, mode) as c:
+        eid = c.start_episode()
+        obs = {"agent1": [1.0, 2.0], "agent2": [3], "agent3": np.array([0.5, -0.5, 9.0])}
+        for _ in range(30):
+            acts = c.get_action(eid, obs, action_mask={"agent1": [0, 1, 0], "agent2": [1, 0, 0, 1, 1]})
+            assert set(acts) == {"agent1", "agent2", "agent3"}
+            assert acts["agent1"] == 1  # the only action the mask allows
+            assert isinstance(acts["agent2"], np.ndarray) and acts["agent2"].dtype == np.int64
+            assert acts["agent2"][0] == 0 and acts["agent2"][1] in (1, 2)
+            assert acts["agent3"].dtype == np.float32 and acts["agent3"].shape == (2,)
+            c.log_returns(eid, {"agent1": 1.0, "agent2": -1.0, "agent3": 0.5})
+        c.log_returns(eid, {"agent3": 2.0}, multiagent_done_dict={"agent3": True})
+        with pytest.raises(tandem.UnknownAgent) as e:
+            c.get_action(eid, {"agent3": [0, 0, 0]})  # done already
+        assert "already done" in e.value.message
+        c.log_action(eid, {"agent1": [0.0, 0.0], "agent2": [1]}, {"agent1": 2, "agent2": [1, 2]})
+        c.end_episode(eid, {"agent1": [0.0, 0.0], "agent2": [0]}, custom_metrics={"score": 3.5})
+        c.flush()
+    assert eventually(lambda: s.metric("tandem_episodes_total") == 1)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_every_bad_call_raises_a_named_error_and_changes_nothing(start_server, mode):
+    s = start_server(MULTI)
+    with client(s, mode) as c:
+        eid = c.start_episode()
+        cases = [
+            (tandem.UnknownEpisode, lambda: c.get_action("no-such-episode", {"agent1": [0, 0]})),
+            (tandem.BadObservation, lambda: c.get_action(eid, {"agent1": [0, 0, 0]})),         # wrong size
+            (tandem.BadObservation, lambda: c.get_action(eid, {"agent1": [math.nan, 0]})),     # NaN
+            (tandem.BadObservation, lambda: c.get_action(eid, {"agent1": [0, 1e30]})),         # outside the Box
+            (tandem.BadObservation, lambda: c.get_action(eid, {"agent2": [4]})),               # Discrete(4) value 4
+            (tandem.BadObservation, lambda: c.get_action(eid, {"agent1": [0, 0]}, {"agent1": [0, 0, 0]})),  # no action allowed
+            (tandem.BadObservation, lambda: c.get_action(eid, {"agent1": [0, 0]}, {"agent1": [1, 1]})),     # mask size
+            (tandem.UnknownAgent, lambda: c.get_action(eid, {"stranger": [0, 0]})),
+            (tandem.BadRequest, lambda: c.get_action(eid, {})),
+            (tandem.BadAction, lambda: (c.log_action(eid, {"agent1": [0, 0]}, {"agent1": 7}), c.flush())),
+            (tandem.DuplicateEpisode, lambda: c.start_episode(eid)),
+        ]
+        for cls, call in cases:
+            with pytest.raises(cls) as e:
+                call()
+            assert e.value.code == cls.code and e.value.message and e.value.request
+        # A pipelined call's error surfaces on the next call (remote) or at once (local), by name.
+        with pytest.raises(tandem.UnknownEpisode) as e:
+            c.log_returns("gone", 1.0)
+            c.get_action(eid, {"agent1": [0, 0]})  # remote: succeeds, carrying the held call
+            c.flush()
+        assert e.value.request == "LogReturns(gone)"
+        with pytest.raises(tandem.BadRequest):
+            c.log_returns(eid, {"agent1": float("inf")})
+            c.flush()
+        # Nothing of the above changed the episode: it still runs and ends normally.
+        assert c.get_action(eid, {"agent1": [0, 0]})["agent1"] in (0, 1, 2)
+        c.log_returns(eid, {"agent1": 1.0})
+        c.end_episode(eid, {"agent1": [0, 0]})
+        c.flush()
+        with pytest.raises(tandem.UnknownEpisode):
+            c.get_action(eid, {"agent1": [0, 0]})
+    assert eventually(lambda: s.metric("tandem_episodes_total") == 1)
+    expected = 2 if mode == "remote" else 1  # local: log_returns("gone") raised before get_action ran
+    assert s.metric("tandem_timesteps_total") == expected
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_vectorised_step_serves_many_episodes_in_one_call(start_server, mode):
+    s = start_server({"config": {"train_batch_size": 1000000}})
+    with client(s, mode) as c:
+        ids = [f"v{i}" for i in range(16)]
+        v = tandem.VectorStep()
+        for eid in ids:
+            v.start_episode(eid)
+        for eid in ids:
+            v.get_action(eid, [0.5, 0.5])
+        out = c.step(v)
+        assert out[:16] == ids and all(a in (0, 1, 2) for a in out[16:])
+        acts = c.get_actions(ids, [[0.1, 0.2]] * 16)
+        assert len(acts) == 16
+        v = tandem.VectorStep()
+        v.log_returns("v0", 1.0).get_action("nope", [0, 0]).get_action("v1", [0, 0])
+        with pytest.raises(tandem.UnknownEpisode) as e:
+            c.step(v)
+        assert e.value.request == "GetAction(nope)"
+        v = tandem.VectorStep()
+        for eid in ids:
+            v.log_returns(eid, 1.0).end_episode(eid, [0, 0])
+        c.step(v)
+        c.flush()
+    assert eventually(lambda: s.metric("tandem_episodes_total") == 16)
+    assert s.metric("tandem_timesteps_total") == 16 * 2 + 1  # GetAction(v1) after the failed entry ran
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_training_happens_and_local_weights_follow(start_server, mode):
+    s = start_server({"config": {"train_batch_size": 64, "rollout_fragment_length": 16}})
+    with client(s, mode, update_interval=0.2) as c:
+        for _ in range(10):
+            eid = c.start_episode()
+            for t in range(20):
+                c.get_action(eid, [0.1, 0.1 * t])
+                c.log_returns(eid, 1.0)
+            c.end_episode(eid, [0, 0])
+        c.flush()
+        assert eventually(lambda: s.metric("tandem_training_iteration") >= 2)
+        if mode == "local":
+            eid = c.start_episode()
+            for t in range(40):  # the uploads' replies show newer weights: they are fetched
+                c.get_action(eid, [0, 0])
+            assert eventually(lambda: c.local_stats().weights_version >= 2, 10)
+            st = c.local_stats()
+            assert st.uploaded_steps >= 200 and st.dropped_steps == 0 and st.weight_updates >= 2
+    assert s.metric("tandem_learner_errors_total") == 0
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_reconnects_after_the_server_restarts(start_server, mode):
+    s = start_server({"config": {"train_batch_size": 1000000}})
+    with client(s, mode) as c:
+        eid = c.start_episode()
+        c.get_action(eid, [0, 0])
+        c.log_returns(eid, 1.0)
+        c.flush()
+        s.restart_on_same_port()
+        if mode == "remote":
+            with pytest.raises(tandem.UnknownEpisode):  # the new server never saw it
+                c.get_action(eid, [0, 0])
+            assert c.reconnects >= 1
+        eid2 = c.start_episode()
+        for _ in range(20):
+            c.get_action(eid2, [0, 0])
+            c.log_returns(eid2, 1.0)
+        c.end_episode(eid2, [0, 0])
+        c.flush()
+        if mode == "local":
+            assert c.local_stats().reconnects >= 1
+    assert eventually(lambda: s.metric("tandem_episodes_total") >= 1)
+
+
+def test_an_old_protocol_version_gets_unsupported_version(server):
+    import websocket
+    from tandem import codec
+    ws = websocket.create_connection(server.address, header=["X-Tandem-Client: old-client"])
+    ws.send_binary(codec.encode(5, "GetConfig", (), version=1))
+    rid, reply = codec.decode_reply(ws.recv())
+    assert rid == 5 and isinstance(reply, codec.ErrorReply)
+    assert reply.code == "UnsupportedVersion" and "speaks 2" in reply.message
+    ws.close()
+
+
+def test_token_auth_and_tls(start_server, tmp_path):
+    cert, key = tmp_path / "s.crt", tmp_path / "s.key"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+                    "-days", "1", "-subj", "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost",
+                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
+    token = tmp_path / "token"
+    token.write_text("s3cret-token-for-the-test")
+    s = start_server({"auth_token_file": str(token), "tls_cert_file": str(cert), "tls_key_file": str(key)})
+    assert s.address.startswith("wss://")
+    with pytest.raises(tandem.RefusedError, match="401"):
+        tandem.PolicyClient(s.address, auth_token="wrong", tls_ca_file=str(cert), reconnect_timeout=5)
+    with pytest.raises(tandem.RefusedError, match="not trusted"):
+        tandem.PolicyClient(s.address, auth_token="s3cret-token-for-the-test", reconnect_timeout=5)
+    for mode in MODES:
+        with tandem.PolicyClient(s.address, mode, auth_token="s3cret-token-for-the-test", tls_ca_file=str(cert),
+                                 reconnect_timeout=10) as c:
+            eid = c.start_episode()
+            assert c.get_action(eid, [0, 0]) in (0, 1, 2)
+            c.end_episode(eid, [0, 0])
+            c.flush()
+
+
+def test_get_config_describes_every_model(start_server):
+    s = start_server(MULTI)
+    with tandem.PolicyClient(s.address) as c:
+        cfg = json.loads(c.get_config())
+    assert cfg["protocol_version"] == tandem.PROTOCOL_VERSION
+    m = cfg["models"]["arm"]
+    assert m["distribution"] == "diag_gaussian" and m["free_log_std"] and m["input_size"] == 3
+    assert [t["name"] for t in m["tensors"]][-1] == "log_std"
+    assert cfg["models"]["picker"]["preprocessing"] == "multi_one_hot" or cfg["models"]["picker"]["preprocessing"] == "one_hot"
+    assert cfg["models"]["picker"]["distribution"] == "multi_categorical"
+    assert "auth_token" not in json.dumps(cfg)
