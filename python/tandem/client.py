@@ -121,18 +121,29 @@ class PolicyClient:
         self.config = cfg
         self._mapping = cfg.get("policy_mapping", {})
         self._spaces = {pid: Space(p["action_space"]) for pid, p in cfg["policies"].items()}
+        self._kinds = {}  # agent id -> its action space's kind
+
+    def _kind_of(self, agent_id):
+        kind = self._kinds.get(agent_id)
+        if kind is None:
+            space = self._spaces.get(self._mapping.get(agent_id, self._mapping.get("*")))
+            kind = self._kinds[agent_id] = space.kind if space is not None else "multi_discrete"
+        return kind
 
     def _action_value(self, agent_id, discrete, continuous):
-        pid = self._mapping.get(agent_id, self._mapping.get("*"))
-        space = self._spaces.get(pid)
-        if space is not None and space.kind == "discrete":
+        kind = self._kind_of(agent_id)
+        if kind == "discrete":
             return int(discrete[0])
-        if space is not None and space.kind == "box":
+        if kind == "box":
             return np.asarray(continuous, np.float32)
         return np.asarray(discrete, np.int64)
 
     def _actions(self, reply, agents, multi, what):
-        got = {a.agent_id: self._action_value(a.agent_id, a.discrete, a.continuous) for a in reply.actions}
+        acts = reply.actions
+        if not multi and len(acts) == 1 and acts[0].agent_id == DEFAULT_AGENT:  # the common case
+            a = acts[0]
+            return self._action_value(DEFAULT_AGENT, a.discrete, a.continuous)
+        got = {a.agent_id: self._action_value(a.agent_id, a.discrete, a.continuous) for a in acts}
         if set(got) != {a[0] for a in agents}:
             raise ProtocolError(f"server answered {what} with actions for {sorted(got)}")
         return got if multi else got[DEFAULT_AGENT]

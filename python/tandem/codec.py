@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 import flatbuffers
 import numpy as np
 
+from tandem import fastwire
 from tandem.errors import ERROR_CODES, ProtocolError
 from tandem.wire.fb import (Actions, AgentAction, AgentObs, AgentReward, Config, EndEpisode, Envelope,
                             EpisodeReply, EpisodeStarted, Error, Fragment, GetAction, GetConfig, GetWeights,
@@ -36,8 +37,8 @@ class EpisodeStartedReply:
 @dataclass
 class AgentActionValue:
     agent_id: str
-    discrete: np.ndarray     # int64, Discrete: 1 value, MultiDiscrete: one per component
-    continuous: np.ndarray   # float32 (Box)
+    discrete: tuple          # ints: Discrete 1 value, MultiDiscrete one per component
+    continuous: tuple        # floats (Box), float32 values
 
 
 @dataclass
@@ -283,6 +284,13 @@ def _finish(b, rid, mtype, moff, version):
 
 def encode(rid, kind, args, version=PROTOCOL_VERSION):
     """One request frame: kind is the message name ("GetAction", ...), args its values."""
+    if kind in fastwire.ER:
+        return fastwire.encode(rid, kind, args, version)
+    return encode_with_builder(rid, kind, args, version)
+
+
+def encode_with_builder(rid, kind, args, version=PROTOCOL_VERSION):
+    """encode() through the flatbuffers package's Builder (any request kind)."""
     b = flatbuffers.Builder(256)
     mtype, moff = _put(b, kind, args)
     return _finish(b, rid, mtype, moff, version)
@@ -290,6 +298,13 @@ def encode(rid, kind, args, version=PROTOCOL_VERSION):
 
 def encode_vector(rid, entries):
     """A VectorRequest frame of (kind, args) episode requests, applied in order."""
+    for kind, _ in entries:
+        if kind not in _ENTRY_TYPE:
+            raise ValueError(f"{kind} cannot be an entry of a vectorised call")
+    return fastwire.encode_vector(rid, entries, PROTOCOL_VERSION)
+
+
+def encode_vector_with_builder(rid, entries):
     b = flatbuffers.Builder(256 + 128 * len(entries))
     offs = []
     for kind, args in entries:
@@ -321,9 +336,9 @@ def _actions(m):
     out = []
     for i in range(m.ActionsLength()):
         a = m.Actions(i)
-        d = a.DiscreteAsNumpy() if a.DiscreteLength() else np.zeros(0, _I64)
-        c = a.ContinuousAsNumpy() if a.ContinuousLength() else np.zeros(0, _F32)
-        out.append(AgentActionValue(_text(a.AgentId()), np.array(d, dtype=np.int64), np.array(c, dtype=np.float32)))
+        d = tuple(int(x) for x in a.DiscreteAsNumpy()) if a.DiscreteLength() else ()
+        c = tuple(float(x) for x in a.ContinuousAsNumpy()) if a.ContinuousLength() else ()
+        out.append(AgentActionValue(_text(a.AgentId()), d, c))
     return ActionsReply(out, m.PolicyVersion())
 
 
@@ -354,6 +369,25 @@ def _episode_reply(t, tab):
     raise ProtocolError(f"a VectorReply entry of unknown type {t}")
 
 
+def _fast_actions(buf, t):
+    acts, version = fastwire.read_actions(buf, t)
+    return ActionsReply([AgentActionValue(a, d, c) for a, d, c in acts], version)
+
+
+def _fast_error(buf, t):
+    c, m = fastwire.read_error(buf, t)
+    return ErrorReply(ERROR_CODES[c] if 0 <= c < len(ERROR_CODES) else "Internal", m)
+
+
+_ACK = AckReply()
+_FAST_ENTRY = {
+    fastwire.R_ACTIONS: _fast_actions,
+    fastwire.R_ACK: lambda buf, t: AckReply(),
+    fastwire.R_STARTED: lambda buf, t: EpisodeStartedReply(fastwire.read_started(buf, t)),
+    fastwire.R_ERROR: _fast_error,
+}
+
+
 def decode_reply(buf):
     """(request_id, reply) of one reply frame; ProtocolError for anything else."""
     if not isinstance(buf, (bytes, bytearray)):
@@ -363,40 +397,64 @@ def decode_reply(buf):
     if len(buf) < 8 or buf[4:8] != _IDENT:
         raise ProtocolError("not a Tandem frame (missing file identifier 'TNDM')")
     try:
-        env = Envelope.Envelope.GetRootAs(buf, 0)
-        version = env.Version()
-        rid = env.RequestId()
+        version, rid, t, m = fastwire.read_envelope(buf)
         if version != PROTOCOL_VERSION:
             raise ProtocolError(f"protocol version {version} is not supported (this client speaks {PROTOCOL_VERSION})")
-        t = env.MessageType()
-        tab = env.Message()
-        if tab is None:
+        if not m:
             raise ProtocolError("envelope carries no message")
-        if t == _M.Actions:
-            return rid, _actions(_as(Actions.Actions, tab))
-        if t == _M.Ack:
+        if t == fastwire.M_ACTIONS:
+            return rid, _fast_actions(buf, m)
+        if t == fastwire.M_ACK:
             return rid, AckReply()
-        if t == _M.VectorReply:
-            v = _as(VectorReply.VectorReply, tab)
+        if t == fastwire.M_VREP:
             replies = []
-            for i in range(v.RepliesLength()):
-                e = v.Replies(i)
-                replies.append(_episode_reply(e.ReplyType(), e.Reply()))
+            for rt, v in fastwire.read_vector_actions(buf, m):
+                if rt == fastwire.R_ACTIONS:
+                    replies.append(ActionsReply([AgentActionValue(a, d, c) for a, d, c in v[0]], v[1]))
+                elif rt == fastwire.R_ACK:
+                    replies.append(_ACK)
+                elif rt == fastwire.R_STARTED:
+                    replies.append(EpisodeStartedReply(v))
+                elif rt == fastwire.R_ERROR:
+                    replies.append(ErrorReply(ERROR_CODES[v[0]] if 0 <= v[0] < len(ERROR_CODES) else "Internal", v[1]))
+                else:
+                    raise ProtocolError(f"a VectorReply entry of unknown type {rt}")
             return rid, VectorReplyValue(replies)
-        if t == _M.EpisodeStarted:
-            return rid, EpisodeStartedReply(_text(_as(EpisodeStarted.EpisodeStarted, tab).EpisodeId()))
-        if t == _M.Error:
-            return rid, _error(_as(Error.Error, tab))
+        if t == fastwire.M_STARTED:
+            return rid, EpisodeStartedReply(fastwire.read_started(buf, m))
+        if t == fastwire.M_ERROR:
+            return rid, _fast_error(buf, m)
+        env = Envelope.Envelope.GetRootAs(buf, 0)
+        tab = env.Message()
         if t == _M.Config:
             return rid, ConfigReply(_text(_as(Config.Config, tab).Json()))
         if t == _M.Weights:
             return rid, _weights(_as(Weights.Weights, tab))
         if t == _M.SamplesAccepted:
-            m = _as(SamplesAccepted.SamplesAccepted, tab)
-            pv = m.PolicyVersionsAsNumpy() if m.PolicyVersionsLength() else []
+            sa = _as(SamplesAccepted.SamplesAccepted, tab)
+            pv = sa.PolicyVersionsAsNumpy() if sa.PolicyVersionsLength() else []
             return rid, SamplesAcceptedReply([int(x) for x in pv])
         raise ProtocolError(f"the frame is a request or of an unknown type ({t}), not a reply")
     except ProtocolError:
         raise
     except Exception as e:  # a truncated or corrupt frame: reads past its end, bad offsets
         raise ProtocolError(f"the server sent a corrupt frame ({type(e).__name__}: {e})") from None
+
+
+def decode_reply_with_accessors(buf):
+    """decode_reply() through the generated accessors only (the cross-check of the fast path)."""
+    env = Envelope.Envelope.GetRootAs(buf, 0)
+    t, tab = env.MessageType(), env.Message()
+    if t == _M.Actions:
+        return env.RequestId(), _actions(_as(Actions.Actions, tab))
+    if t == _M.VectorReply:
+        v = _as(VectorReply.VectorReply, tab)
+        return env.RequestId(), VectorReplyValue([_episode_reply(v.Replies(i).ReplyType(), v.Replies(i).Reply())
+                                                  for i in range(v.RepliesLength())])
+    if t == _M.Error:
+        return env.RequestId(), _error(_as(Error.Error, tab))
+    if t == _M.EpisodeStarted:
+        return env.RequestId(), EpisodeStartedReply(_text(_as(EpisodeStarted.EpisodeStarted, tab).EpisodeId()))
+    if t == _M.Ack:
+        return env.RequestId(), AckReply()
+    raise ValueError(f"type {t}")

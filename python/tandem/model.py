@@ -84,6 +84,43 @@ class NumpyPolicy:
             self.parts = None
         if self.parts is not None:
             self.offsets = np.concatenate(([0], np.cumsum(self.parts)[:-1])).astype(np.int64)
+        self._fuse()
+
+    def _fuse(self):
+        """The policy and value networks as one: each layer's weights side by side (separate
+        trunks: block-diagonal), the heads as one matrix whose last column is the value. One
+        matmul per layer instead of two: the same function, cheaper for small batches."""
+        def block(a, b):
+            out = np.zeros((a.shape[0] + b.shape[0], a.shape[1] + b.shape[1]), np.float32)
+            out[:a.shape[0], :a.shape[1]] = a
+            out[a.shape[0]:, a.shape[1]:] = b
+            return out
+        layers = []
+        if self.share:
+            layers = list(self.pi_trunk)
+            head_w = np.concatenate([self.pi_head[0], self.vf_head[0]], axis=1)
+        else:
+            for k, ((pw, pb), (vw, vb)) in enumerate(zip(self.pi_trunk, self.vf_trunk)):
+                w = np.concatenate([pw, vw], axis=1) if k == 0 else block(pw, vw)
+                layers.append((w, np.concatenate([pb, vb])))
+            if self.pi_trunk:
+                head_w = block(self.pi_head[0], self.vf_head[0])
+            else:
+                head_w = np.concatenate([self.pi_head[0], self.vf_head[0]], axis=1)
+        self._fused = [(np.ascontiguousarray(w, np.float32), b.astype(np.float32)) for w, b in layers]
+        self._fused_head = (np.ascontiguousarray(head_w, np.float32),
+                            np.concatenate([self.pi_head[1], self.vf_head[1]]).astype(np.float32))
+        self._n_out = self.pi_head[1].shape[0]
+
+    def forward1(self, x):
+        """forward() of one preprocessed observation: (dist_inputs [dist_dim], value)."""
+        h = x
+        for w, b in self._fused:
+            h = self.act(h @ w + b)
+        out = h @ self._fused_head[0] + self._fused_head[1]
+        n = self._n_out
+        dist = out[:n] if self.log_std is None else np.concatenate([out[:n], self.log_std])
+        return dist, float(out[n])
 
     # ---- forward pass ----
     def _trunk(self, layers, x):
@@ -106,7 +143,7 @@ class NumpyPolicy:
         return self.observation_space.preprocess(raw, self.clip)
 
     def value(self, raw):
-        return float(self.forward(self.preprocess(raw))[1])
+        return self.forward1(self.preprocess(raw))[1]
 
     # ---- distributions ----
     def logp(self, dist_inputs, discrete, continuous):
@@ -126,10 +163,10 @@ class NumpyPolicy:
         return float(np.float32(lp))
 
     def compute_action(self, raw, mask=None, explore=True, rng=None):
-        """One action for one raw observation (valid for the space); mask: None or dist_dim floats."""
+        """One action for one raw observation (valid for the space); mask: None or dist_dim floats.
+        Sampling and log-probs as the C++ model computes them (in double, first maximum greedy)."""
         rng = rng or random
-        dist, v = self.forward(self.preprocess(raw))
-        dist = np.array(dist, dtype=np.float32)
+        dist, v = self.forward1(self.preprocess(raw))
         if self.parts is None:
             d = self.dist_dim // 2
             mean, log_std = dist[:d], dist[d:]
@@ -137,23 +174,33 @@ class NumpyPolicy:
                 z = np.array([rng.gauss(0.0, 1.0) for _ in range(d)], dtype=np.float64)
                 cont = (mean.astype(np.float64) + np.exp(log_std.astype(np.float64)) * z).astype(np.float32)
             else:
-                cont = mean.copy()
-            return ActionResult([], cont, self.logp(dist, [], cont), float(v), dist)
+                cont = mean.astype(np.float32, copy=True)
+            return ActionResult([], cont, self.logp(dist, [], cont), v, dist.astype(np.float32, copy=False))
+        dist = dist.astype(np.float32, copy=True)
         if mask is not None:
             dist[np.asarray(mask) <= 0] = self.masked_logit
-        actions = []
+        logits = dist.tolist()
+        actions, lp = [], 0.0
+        exp, log = math.exp, math.log
         for c, n in enumerate(self.parts):
             o = int(self.offsets[c])
-            logits = dist[o:o + n].astype(np.float64)
-            a = int(np.argmax(logits))  # the first maximum
+            seg = logits[o:o + n]
+            mx = max(seg)
+            a = seg.index(mx)  # the first maximum
+            ps = [exp(x - mx) for x in seg]
+            total = sum(ps)
             if explore:
-                p = np.exp(logits - logits[a])
-                u = rng.random() * p.sum()
-                cum = np.cumsum(p)
-                k = int(np.searchsorted(cum, u, side="right"))
-                a = k if k < n and p[k] > 0 else int(np.flatnonzero(p > 0)[-1])
+                u = rng.random() * total
+                cum = 0.0
+                for k, p in enumerate(ps):
+                    cum += p
+                    if p > 0.0:
+                        a = k  # the last action with p > 0 absorbs rounding at the top
+                        if u < cum:
+                            break
             actions.append(a)
-        return ActionResult(actions, np.zeros(0, np.float32), self.logp(dist, actions, ()), float(v), dist)
+            lp += seg[a] - mx - log(total)
+        return ActionResult(actions, np.zeros(0, np.float32), float(np.float32(lp)), v, dist)
 
 
 class WeightAssembler:

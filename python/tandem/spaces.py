@@ -26,6 +26,15 @@ class Space:
         else:
             raise ValueError(f"unknown space type {self.kind!r}")
         self.json = j
+        # The accepted range of each element, tolerance included (Box), for a fast check.
+        if self.kind == "box":
+            self._lo = (self.low - BOX_TOLERANCE * np.maximum(1.0, np.abs(self.low))).astype(np.float32)
+            self._hi = (self.high + BOX_TOLERANCE * np.maximum(1.0, np.abs(self.high))).astype(np.float32)
+            self._range = (float(self._lo.min()), float(self._hi.max())) if self.size else (0.0, 0.0)
+        else:
+            self._lo = np.zeros(self.size, np.float32)
+            self._hi = (self.nvec - 1).astype(np.float32)
+            self._offsets = np.concatenate(([0], np.cumsum(self.nvec)[:-1])).astype(np.int64)
 
     def _bound(self, b):
         a = np.asarray(b, dtype=np.float32).reshape(-1)
@@ -46,6 +55,10 @@ class Space:
 
     def validate(self, raw):
         """None when raw (a flat float32 array) is a valid value, else the reason."""
+        # Fast path: in range (NaN fails both comparisons) and, for (Multi)Discrete, integers.
+        if raw.size == self.size and ((raw >= self._lo) & (raw <= self._hi)).all() and (
+                self.kind == "box" or (np.floor(raw) == raw).all()):
+            return None
         if raw.size != self.size:
             return f"expected {self.size} values for {self.describe()}, got {raw.size}"
         finite = np.isfinite(raw)
@@ -71,10 +84,11 @@ class Space:
     def preprocess(self, raw, clip):
         """The model's input for a valid raw value (Box: clipped to +-clip when clip > 0)."""
         if self.kind == "box":
-            return np.clip(raw, -clip, clip) if clip > 0 else raw
+            if clip > 0 and not (-clip <= self._range[0] and self._range[1] <= clip):
+                return np.minimum(np.maximum(raw, np.float32(-clip)), np.float32(clip))
+            return raw
         out = np.zeros(self.preprocessed_size, np.float32)
-        offsets = np.concatenate(([0], np.cumsum(self.nvec)[:-1]))
-        out[offsets + raw.astype(np.int64)] = 1.0
+        out[self._offsets + raw.astype(np.int64)] = 1.0
         return out
 
 

@@ -1,0 +1,219 @@
+"""The fast codec (tandem/fastwire.py) against the FlatBuffers package's generated code, both
+ways, and against corrupt frames. (The real server verifies the fast frames in every other test.)"""
+import random
+
+import flatbuffers
+import numpy as np
+import pytest
+
+from tandem import codec, fastwire
+from tandem.errors import ProtocolError
+from tandem.wire.fb import (Actions, AgentAction, EndEpisode, Envelope, EpisodeStarted, Error, GetAction, LogAction,
+                            LogReturns, StartEpisode, VectorEntry, VectorReply, VectorReplyEntry, VectorRequest)
+from tandem.wire.fb.EpisodeReply import EpisodeReply
+from tandem.wire.fb.Message import Message
+
+AGENTS = [("agent1", np.array([0.5, -1.25, 3e7], np.float32), None),
+          ("ägent-2", np.array([1.0], np.float32), np.array([1, 0, 1], np.float32))]
+REQUESTS = [
+    ("StartEpisode", ("ep-1", True, False)),
+    ("StartEpisode", ("ep-2", False, True)),
+    ("GetAction", ("ep-1", AGENTS)),
+    ("LogReturns", ("ep-1", [("agent1", 1.5, False), ("x", -2.0, True)])),
+    ("LogAction", ("ep-1", AGENTS, [("agent1", np.array([2, 1 << 40], np.int64), np.zeros(0, np.float32)),
+                                    ("ägent-2", np.zeros(0, np.int64), np.array([0.25], np.float32))])),
+    ("EndEpisode", ("ep-1", AGENTS[:1], True, [("score", 2.5), ("n", -1.0)])),
+    ("EndEpisode", ("ep-3", [], False, [])),
+]
+
+
+def read_request(kind, tab):
+    """A request table as plain values, through the generated accessors."""
+    def agents(m):
+        return [(m.Agents(i).AgentId().decode(), m.Agents(i).ObsAsNumpy().tolist(),
+                 m.Agents(i).ActionMaskAsNumpy().tolist() if m.Agents(i).ActionMaskLength() else None)
+                for i in range(m.AgentsLength())]
+    cls = {"StartEpisode": StartEpisode.StartEpisode, "GetAction": GetAction.GetAction,
+           "LogReturns": LogReturns.LogReturns, "LogAction": LogAction.LogAction,
+           "EndEpisode": EndEpisode.EndEpisode}[kind]
+    m = cls()
+    m.Init(tab.Bytes, tab.Pos)
+    eid = m.EpisodeId().decode()
+    if kind == "StartEpisode":
+        return (eid, m.TrainingEnabled(), m.Explore())
+    if kind == "GetAction":
+        return (eid, agents(m))
+    if kind == "LogReturns":
+        return (eid, [(m.Rewards(i).AgentId().decode(), m.Rewards(i).Reward(), m.Rewards(i).Done())
+                      for i in range(m.RewardsLength())])
+    if kind == "LogAction":
+        acts = [(m.Actions(i).AgentId().decode(), m.Actions(i).DiscreteAsNumpy().tolist() if m.Actions(i).DiscreteLength() else [],
+                 m.Actions(i).ContinuousAsNumpy().tolist() if m.Actions(i).ContinuousLength() else [])
+                for i in range(m.ActionsLength())]
+        return (eid, agents(m), acts)
+    return (eid, agents(m), m.Truncated(),
+            [(m.CustomMetrics(i).Name().decode(), m.CustomMetrics(i).Value()) for i in range(m.CustomMetricsLength())])
+
+
+def plain(kind, a):
+    def ag(agents):
+        return [(i, np.asarray(o, np.float32).tolist(), None if k is None else np.asarray(k, np.float32).tolist())
+                for i, o, k in agents]
+    if kind == "StartEpisode":
+        return a
+    if kind == "GetAction":
+        return (a[0], ag(a[1]))
+    if kind == "LogReturns":
+        return (a[0], [(i, float(np.float32(r)), d) for i, r, d in a[1]])
+    if kind == "LogAction":
+        return (a[0], ag(a[1]), [(i, list(map(int, d)), np.asarray(c, np.float32).tolist()) for i, d, c in a[2]])
+    return (a[0], ag(a[1]), a[2], list(a[3]))
+
+
+@pytest.mark.parametrize("i", range(len(REQUESTS)))
+def test_fast_requests_read_back_through_the_generated_code(i):
+    kind, args = REQUESTS[i]
+    for frame in (codec.encode(77, kind, args), codec.encode_with_builder(77, kind, args)):
+        env = Envelope.Envelope.GetRootAs(frame, 0)
+        assert env.Version() == codec.PROTOCOL_VERSION and env.RequestId() == 77
+        assert env.MessageType() == getattr(Message, kind)
+        assert read_request(kind, env.Message()) == plain(kind, args)
+
+
+def test_a_fast_vector_request_reads_back_through_the_generated_code():
+    frame = codec.encode_vector(2 ** 63 + 5, REQUESTS)
+    env = Envelope.Envelope.GetRootAs(frame, 0)
+    assert env.RequestId() == 2 ** 63 + 5 and env.MessageType() == Message.VectorRequest
+    v = VectorRequest.VectorRequest()
+    v.Init(env.Message().Bytes, env.Message().Pos)
+    assert v.EntriesLength() == len(REQUESTS)
+    names = {1: "StartEpisode", 2: "GetAction", 3: "LogAction", 4: "LogReturns", 5: "EndEpisode"}
+    for k, (kind, args) in enumerate(REQUESTS):
+        e = v.Entries(k)
+        assert names[e.RequestType()] == kind
+        assert read_request(kind, e.Request()) == plain(kind, args)
+
+
+def build_reply(kind):
+    b = flatbuffers.Builder(64)
+
+    def actions():
+        offs = []
+        for aid, d, c in [("agent1", [3], []), ("b", [1, 2], []), ("arm", [], [0.5, -0.25])]:
+            s = b.CreateString(aid)
+            dv = b.CreateNumpyVector(np.array(d, np.int64)) if d else 0
+            cv = b.CreateNumpyVector(np.array(c, np.float32)) if c else 0
+            AgentAction.Start(b)
+            AgentAction.AddAgentId(b, s)
+            if dv:
+                AgentAction.AddDiscrete(b, dv)
+            if cv:
+                AgentAction.AddContinuous(b, cv)
+            offs.append(AgentAction.End(b))
+        Actions.StartActionsVector(b, len(offs))
+        for o in reversed(offs):
+            b.PrependUOffsetTRelative(o)
+        v = b.EndVector()
+        Actions.Start(b)
+        Actions.AddActions(b, v)
+        Actions.AddPolicyVersion(b, 12345678901)
+        return Actions.End(b)
+
+    def error():
+        s = b.CreateString("episode 'x' is not open")
+        Error.Start(b)
+        Error.AddCode(b, 4)
+        Error.AddMessage(b, s)
+        return Error.End(b)
+
+    def started():
+        s = b.CreateString("ep-9")
+        EpisodeStarted.Start(b)
+        EpisodeStarted.AddEpisodeId(b, s)
+        return EpisodeStarted.End(b)
+
+    if kind == "Actions":
+        t, m = Message.Actions, actions()
+    elif kind == "Error":
+        t, m = Message.Error, error()
+    elif kind == "EpisodeStarted":
+        t, m = Message.EpisodeStarted, started()
+    else:
+        parts = [(EpisodeReply.Actions, actions()), (EpisodeReply.Error, error()), (EpisodeReply.EpisodeStarted, started())]
+        offs = []
+        for rt, o in parts:
+            VectorReplyEntry.Start(b)
+            VectorReplyEntry.AddReplyType(b, rt)
+            VectorReplyEntry.AddReply(b, o)
+            offs.append(VectorReplyEntry.End(b))
+        VectorReply.StartRepliesVector(b, len(offs))
+        for o in reversed(offs):
+            b.PrependUOffsetTRelative(o)
+        v = b.EndVector()
+        VectorReply.Start(b)
+        VectorReply.AddReplies(b, v)
+        t, m = Message.VectorReply, VectorReply.End(b)
+    Envelope.Start(b)
+    Envelope.AddVersion(b, codec.PROTOCOL_VERSION)
+    Envelope.AddRequestId(b, 42)
+    Envelope.AddMessageType(b, t)
+    Envelope.AddMessage(b, m)
+    b.Finish(Envelope.End(b), file_identifier=b"TNDM")
+    return bytes(b.Output())
+
+
+def same(a, b):
+    if isinstance(a, (list, tuple)):
+        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
+    if isinstance(a, np.ndarray):
+        return a.dtype == b.dtype and np.array_equal(a, b)
+    if hasattr(a, "__dataclass_fields__"):
+        return type(a) is type(b) and all(same(getattr(a, f), getattr(b, f)) for f in a.__dataclass_fields__)
+    return a == b
+
+
+@pytest.mark.parametrize("kind", ["Actions", "Error", "EpisodeStarted", "VectorReply"])
+def test_fast_reply_decoding_matches_the_generated_code(kind):
+    frame = build_reply(kind)
+    fast = codec.decode_reply(frame)
+    slow = codec.decode_reply_with_accessors(frame)
+    assert fast[0] == slow[0] == 42
+    assert same(fast[1], slow[1]), (fast, slow)
+
+
+def test_corrupt_reply_frames_are_protocol_errors_or_values_never_crashes():
+    rng = random.Random(3)
+    frames = [build_reply(k) for k in ("Actions", "Error", "EpisodeStarted", "VectorReply")]
+    outcomes = {"error": 0, "value": 0}
+    for _ in range(3000):
+        f = bytearray(rng.choice(frames))
+        for _ in range(rng.randint(1, 6)):
+            f[rng.randrange(8, len(f))] = rng.randrange(256)
+        if rng.random() < 0.3:
+            f = f[:rng.randrange(8, len(f))]
+        try:
+            codec.decode_reply(bytes(f))
+            outcomes["value"] += 1
+        except ProtocolError:
+            outcomes["error"] += 1
+    assert outcomes["error"] > 100 and outcomes["value"] > 100, outcomes
+
+
+def test_a_cached_step_request_carries_the_new_values():
+    # The same episode, agents and sizes as an earlier frame: the cached bytes get the new
+    # observations, masks and rewards (and a reused vtable never leaks into another frame).
+    rng = np.random.default_rng(5)
+    for _ in range(50):
+        agents = [("agent1", rng.normal(size=3).astype(np.float32), None),
+                  ("ägent-2", rng.normal(size=1).astype(np.float32), (rng.random(3) > 0.5).astype(np.float32))]
+        rewards = [("agent1", float(rng.normal()), False), ("x", float(rng.normal()), True)]
+        entries = [("LogReturns", ("ep-1", rewards)), ("GetAction", ("ep-1", agents)), ("StartEpisode", ("ep-2", True, True))]
+        frame = codec.encode_vector(9, entries)
+        env = Envelope.Envelope.GetRootAs(frame, 0)
+        v = VectorRequest.VectorRequest()
+        v.Init(env.Message().Bytes, env.Message().Pos)
+        got = [read_request(k, v.Entries(i).Request()) for i, (k, _) in enumerate(entries)]
+        assert got == [plain(k, a) for k, a in entries]
+        single = codec.encode(10, "GetAction", ("ep-1", agents))
+        env = Envelope.Envelope.GetRootAs(single, 0)
+        assert read_request("GetAction", env.Message()) == plain("GetAction", ("ep-1", agents))
