@@ -78,6 +78,8 @@ class EpisodeCore {
   // Env steps not reported yet, at most `at_most` of them (a local client's
   // ReportSamples.env_steps, bounded by the agent steps of the report).
   int64_t take_env_steps(int64_t at_most);
+  // Env steps handed out by take_env_steps so far (a report's env_steps_before).
+  int64_t reported_env_steps() const { return length_ - env_steps_unreported_; }
   // Per agent return so far (rewards logged for it while it was not done).
   std::map<std::string, double> agent_returns() const;
   double reward_total() const { return reward_total_; }

@@ -77,6 +77,9 @@ struct ReportSamples {
   int64_t weights_version = 0;     // the client's weights (first policy) when it was made
   std::vector<AgentFragment> fragments;
   int64_t env_steps = 0;           // env steps these fragments cover
+  // Env steps of this episode in the client's earlier reports (0: the episode's first report).
+  // The server checks an episode's totals only when it saw every report from the first on.
+  int64_t env_steps_before = 0;
   bool training_enabled = true;
   bool explore = true;
   bool episode_done = false;       // the episode ended: the fields below describe it

@@ -302,6 +302,10 @@ Status check_report(const PolicyResolver& policies, const ReportSamples& r,
                          "ReportSamples(" + quote(r.episode_id) + "): env_steps " + std::to_string(r.env_steps) +
                              " must be in [0, " + std::to_string(agent_steps) +
                              "], the agent steps of its fragments (every env step has an acting agent)");
+  if (r.env_steps_before < 0)
+    return Status::error(ErrorCode::BadRequest,
+                         "ReportSamples(" + quote(r.episode_id) + "): env_steps_before must be >= 0, got " +
+                             std::to_string(r.env_steps_before));
   if (r.episode_length < 0 || !std::isfinite(r.episode_reward))
     return Status::error(ErrorCode::BadRequest,
                          "ReportSamples(" + quote(r.episode_id) + "): episode_length or episode_reward is invalid");

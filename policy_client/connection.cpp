@@ -290,7 +290,12 @@ core::Reply Connection::wait(uint64_t rid) {
         throw ConnectionError("tandem-server at " + endpoint_ +
                               " keeps dropping the connection without answering (last: " + e.code().message() + ")");
       }
-      reconnect(e.code().message());
+      try {
+        reconnect(e.code().message());
+      } catch (...) {
+        failing_since_.reset();  // a later call starts its count afresh
+        throw;
+      }
       continue;
     }
     failing_since_.reset();

@@ -207,6 +207,7 @@ void LocalWorker::report(core::EpisodeCore& ep, bool done, const std::vector<cor
   }
   // A report carries at most as many env steps as agent steps (the server checks it); the
   // rest waits for the agents' open fragments (turn-based games act one agent a step).
+  r.env_steps_before = ep.reported_env_steps();
   r.env_steps = ep.take_env_steps(agent_steps);
   r.training_enabled = ep.training_enabled();
   r.explore = ep.explore();

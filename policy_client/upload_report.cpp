@@ -84,10 +84,12 @@ std::vector<core::ReportSamples> split_to_frame_limit(core::ReportSamples r, siz
   }
   if (out.empty()) out.push_back(proto);
   // Each part carries at most its own agent steps of env steps (the server's rule).
-  int64_t env_left = r.env_steps;
+  int64_t env_left = r.env_steps, before = r.env_steps_before;
   for (auto& part : out) {
     part.env_steps = std::min(env_left, report_steps(part));
+    part.env_steps_before = before;
     env_left -= part.env_steps;
+    before += part.env_steps;
   }
   out.back().episode_done = r.episode_done;
   for (size_t i = 0; i < out.size(); ++i)

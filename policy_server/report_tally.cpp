@@ -16,8 +16,6 @@ core::Status ReportTally::admit(const std::string& client, const core::ReportSam
                                 Verified& out) {
   std::lock_guard lk(mu_);
   auto it = open_.find(r.episode_id);
-  // A first report that is not the episode's first part: this server has not seen the rest.
-  const bool known = it != open_.end() || r.env_steps == r.episode_length;
   if (it == open_.end()) {
     if (static_cast<int64_t>(open_.size()) >= max_open_)
       return Status::error(ErrorCode::TooManyEpisodes,
@@ -27,7 +25,12 @@ core::Status ReportTally::admit(const std::string& client, const core::ReportSam
                                                        "(max_episodes_per_client=" +
                                                            std::to_string(per_client_.max()) + ")");
   }
-  Tally t = it == open_.end() ? Tally{client, 0, 0, {}} : it->second;
+  Tally t = it == open_.end() ? Tally{client, 0, 0, {}, true} : it->second;
+  // The client says how many env steps of the episode it reported before this report: when
+  // that is not what this server counted (it restarted, the tally timed out, or the client
+  // dropped reports while the server was away), the server has not seen the whole episode.
+  if (r.env_steps_before != t.env_steps) t.whole = false;
+  const bool known = t.whole;
   t.env_steps += r.env_steps;
   for (const auto& f : r.fragments)
     for (float x : f.steps.rewards) t.abs_reward += std::fabs(x);

@@ -48,6 +48,7 @@ class ReportTally {
     int64_t env_steps = 0;
     double abs_reward = 0;  // sum of |step reward| over the reported steps
     std::chrono::steady_clock::time_point last;
+    bool whole = true;      // every report of the episode from its first on was seen here
   };
   const int64_t max_open_;
   mutable std::mutex mu_;

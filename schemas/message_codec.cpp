@@ -160,7 +160,7 @@ flatbuffers::Offset<fb::ReportSamples> put(FBB& fbb, const core::ReportSamples& 
   auto rv = agent_rewards(fbb, r.agent_rewards);
   auto m = metrics(fbb, r.custom_metrics);
   return fb::CreateReportSamples(fbb, ep, r.weights_version, fv, r.env_steps, r.training_enabled, r.explore,
-                                 r.episode_done, r.episode_reward, r.episode_length, rv, m);
+                                 r.episode_done, r.episode_reward, r.episode_length, rv, m, r.env_steps_before);
 }
 
 core::StartEpisode get(const fb::StartEpisode& m) {
@@ -188,6 +188,7 @@ core::ReportSamples get(const fb::ReportSamples& m) {
   r.episode_length = m.episode_length();
   r.agent_rewards = agent_rewards(m.agent_rewards());
   r.custom_metrics = metrics(m.custom_metrics());
+  r.env_steps_before = m.env_steps_before();
   return r;
 }
 

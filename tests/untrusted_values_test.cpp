@@ -104,6 +104,7 @@ TEST_CASE("values out of their space, or absurd, are refused before they reach t
     // A first part, then a last part whose episode_length disagrees with the parts.
     REQUIRE(test::is<core::SamplesAccepted>(c.call(rid++, report("r4", 2, false))));
     rep = report("r4", 3, true);
+    rep.env_steps_before = 2;
     rep.episode_length = 1000;
     CHECK(error_message(c.call(rid++, rep)).find("episode_length") != std::string::npos);
     CHECK(s.metric("tandem_timesteps_total") == 2);
@@ -111,6 +112,7 @@ TEST_CASE("values out of their space, or absurd, are refused before they reach t
     // An episode whose earlier parts this server never saw (it restarted): the samples are
     // kept, the totals clamped to what it can verify.
     rep = report("r5", 3, true);
+    rep.env_steps_before = 100;  // the client reported 100 steps before, elsewhere
     rep.episode_length = int64_t{1} << 40;
     rep.episode_reward = 1e12;
     CHECK(test::is<core::SamplesAccepted>(c.call(rid++, rep)));
@@ -145,6 +147,7 @@ TEST_CASE("values out of their space, or absurd, are refused before they reach t
   SUBCASE("an episode reported in parts: episode_length must be the sum of the parts' env_steps") {
     CHECK(test::is<core::SamplesAccepted>(c.call(rid++, report("r3", 4, false))));
     auto last = report("r3", 2, true);
+    last.env_steps_before = 4;
     last.episode_length = 6;
     last.episode_reward = 6;
     CHECK(test::is<core::SamplesAccepted>(c.call(rid++, last)));

@@ -98,7 +98,13 @@ TEST_CASE("the assembler refuses chunks and parts that do not fit together") {
     refused({core::Weights{"p", 1, 0, 0, {}}}, "num_chunks");
     refused({core::Weights{"p", 1, 0, 1 << 20, {}}}, "num_chunks");
   }
-  SUBCASE("more chunks than announced") { refused({chunks.front(), chunks.front()}, "expected 1"); }
+  SUBCASE("more chunks than announced") {
+    auto extra = chunks.back();
+    extra.chunk_index = static_cast<int32_t>(chunks.size());  // the next index, beyond num_chunks
+    auto all = chunks;
+    all.push_back(extra);
+    refused(all, "more chunks than num_chunks");
+  }
 }
 
 TEST_CASE("the model's tensors are the ones GetConfig describes, and rebuild the same model") {

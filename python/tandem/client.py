@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from tandem import codec
-from tandem.errors import BadRequest, ProtocolError, first_of
+from tandem.errors import BadRequest, ProtocolError, first_of, request_error
 from tandem.spaces import Space
 
 DEFAULT_AGENT = "agent0"
@@ -43,8 +43,9 @@ class ClientOptions:
 
 
 def _obs(x):
-    a = np.asarray(x, dtype=np.float32).reshape(-1)
-    return a
+    # A copy: the client keeps observations (held calls, fragments), and a simulator may reuse
+    # its buffer for the next step.
+    return np.array(x, dtype=np.float32).reshape(-1)
 
 
 def _agents(observation, action_mask):
@@ -91,6 +92,24 @@ def _rewards(reward, dones):
         out += [(str(k), 0.0, True) for k, d in dones.items() if d and k not in reward and k != "__all__"]
         return out
     return [(DEFAULT_AGENT, float(reward), bool(dones.get(DEFAULT_AGENT, False)))]
+
+
+class PendingStep:
+    """A step sent by PolicyClient.send_step(); result() waits for its reply."""
+
+    def __init__(self, client, vector_step, ticket=None, value=None, error=None):
+        self._client, self._v, self._ticket, self._value, self._error = client, vector_step, ticket, value, error
+
+    def result(self):
+        if self._ticket is not None:
+            ticket, self._ticket = self._ticket, None
+            try:
+                self._value = self._client._step_values(self._v, self._client._b.step_wait(ticket))
+            except Exception as e:
+                self._error = e
+        if self._error is not None:
+            raise self._error
+        return self._value
 
 
 class PolicyClient:
@@ -189,13 +208,24 @@ class PolicyClient:
     def step(self, vector_step):
         """Every call of vector_step in one frame (remote) and one round trip; applied in order.
         Raises the first failed call's RequestError after the frame was applied."""
+        return self.send_step(vector_step).result()
+
+    def send_step(self, vector_step):
+        """step() without waiting: returns a PendingStep whose result() is step()'s value.
+        Several may be in flight (a simulator stepping one group of environments while the
+        server computes another's actions); results are read in the order sent. Local mode
+        applies the calls at once."""
         if self.inference_mode == "local":
-            return self._step_local(vector_step)
-        replies = self._b.step([(k, a, n) for k, a, n, _ in vector_step.entries])
+            try:
+                return PendingStep(self, vector_step, value=self._step_local(vector_step))
+            except Exception as e:
+                return PendingStep(self, vector_step, error=e)
+        return PendingStep(self, vector_step, ticket=self._b.step_send([(k, a, n) for k, a, n, _ in vector_step.entries]))
+
+    def _step_values(self, vector_step, replies):
         out, errors = [], []
         for (kind, args, name, multi), r in zip(vector_step.entries, replies):
             if isinstance(r, codec.ErrorReply):
-                from tandem.errors import request_error
                 errors.append(request_error(r.code, name, r.message))
                 out.append(None)
             elif kind == "GetAction":
@@ -209,20 +239,25 @@ class PolicyClient:
         return out
 
     def _step_local(self, v):
-        out, errors = [], []
+        """The calls of v applied one by one in this process; an error the upload thread kept
+        is raised first, before any call applies (as a remote step raises it before sending)."""
         from tandem.errors import RequestError
+        self._b.raise_kept_error()
+        b = self._b
+        calls = {"GetAction": b.get_action_now, "StartEpisode": b.start_episode_now,
+                 "LogReturns": b.log_returns_now, "EndEpisode": b.end_episode_now}
+        out, errors = [], []
         for kind, args, name, multi in v.entries:
             try:
+                r = calls[kind](*args)
                 if kind == "GetAction":
-                    out.append(self._actions(self._b.get_action(*args), args[1], multi, name))
-                    continue
-                if kind == "StartEpisode":
-                    out.append(self._b.start_episode(*args))
-                    continue
-                getattr(self._b, {"LogReturns": "log_returns", "EndEpisode": "end_episode"}[kind])(*args)
+                    r = self._actions(r, args[1], multi, name)
+                elif kind != "StartEpisode":
+                    r = None
+                out.append(r)
             except RequestError as e:
                 errors.append(e)
-            out.append(None)
+                out.append(None)
         if errors:
             raise first_of(errors)
         return out

@@ -261,6 +261,7 @@ def _report(b, r):
     ReportSamples.AddEpisodeDone(b, bool(r.episode_done))
     ReportSamples.AddEpisodeReward(b, float(r.episode_reward))
     ReportSamples.AddEpisodeLength(b, int(r.episode_length))
+    ReportSamples.AddEnvStepsBefore(b, int(r.env_steps_before))
     if ar:
         ReportSamples.AddAgentRewards(b, ar)
     if cm:
@@ -380,12 +381,6 @@ def _fast_error(buf, t):
 
 
 _ACK = AckReply()
-_FAST_ENTRY = {
-    fastwire.R_ACTIONS: _fast_actions,
-    fastwire.R_ACK: lambda buf, t: AckReply(),
-    fastwire.R_STARTED: lambda buf, t: EpisodeStartedReply(fastwire.read_started(buf, t)),
-    fastwire.R_ERROR: _fast_error,
-}
 
 
 def decode_reply(buf):

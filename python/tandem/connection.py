@@ -201,7 +201,11 @@ class Connection:
                     self.disconnect()
                     raise TandemConnectionError(f"tandem-server at {self.endpoint} keeps dropping the connection "
                                                 f"without answering (last: {type(e).__name__}: {e})") from None
-                self.reconnect(f"{type(e).__name__}: {e}")
+                try:
+                    self.reconnect(f"{type(e).__name__}: {e}")
+                except Exception:
+                    self._failing_since = None  # a later call starts its count afresh
+                    raise
                 continue
             self._failing_since = None
             sent = self._unacked.pop(got, None)

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 
 from tandem.client import PolicyClient, VectorStep
 
+MAX_ENVS = 256  # a frame's calls stay within the server's bounds (as the C++ VectorEnvRunner)
+
 
 @dataclass
 class RunResult:
@@ -46,9 +48,12 @@ class EnvRunner:
     def __init__(self, client, envs, training_enabled=True, explore=True, seed=0, on_episode=None):
         self.client = client
         self.envs = list(envs)
+        if not 1 <= len(self.envs) <= MAX_ENVS:
+            raise ValueError(f"EnvRunner steps 1..{MAX_ENVS} environments per client, got {len(self.envs)} "
+                             "(more: several clients, e.g. run_env(..., threads=True))")
         self.training_enabled = training_enabled
         self.explore = explore
-        self.rng = random.Random(seed or None)
+        self.rng = random.SystemRandom()  # episode ids: unique across processes whatever the seed
         self.on_episode = on_episode  # called with (return, length) of every finished episode
         self.seed = seed
 
@@ -57,11 +62,17 @@ class EnvRunner:
 
     def run(self, steps=None, episodes=None, until=None):
         """Runs until `steps` env steps or `episodes` finished episodes, or until() returns True
-        (checked after every step of the K environments); open episodes are then ended as
-        truncated."""
+        (checked after every step of a group of environments); open episodes are then ended
+        as truncated.
+
+        With two or more environments in remote mode they are stepped in two groups: while
+        this thread steps one group, the server computes the other's actions (send_step),
+        so the simulator and the server work at the same time."""
         if steps is None and episodes is None and until is None:
             raise ValueError("give steps, episodes or until")
         k = len(self.envs)
+        split = 2 if k >= 2 and self.client.inference_mode == "remote" else 1
+        groups = [list(range(g * k // split, (g + 1) * k // split)) for g in range(split)]
         res = RunResult()
         t0 = time.perf_counter()
         obs = []
@@ -69,42 +80,63 @@ class EnvRunner:
             o, _ = env.reset(seed=(self.seed + i) if self.seed else None)
             obs.append(o)
         ids = [self._new_id() for _ in range(k)]
-        fresh = [True] * k  # an episode to start in the next frame
+        fresh = [True] * k  # an episode to start in the group's next frame
         ret = [0.0] * k
         length = [0] * k
-        v = VectorStep()
-        while True:
-            for i in range(k):
+
+        def send(group, v):
+            for i in group:
                 if fresh[i]:
                     v.start_episode(ids[i], self.training_enabled, self.explore)
                     fresh[i] = False
-            for i in range(k):
+            for i in group:
                 v.get_action(ids[i], obs[i])
-            replies = self.client.step(v)
-            actions = replies[len(replies) - k:]  # the get_actions come last
-            v = VectorStep()
-            for i, env in enumerate(self.envs):
-                o, r, terminated, truncated, _ = env.step(actions[i])
-                ret[i] += float(r)
-                length[i] += 1
-                res.steps += 1
-                v.log_returns(ids[i], float(r))
-                if terminated or truncated:
-                    v.end_episode(ids[i], o, truncated=bool(truncated and not terminated))
-                    res.episodes += 1
-                    res.returns.append(ret[i])
-                    res.lengths.append(length[i])
-                    if self.on_episode:
-                        self.on_episode(ret[i], length[i])
-                    ret[i], length[i] = 0.0, 0
-                    o, _ = env.reset()
-                    ids[i] = self._new_id()
-                    fresh[i] = True
-                obs[i] = o
-            if ((steps is not None and res.steps >= steps) or (episodes is not None and res.episodes >= episodes)
-                    or (until is not None and until())):
+            return self.client.send_step(v)
+
+        def stopped():
+            return ((steps is not None and res.steps >= steps) or (episodes is not None and res.episodes >= episodes)
+                    or (until is not None and until()))
+
+        pending = [send(g, VectorStep()) for g in groups]
+        done = False
+        tails = [VectorStep() for _ in groups]
+        while pending:
+            for gi, group in enumerate(groups):
+                if pending[gi] is None:
+                    continue
+                replies = pending[gi].result()
+                actions = replies[len(replies) - len(group):]  # the get_actions come last
+                v = VectorStep()
+                for i, a in zip(group, actions):
+                    o, r, terminated, truncated, _ = self.envs[i].step(a)
+                    ret[i] += float(r)
+                    length[i] += 1
+                    res.steps += 1
+                    v.log_returns(ids[i], float(r))
+                    if terminated or truncated:
+                        v.end_episode(ids[i], o, truncated=bool(truncated and not terminated))
+                        res.episodes += 1
+                        res.returns.append(ret[i])
+                        res.lengths.append(length[i])
+                        if self.on_episode:
+                            self.on_episode(ret[i], length[i])
+                        ret[i], length[i] = 0.0, 0
+                        o, _ = self.envs[i].reset()
+                        ids[i] = self._new_id()
+                        fresh[i] = True
+                    obs[i] = o
+                done = done or stopped()
+                if done:  # this group's last rewards and ends go with the final frame
+                    tails[gi] = v
+                    pending[gi] = None
+                else:
+                    pending[gi] = send(group, v)
+            if all(p is None for p in pending):
                 break
-        # The last step's rewards and ends, then the open episodes end (cut by the run's limit).
+        # The last steps' rewards and ends, then the open episodes end (cut by the run's limit).
+        v = VectorStep()
+        for tail in tails:
+            v.entries += tail.entries
         for i in range(k):
             if not fresh[i]:
                 v.end_episode(ids[i], obs[i], truncated=True)

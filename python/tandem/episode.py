@@ -17,7 +17,26 @@ import numpy as np
 from tandem.errors import BadAction, BadObservation, BadRequest, UnknownAgent
 
 MAX_AGENTS_PER_EPISODE = 1024   # core/request_checks.h kMaxAgentsPerEpisode
+MAX_AGENTS_PER_FRAME = 1024     # kMaxAgentsPerFrame
 MAX_ABS_ACTION = 1e6
+MAX_EPISODE_ID_BYTES = 256      # core/text.h
+MAX_AGENT_ID_BYTES = 128
+
+
+def check_id(s, max_bytes, what):
+    """core/text.h check_id: None when s is a valid id, else the reason."""
+    if not isinstance(s, str):
+        return f"{what} must be a string"
+    b = s.encode("utf-8", "surrogatepass")
+    if len(b) > max_bytes:
+        return f"{what} {s[:40]!r} is longer than {max_bytes} bytes"
+    try:
+        s.encode("utf-8")
+    except UnicodeEncodeError:
+        return f"{what} {s[:40]!r} is not valid UTF-8"
+    if any(c < 0x20 or c == 0x7F for c in b):
+        return f"{what} {s[:40]!r} contains a control character"
+    return None
 
 
 def policy_for(mapping, policy_ids, episode_id, agent_id):
@@ -96,8 +115,13 @@ class LocalEpisode:
     def check_agents(self, agents, allow_empty, what):
         if not agents and not allow_empty:
             raise BadRequest(what, "no agent observations")
+        if len(agents) > MAX_AGENTS_PER_FRAME:
+            raise BadRequest(what, f"at most {MAX_AGENTS_PER_FRAME} agents per request")
         seen, policies = set(), []
         for agent_id, _, _ in agents:
+            why = check_id(agent_id, MAX_AGENT_ID_BYTES, "agent id")
+            if why:
+                raise BadRequest(what, why)
             if agent_id in seen:
                 raise BadRequest(what, f"agent {agent_id!r} appears twice")
             seen.add(agent_id)
@@ -179,8 +203,11 @@ class LocalEpisode:
         self.env_steps_unreported += 1
 
     def check_returns(self, rewards, what):
+        """rewards: (agent_id, reward as float32, done), as the wire carries them."""
         if not rewards:
             raise BadRequest(what, "no rewards")
+        if len(rewards) > MAX_AGENTS_PER_FRAME:
+            raise BadRequest(what, f"at most {MAX_AGENTS_PER_FRAME} rewards per request")
         step, unattached, new_agents = {}, self.unattached_abs, 0
         for agent_id, reward, _ in rewards:
             p = self._policy(agent_id)
@@ -218,8 +245,8 @@ class LocalEpisode:
             if a.done:
                 continue
             a.reward_total += reward
-            if a.fragment.rewards:
-                a.fragment.rewards[-1] += reward
+            if a.fragment.rewards:  # a step's reward is a float32 sum, as in the C++ trajectory
+                a.fragment.rewards[-1] = float(np.float32(a.fragment.rewards[-1]) + np.float32(reward))
             if done:
                 self._close(a, True, 0.0)
                 a.done = True

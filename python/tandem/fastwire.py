@@ -310,7 +310,11 @@ def encode_vector(rid, entries, version):
 # ---- reading ----
 def _field(buf, t, slot):
     """Absolute position of field `slot` of the table at t, or 0 when absent."""
+    if t < 0:
+        raise IndexError("negative offset")
     vt = t - _i32.unpack_from(buf, t)[0]
+    if vt < 0:
+        raise IndexError("vtable before the frame")
     vt_size = _u16.unpack_from(buf, vt)[0]
     o = 4 + 2 * slot
     if o + 2 > vt_size:
@@ -320,7 +324,10 @@ def _field(buf, t, slot):
 
 
 def _deref(buf, p):
-    return p + _u32.unpack_from(buf, p)[0]
+    q = p + _u32.unpack_from(buf, p)[0]
+    if q >= len(buf):
+        raise IndexError("offset beyond the frame")
+    return q
 
 
 def _string(buf, t, slot):
@@ -412,7 +419,11 @@ def read_vector_actions(buf, t):
     size = len(buf)
 
     def field(t, slot):
+        if t < 0 or t >= size:
+            raise IndexError("offset outside the frame")
         vt = t - i32(buf, t)[0]
+        if vt < 0:
+            raise IndexError("vtable before the frame")
         o = 4 + 2 * slot
         if o + 2 > u16(buf, vt)[0]:
             return 0

@@ -23,13 +23,15 @@ import numpy as np
 
 from tandem import codec
 from tandem.connection import Connection, error_of, expect, new_episode_id
-from tandem.episode import LocalEpisode
+from tandem.episode import MAX_EPISODE_ID_BYTES, LocalEpisode, check_id
 from tandem.errors import (DuplicateEpisode, Internal, ProtocolError, RequestError, TandemConnectionError,
                            TooManyEpisodes, UnknownEpisode, first_of, request_error)
 from tandem.model import NumpyPolicy, WeightAssembler
 from tandem.spaces import Space
 
 REPORT_BUDGET = (8 << 20) - (64 << 10)
+MAX_METRICS = 256       # core/request_checks.h kMaxMetricsPerRequest
+MAX_NAME_BYTES = 128    # core/text.h kMaxNameBytes
 
 
 @dataclass
@@ -64,6 +66,7 @@ class Report:
     env_steps: int
     training_enabled: bool
     explore: bool
+    env_steps_before: int = 0     # env steps of the episode in this client's earlier reports
     episode_done: bool = False
     episode_reward: float = 0.0
     episode_length: int = 0
@@ -112,6 +115,7 @@ class LocalBackend:
         self.errors = []
         self.stats = LocalStats()
         self.stopping = False
+        self.stalled = False   # the server did not accept an upload within max_block
         self.newer = False
         self.episodes = {}
         self.ended = collections.OrderedDict()  # recently ended ids (end_episode again is acknowledged)
@@ -163,7 +167,10 @@ class LocalBackend:
                 w = expect(self.conn.wait_more(rid), codec.WeightsReply, what)
             if parts.policy_id != spec.policy_id:
                 raise ProtocolError(f"server answered {what} with the weights of another policy")
-            self.models[p] = NumpyPolicy(spec.description, parts.take(), parts.version)
+            try:
+                self.models[p] = NumpyPolicy(spec.description, parts.take(), parts.version)
+            except ValueError as e:
+                raise ProtocolError(f"server sent weights of policy {spec.policy_id!r} that do not fit its model: {e}") from None
             with self.qmu:
                 self.stats.weight_updates += 1
 
@@ -183,13 +190,19 @@ class LocalBackend:
 
     def start_episode(self, episode_id, training_enabled, explore):
         self.raise_kept_error()
+        return self.start_episode_now(episode_id, training_enabled, explore)
+
+    def start_episode_now(self, episode_id, training_enabled, explore):
+        """start_episode without raising kept errors first (a vectorised step raises them once, before)."""
         with self.mu:
-            eid = episode_id if episode_id is not None else new_episode_id(self.rng)
+            eid = episode_id if episode_id else new_episode_id(self.rng)  # "": the server makes one too
             what = f"StartEpisode({eid})"
-            if not isinstance(eid, str) or not eid or len(eid.encode()) > 256 or not eid.isprintable():
-                raise request_error("BadRequest", what, "an episode id is 1..256 bytes of printable text")
-            if eid in self.episodes or eid in self.ended:
+            why = check_id(eid, MAX_EPISODE_ID_BYTES, "episode id")
+            if why:
+                raise request_error("BadRequest", what, why)
+            if eid in self.episodes:
                 raise DuplicateEpisode(what, f"episode {eid!r} is already open")
+            self.ended.pop(eid, None)  # an ended id may start again, as on the server
             if len(self.episodes) >= self.max_episodes:
                 raise TooManyEpisodes(what, f"this client holds {len(self.episodes)} open episodes "
                                             f"(max_episodes_per_client={self.max_episodes})")
@@ -220,6 +233,10 @@ class LocalBackend:
 
     def get_action(self, episode_id, agents):
         self.raise_kept_error()
+        return self.get_action_now(episode_id, agents)
+
+    def get_action_now(self, episode_id, agents):
+        """get_action without raising kept errors first (a vectorised step raises them once, before)."""
         with self.mu:
             what = f"GetAction({episode_id})"
             out = self._act(self._episode(episode_id, "GetAction"), agents, None, what)
@@ -228,14 +245,23 @@ class LocalBackend:
 
     def log_action(self, episode_id, agents, actions):
         self.raise_kept_error()
+        return self.log_action_now(episode_id, agents, actions)
+
+    def log_action_now(self, episode_id, agents, actions):
+        """log_action without raising kept errors first (a vectorised step raises them once, before)."""
         with self.mu:
             self._act(self._episode(episode_id, "LogAction"), agents, actions, f"LogAction({episode_id})")
 
     def log_returns(self, episode_id, rewards):
         self.raise_kept_error()
+        return self.log_returns_now(episode_id, rewards)
+
+    def log_returns_now(self, episode_id, rewards):
+        """log_returns without raising kept errors first (a vectorised step raises them once, before)."""
         with self.mu:
             what = f"LogReturns({episode_id})"
             ep = self._episode(episode_id, "LogReturns")
+            rewards = [(a, float(np.float32(r)), d) for a, r, d in rewards]  # float32 on the wire
             ep.check_returns(rewards, what)
             ep.add_returns(rewards)
             if ep.closed:
@@ -243,12 +269,22 @@ class LocalBackend:
 
     def end_episode(self, episode_id, agents, truncated, metrics):
         self.raise_kept_error()
+        return self.end_episode_now(episode_id, agents, truncated, metrics)
+
+    def end_episode_now(self, episode_id, agents, truncated, metrics):
+        """end_episode without raising kept errors first (a vectorised step raises them once, before)."""
         with self.mu:
             if episode_id not in self.episodes and episode_id in self.ended:
                 return  # ended already: acknowledged, as the server does
             what = f"EndEpisode({episode_id})"
             ep = self._episode(episode_id, "EndEpisode")
             policies = ep.check_end(agents, what)
+            if len(metrics) > MAX_METRICS:
+                raise request_error("BadRequest", what, f"at most {MAX_METRICS} custom_metrics")
+            for name, value in metrics:
+                why = check_id(name, MAX_NAME_BYTES, "custom metric name")
+                if why or not np.isfinite(value):
+                    raise request_error("BadRequest", what, why or f"custom metric {name!r} is not finite")
             last = {}
             if truncated:
                 for i, (agent_id, obs, _) in enumerate(agents):
@@ -264,7 +300,9 @@ class LocalBackend:
     def _report(self, ep, done, metrics=()):
         frags = [_fragment(f) for _, f in ep.take_closed()]
         steps = sum(len(f.rewards) for f in frags)
-        r = Report(ep.id, self.models[0].version, frags, ep.take_env_steps(steps), ep.training_enabled, ep.explore)
+        before = ep.length - ep.env_steps_unreported
+        r = Report(ep.id, self.models[0].version, frags, ep.take_env_steps(steps), ep.training_enabled, ep.explore,
+                   env_steps_before=before)
         if done:
             r.episode_done = True
             r.episode_reward = ep.reward_total
@@ -275,24 +313,28 @@ class LocalBackend:
             self._push(part)
 
     def _push(self, r):
+        """Queues a report (as policy_client/upload_queue.cpp): while the server is reachable,
+        first waits (at most max_block) until at most max_unsent_steps wait for upload; a server
+        that does not answer within max_block is not waited for again until an upload goes
+        through. Beyond max_buffered_steps the oldest reports are dropped (counted)."""
         n = r.steps()
         with self.qmu:
-            self.queue.append(r)
-            self.queued_steps += n
-            while self.queued_steps > self.opt.max_buffered_steps and len(self.queue) > 1:
+            deadline = time.monotonic() + self.opt.max_block
+            while (self.stats.connected and not self.stopping and not self.stalled
+                   and self.queued_steps > self.opt.max_unsent_steps):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    self.stalled = True
+                    break
+                self.qmu.wait(left)
+            while self.queued_steps + n > self.opt.max_buffered_steps and self.queue:
                 old = self.queue.popleft()
                 self.queued_steps -= old.steps()
                 self.stats.dropped_steps += old.steps()
                 self.stats.dropped_reports += 1
+            self.queue.append(r)
+            self.queued_steps += n
             self.qmu.notify_all()
-            # Flow control: while the server is reachable, wait until at most max_unsent_steps wait.
-            deadline = time.monotonic() + self.opt.max_block
-            while (self.stats.connected and not self.stopping
-                   and self.queued_steps + (self.in_flight.steps() if self.in_flight else 0) > self.opt.max_unsent_steps):
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    break
-                self.qmu.wait(left)
 
     def flush(self):
         deadline = time.monotonic() + self.opt.reconnect_timeout
@@ -423,6 +465,7 @@ class LocalBackend:
                 if len(self.errors) < 64:
                     self.errors.append(e)
             elif isinstance(reply, codec.SamplesAcceptedReply):
+                self.stalled = False
                 self.stats.uploaded_steps += r.steps()
                 self.stats.uploaded_reports += 1
                 if self.opt.fetch_new_weights_at_once and any(
@@ -434,29 +477,62 @@ class LocalBackend:
             self.qmu.notify_all()
 
 
+def _split_off(f, k):
+    """f's steps [k:] as a new fragment; f keeps [:k], cut and bootstrapped from the tail's
+    first value (as policy_client/upload_report.cpp split_off)."""
+    t = len(f.rewards)
+
+    def tail(x):
+        w = x.size // t
+        return x[k * w:], x[:k * w]
+    obs_t, f.obs = tail(f.obs)
+    d_t, f.discrete = tail(f.discrete)
+    c_t, f.continuous = tail(f.continuous)
+    di_t, f.dist_inputs = tail(f.dist_inputs)
+    out = FragmentValue(f.agent_id, obs_t, d_t, c_t, f.action_logp[k:], f.vf_preds[k:], di_t, f.rewards[k:],
+                        f.terminated, f.bootstrap_value)
+    f.action_logp, f.vf_preds, f.rewards = f.action_logp[:k], f.vf_preds[:k], f.rewards[:k]
+    f.terminated = False
+    f.bootstrap_value = float(out.vf_preds[0])
+    return out
+
+
+def _fragment_bytes(f):
+    return 256 + 4 * (f.obs.size + f.continuous.size + f.dist_inputs.size + 3 * f.rewards.size) + 8 * f.discrete.size
+
+
 def _split(r):
-    """r as reports within the frame budget (fragments spread over several; env_steps never
-    above a part's agent steps; the episode's summary on the last)."""
-    def size(f):
-        return 256 + 4 * (f.obs.size + f.continuous.size + f.dist_inputs.size + 3 * f.rewards.size) + 8 * f.discrete.size
-    if sum(size(f) for f in r.fragments) <= REPORT_BUDGET:
+    """r as reports within the frame budget: a fragment too large for one frame is cut into
+    pieces by steps; pieces go into reports in order; env_steps never above a part's agent
+    steps; env_steps_before counts on; the episode's summary on the last."""
+    pieces = []
+    for f in r.fragments:
+        while _fragment_bytes(f) > REPORT_BUDGET and len(f.rewards) > 1:
+            per_step = max(1, (_fragment_bytes(f) - 256) // len(f.rewards))
+            fit = max(1, (REPORT_BUDGET - 256) // per_step)
+            rest = _split_off(f, min(fit, len(f.rewards) - 1))
+            pieces.append(f)
+            f = rest
+        pieces.append(f)
+    if len(pieces) == len(r.fragments) and sum(_fragment_bytes(f) for f in pieces) <= REPORT_BUDGET:
         return [r]
     parts, cur, cur_size = [], [], 0
-    for f in r.fragments:
-        if cur and cur_size + size(f) > REPORT_BUDGET:
+    for f in pieces:
+        if cur and cur_size + _fragment_bytes(f) > REPORT_BUDGET:
             parts.append(cur)
             cur, cur_size = [], 0
         cur.append(f)
-        cur_size += size(f)
+        cur_size += _fragment_bytes(f)
     parts.append(cur)
-    out, env_left = [], r.env_steps
+    out, env_left, before = [], r.env_steps, r.env_steps_before
     for i, frags in enumerate(parts):
         steps = sum(len(f.rewards) for f in frags)
         n = min(env_left, steps)
         env_left -= n
         last = i == len(parts) - 1
-        out.append(Report(r.episode_id, r.weights_version, frags, n, r.training_enabled, r.explore,
+        out.append(Report(r.episode_id, r.weights_version, frags, n, r.training_enabled, r.explore, before,
                           r.episode_done and last, r.episode_reward if last else 0.0,
                           r.episode_length if last else 0, r.agent_rewards if last else [],
                           r.custom_metrics if last else []))
+        before += n
     return out

@@ -113,7 +113,7 @@ class NumpyPolicy:
         self._n_out = self.pi_head[1].shape[0]
 
     def forward1(self, x):
-        """forward() of one preprocessed observation: (dist_inputs [dist_dim], value)."""
+        """The forward pass of one preprocessed observation: (dist_inputs [dist_dim], value)."""
         h = x
         for w, b in self._fused:
             h = self.act(h @ w + b)
@@ -127,17 +127,6 @@ class NumpyPolicy:
         for wt, b in layers:
             x = self.act(x @ wt + b)
         return x
-
-    def forward(self, x):
-        """dist_inputs [B, dist_dim] and values [B] of preprocessed observations x [B, input_size]."""
-        x = np.asarray(x, dtype=np.float32)
-        h = self._trunk(self.pi_trunk, x)
-        out = h @ self.pi_head[0] + self.pi_head[1]
-        if self.log_std is not None:
-            out = np.concatenate([out, np.broadcast_to(self.log_std, out.shape[:-1] + self.log_std.shape)], axis=-1)
-        hv = h if self.share else self._trunk(self.vf_trunk, x)
-        v = (hv @ self.vf_head[0] + self.vf_head[1])[..., 0]
-        return out.astype(np.float32, copy=False), v.astype(np.float32, copy=False)
 
     def preprocess(self, raw):
         return self.observation_space.preprocess(raw, self.clip)
@@ -232,7 +221,7 @@ class WeightAssembler:
             return f"chunk {w.chunk_index} arrived, expected {self.next_chunk}"
         self.next_chunk += 1
         for p in w.tensors:
-            n = int(np.prod(p.shape, dtype=np.int64)) if p.shape else 1
+            n = math.prod(int(x) for x in p.shape)  # exact: no wrap-around
             if not p.name:
                 return "a tensor has no name"
             if any(s < 0 for s in p.shape) or n > self.MAX_FLOATS:
@@ -265,8 +254,7 @@ class WeightAssembler:
         return None
 
     def _numel(self, name):
-        shape = self.tensors[name][0]
-        return int(np.prod(shape, dtype=np.int64)) if shape else 1
+        return math.prod(self.tensors[name][0])
 
     def complete(self):
         return self.num_chunks > 0 and self.next_chunk == self.num_chunks

@@ -15,7 +15,8 @@ from tandem.errors import ProtocolError, request_error
 
 MAX_HELD = 64
 MAX_HELD_BYTES = (8 << 20) // 4
-MAX_AGENTS_PER_VECTOR = 4096  # core/request_checks.h kMaxAgentsPerVector
+MAX_AGENTS_PER_VECTOR = 8192   # core/request_checks.h kMaxAgentsPerVector
+MAX_ENTRIES_PER_VECTOR = 1024  # kMaxEntriesPerVector
 
 
 def _size(kind, args):
@@ -46,6 +47,8 @@ class RemoteBackend:
         self.held = []        # (kind, args, name)
         self.held_agents = 0
         self.held_bytes = 0
+        self.sent_steps = {}    # rid -> ticket of a step sent and not read yet (in send order)
+        self.step_results = {}  # rid -> (replies, error) read ahead of its step_wait
         self.conn.reconnect("connecting")
         self.conn.reconnects = 0
 
@@ -78,27 +81,58 @@ class RemoteBackend:
     def step(self, entries):
         """entries: (kind, args, name); one frame with the held calls first; the VectorReply's replies
         of `entries` (the held calls' errors are kept)."""
+        return self.step_wait(self.step_send(entries))
+
+    def step_send(self, entries):
+        """Sends the frame of step() without waiting for its reply; returns its ticket."""
         with self.mu:
             self.conn.raise_pending()
-            held = self._take_held()
-            allv = held + list(entries)
+            n_agents = sum(_size(k, a)[0] for k, a, _ in entries)
+            if len(entries) > MAX_ENTRIES_PER_VECTOR or n_agents > MAX_AGENTS_PER_VECTOR:
+                raise request_error("BadRequest", f"VectorRequest({len(entries)} entries)",
+                                    f"a vectorised call holds at most {MAX_ENTRIES_PER_VECTOR} calls and "
+                                    f"{MAX_AGENTS_PER_VECTOR} agents (got {len(entries)}, {n_agents}): nothing was sent")
+            self._send_held()  # held calls go first, in their own frame (as the C++ client)
+            held = []
+            allv = list(entries)
             rid = self.conn.next_id()
             names = [n for _, _, n in allv]
             frame = codec.encode_vector(rid, [(k, a) for k, a, _ in allv])
             what = f"VectorRequest({len(entries)} entries)"
             self.conn.send(rid, frame, what, names)
-            reply = self.conn.wait(rid)
-            e = error_of(reply, what)
-            if e is not None:
-                raise e
-            reply = expect(reply, codec.VectorReplyValue, what)
-            if len(reply.replies) != len(allv):
-                raise ProtocolError(f"server answered {what} with {len(reply.replies)} replies for {len(allv)}")
-            for i in range(len(held)):
-                r = reply.replies[i]
-                if isinstance(r, codec.ErrorReply):
-                    self.conn.keep(request_error(r.code, names[i], r.message))
-            return reply.replies[len(held):]
+            ticket = (rid, len(held), names, what, len(allv))
+            self.sent_steps[rid] = ticket
+            return ticket
+
+    def step_wait(self, ticket):
+        """The replies of a step_send() ticket (earlier tickets' replies are read first and kept)."""
+        with self.mu:
+            rid = ticket[0]
+            while rid not in self.step_results:
+                first = next(iter(self.sent_steps))
+                t = self.sent_steps.pop(first)
+                try:
+                    self.step_results[first] = (self._step_replies(t, self.conn.wait(first)), None)
+                except Exception as e:  # raised by the wait of its own ticket
+                    self.step_results[first] = (None, e)
+            replies, error = self.step_results.pop(rid)
+            if error is not None:
+                raise error
+            return replies
+
+    def _step_replies(self, ticket, reply):
+        _, nheld, names, what, n = ticket
+        e = error_of(reply, what)
+        if e is not None:
+            raise e
+        reply = expect(reply, codec.VectorReplyValue, what)
+        if len(reply.replies) != n:
+            raise ProtocolError(f"server answered {what} with {len(reply.replies)} replies for {n}")
+        for i in range(nheld):
+            r = reply.replies[i]
+            if isinstance(r, codec.ErrorReply):
+                self.conn.keep(request_error(r.code, names[i], r.message))
+        return reply.replies[nheld:]
 
     def flush(self):
         with self.mu:
@@ -139,7 +173,7 @@ class RemoteBackend:
     def _hold(self, kind, args, name):
         self.conn.raise_pending()
         agents, nbytes = _size(kind, args)
-        if self.held_agents + agents > MAX_AGENTS_PER_VECTOR or self.held_bytes + nbytes > MAX_HELD_BYTES:
+        if self.held_agents + agents > MAX_AGENTS_PER_VECTOR // 2 or self.held_bytes + nbytes > MAX_HELD_BYTES:
             self._send_held()
         self.held.append((kind, args, name))
         self.held_agents += agents
@@ -171,7 +205,7 @@ class RemoteBackend:
         if not self.held:
             return self.conn.call(rid, codec.encode(rid, kind, args), what)
         agents, nbytes = _size(kind, args)
-        if self.held_agents + agents > MAX_AGENTS_PER_VECTOR or self.held_bytes + nbytes > MAX_HELD_BYTES:
+        if self.held_agents + agents > MAX_AGENTS_PER_VECTOR // 2 or self.held_bytes + nbytes > MAX_HELD_BYTES:
             self._send_held()
             rid = self.conn.next_id()
             return self.conn.call(rid, codec.encode(rid, kind, args), what)

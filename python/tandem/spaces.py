@@ -13,8 +13,9 @@ class Space:
         if self.kind == "box":
             self.shape = tuple(int(x) for x in j["shape"])
             self.size = int(np.prod(self.shape)) if self.shape else 1
-            self.low = self._bound(j.get("low", -1e30))
-            self.high = self._bound(j.get("high", 1e30))
+            big = float(np.finfo(np.float32).max)  # unbounded: any finite value
+            self.low = self._bound(j.get("low", -big))
+            self.high = self._bound(j.get("high", big))
             self.nvec = None
         elif self.kind == "discrete":
             self.n = int(j["n"])
@@ -28,8 +29,12 @@ class Space:
         self.json = j
         # The accepted range of each element, tolerance included (Box), for a fast check.
         if self.kind == "box":
-            self._lo = (self.low - BOX_TOLERANCE * np.maximum(1.0, np.abs(self.low))).astype(np.float32)
-            self._hi = (self.high + BOX_TOLERANCE * np.maximum(1.0, np.abs(self.high))).astype(np.float32)
+            with np.errstate(over="ignore"):  # an unbounded side stays at +-float32 max
+                lo = self.low.astype(np.float64) - BOX_TOLERANCE * np.maximum(1.0, np.abs(self.low.astype(np.float64)))
+                hi = self.high.astype(np.float64) + BOX_TOLERANCE * np.maximum(1.0, np.abs(self.high.astype(np.float64)))
+                fmax = np.finfo(np.float32).max
+                self._lo = np.maximum(lo, -fmax).astype(np.float32)
+                self._hi = np.minimum(hi, fmax).astype(np.float32)
             self._range = (float(self._lo.min()), float(self._hi.max())) if self.size else (0.0, 0.0)
         else:
             self._lo = np.zeros(self.size, np.float32)
@@ -66,9 +71,7 @@ class Space:
             i = int(np.argmin(finite))
             return f"element {i} is {raw[i]}, not finite"
         if self.kind == "box":
-            tol_lo = BOX_TOLERANCE * np.maximum(1.0, np.abs(self.low))
-            tol_hi = BOX_TOLERANCE * np.maximum(1.0, np.abs(self.high))
-            bad = (raw < self.low - tol_lo) | (raw > self.high + tol_hi)
+            bad = (raw < self._lo) | (raw > self._hi)
             if bad.any():
                 i = int(np.argmax(bad))
                 return f"element {i} is {raw[i]}, outside [{self.low[i]}, {self.high[i]}]"

@@ -231,6 +231,100 @@ def test_get_config_describes_every_model(start_server):
     m = cfg["models"]["arm"]
     assert m["distribution"] == "diag_gaussian" and m["free_log_std"] and m["input_size"] == 3
     assert [t["name"] for t in m["tensors"]][-1] == "log_std"
-    assert cfg["models"]["picker"]["preprocessing"] == "multi_one_hot" or cfg["models"]["picker"]["preprocessing"] == "one_hot"
+    assert cfg["models"]["picker"]["preprocessing"] == "one_hot"  # Discrete(4) observations
     assert cfg["models"]["picker"]["distribution"] == "multi_categorical"
     assert "auth_token" not in json.dumps(cfg)
+
+
+def test_local_mode_acts_on_while_the_server_is_away_and_buffers_within_its_bound(start_server):
+    s = start_server({"config": {"train_batch_size": 1000000, "rollout_fragment_length": 10}})
+    opt = tandem.ClientOptions(max_buffered_steps=100, close_timeout=2)
+    with tandem.PolicyClient(s.address, inference_mode="local", reconnect_timeout=10, seed=3, options=opt) as c:
+        port = s.port
+        s.stop()
+        eid = c.start_episode()
+        for t in range(300):  # no server: actions still come, reports wait (the oldest dropped)
+            assert c.get_action(eid, [0.0, 0.1]) in (0, 1, 2)
+            c.log_returns(eid, 1.0)
+        assert eventually(lambda: not c.local_stats().connected, 10)
+        st = c.local_stats()
+        # 29 fragments of 10 closed (the 30th is open): at most 100 queued + 10 in flight kept
+        assert st.buffered_steps <= 100 + 10 and st.dropped_steps >= 290 - 110
+        s.config["port"] = port
+        s.start(port)
+        c.end_episode(eid, [0.0, 0.0])
+        c.flush()
+        st = c.local_stats()
+        assert st.connected and st.reconnects >= 1 and st.buffered_steps == 0
+        uploaded, dropped = st.uploaded_steps, st.dropped_steps
+    assert uploaded + dropped == 300
+    assert eventually(lambda: s.metric("tandem_timesteps_total") == uploaded)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_ids_as_the_server_has_them_an_ended_id_restarts_and_an_empty_one_is_made(start_server, mode):
+    s = start_server({"config": {"train_batch_size": 1000000}})
+    with client(s, mode) as c:
+        for _ in range(3):  # a fixed id per environment, reused episode after episode
+            assert c.start_episode("env-0") == "env-0"
+            c.get_action("env-0", [0, 0])
+            c.end_episode("env-0", [0, 0])
+        made = c.start_episode("")
+        assert made.startswith("ep-")
+        with pytest.raises(tandem.BadRequest, match="control character"):
+            c.start_episode("bad\x01id")
+        with pytest.raises(tandem.BadRequest, match="longer than 128"):
+            c.get_action(made, {"a" * 200: [0, 0]})
+        c.flush()
+    assert eventually(lambda: s.metric("tandem_episodes_total") == 3)
+
+
+def test_local_mode_keeps_each_observation_even_when_the_simulator_reuses_its_buffer(start_server, tmp_path):
+    import pandas as pd
+    out = tmp_path / "samples"
+    s = start_server({"config": {"rollout_fragment_length": 8, "train_batch_size": 16, "sgd_minibatch_size": 8},
+                      "output": str(out)})
+    buf = np.zeros(2, np.float32)
+    with client(s, "local") as c:
+        eid = c.start_episode()
+        for t in range(16):
+            buf[:] = [t / 2, -t / 2]  # the same array, new values (the Box is [-10, 10])
+            c.get_action(eid, buf)
+            c.log_returns(eid, 1.0)
+        c.end_episode(eid, buf)
+        c.flush()
+    assert eventually(lambda: s.metric("tandem_training_iteration") >= 1)
+    assert eventually(lambda: (out / "samples.jsonl").exists() and len(pd.read_json(out / "samples.jsonl", lines=True)) >= 2)
+    df = pd.read_json(out / "samples.jsonl", lines=True)
+    rows = [o for frag in df["obs"] for o in frag]
+    assert sorted(rows) == sorted([[t / 2, -t / 2] for t in range(16)])
+
+
+def test_local_mode_cuts_a_fragment_too_large_for_one_frame(start_server):
+    # 30,000 floats a step, 100 steps a fragment: 12 MB of observations, more than one frame.
+    s = start_server({"config": {"train_batch_size": 1000000, "rollout_fragment_length": 100},
+                      "policies": {"p": {"observation_space": {"type": "box", "shape": [30000]},
+                                         "action_space": {"type": "discrete", "n": 2}}}})
+    with client(s, "local") as c:
+        eid = c.start_episode()
+        obs = np.linspace(-1, 1, 30000).astype(np.float32)
+        for _ in range(120):
+            c.get_action(eid, obs)
+            c.log_returns(eid, 1.0)
+        c.end_episode(eid, obs)
+        c.flush()
+        st = c.local_stats()
+        assert st.uploaded_steps == 120 and st.dropped_steps == 0 and st.rejected_reports == 0
+    assert eventually(lambda: s.metric("tandem_timesteps_total") == 120)
+    assert s.metric("tandem_episodes_total") == 1
+
+
+def test_a_vectorised_call_beyond_the_server_bounds_is_refused_before_anything_is_sent(server):
+    with client(server, "remote") as c:
+        v = tandem.VectorStep()
+        for i in range(1100):
+            v.start_episode(f"e{i}")
+        with pytest.raises(tandem.BadRequest, match="nothing was sent"):
+            c.step(v)
+        c.flush()
+    assert server.metric("tandem_open_episodes") == 0

@@ -203,9 +203,38 @@ def test_bad_weights_are_refused_by_name(case):
             return [(2, weights_frame(rid, BAD_WEIGHTS[case]))]
         return None
     fake = FakeServer(reply)
-    with pytest.raises((tandem.ProtocolError, ValueError)) as e:
+    with pytest.raises(tandem.ProtocolError) as e:
         tandem.PolicyClient(fake.address, inference_mode="local", reconnect_timeout=2)
-    assert "pi_out" in str(e.value) or "vf_out" in str(e.value) or "tensor" in str(e.value)
+    assert "weights" in str(e.value) and ("pi_out" in str(e.value) or "vf_out" in str(e.value)), str(e.value)
+    fake.close()
+
+
+BAD_CHUNKS = {
+    "out of order": lambda rid: [(2, weights_frame(rid, GOOD[2:], 1, 2)), (2, weights_frame(rid, GOOD[:2], 0, 2))],
+    "two sets mixed": lambda rid: [(2, weights_frame(rid, GOOD[:2], 0, 2)), (2, weights_frame(rid, GOOD[2:], 0, 3))],
+    "a chunk more": lambda rid: [(2, weights_frame(rid, GOOD, 0, 1)), (2, weights_frame(rid, [], 1, 1))],
+    "zero chunks": lambda rid: [(2, weights_frame(rid, GOOD, 0, 0))],
+}
+BAD_CHUNK_WORDS = {"out of order": "expected 0", "two sets mixed": "another weight set",
+                   "a chunk more": None, "zero chunks": "num_chunks"}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_CHUNKS))
+def test_bad_chunk_sequences_are_refused_by_the_assembler(case):
+    def reply(rid, t):
+        if t == Message.GetConfig:
+            return [(2, config_frame(rid))]
+        if t == Message.GetWeights:
+            return BAD_CHUNKS[case](rid)
+        return None
+    fake = FakeServer(reply)
+    words = BAD_CHUNK_WORDS[case]
+    if words is None:  # a stray chunk after a complete set is ignored (it answers no request)
+        with tandem.PolicyClient(fake.address, inference_mode="local", reconnect_timeout=2) as c:
+            assert c.local_stats().weight_updates == 1
+    else:
+        with pytest.raises(tandem.ProtocolError, match=words):
+            tandem.PolicyClient(fake.address, inference_mode="local", reconnect_timeout=2)
     fake.close()
 
 

@@ -21,6 +21,9 @@ SPACES = {
                               {"fcnet_hiddens": [16, 16]}),
     "gaussian_head_log_std": ({"type": "box", "shape": [3]}, {"type": "box", "shape": [3]},
                               {"fcnet_hiddens": [], "free_log_std": False}),
+    # observations of +-3 against observation_clip 1.5: the clipping is part of what is compared
+    "categorical_clipped_obs": ({"type": "box", "shape": [4], "low": -5, "high": 5}, {"type": "discrete", "n": 4},
+                                {"fcnet_hiddens": [16]}, {"observation_clip": 1.5}),
 }
 
 
@@ -35,9 +38,10 @@ def sample_obs(space, rng):
 
 @pytest.mark.parametrize("kind", sorted(SPACES))
 def test_numpy_model_matches_the_cpp_model(start_server, kind):
-    obs_space, act_space, model = SPACES[kind]
+    obs_space, act_space, model = SPACES[kind][:3]
+    extra = SPACES[kind][3] if len(SPACES[kind]) > 3 else {}
     s = start_server({"config": {"model": model, "lr": 0.01, "train_batch_size": 64, "rollout_fragment_length": 16,
-                                 "num_sgd_iter": 4},
+                                 "num_sgd_iter": 4, **extra},
                       "policies": {"p": {"observation_space": obs_space, "action_space": act_space}}})
     rng = np.random.default_rng(1)
     # Train a few iterations first so that every layer, heads included, is far from its init.
@@ -94,3 +98,6 @@ def test_numpy_model_matches_the_cpp_model(start_server, kind):
             finite = np.array(r["dist_inputs"])[np.array(r["dist_inputs"]) > -1e8]
             spread = max(spread, float(np.ptp(finite)) if finite.size else 0.0)
         assert spread > 1e-3, "the distribution inputs barely differ: the check would be weak"
+        if "observation_clip" in extra:  # clipping happened: the clipped and raw inputs differ
+            raws = np.array([row["obs"] for row in rows])
+            assert (np.abs(raws) > extra["observation_clip"]).any()
