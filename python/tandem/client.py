@@ -22,6 +22,7 @@ import numpy as np
 
 from tandem import codec
 from tandem.errors import BadRequest, ProtocolError, first_of, request_error
+from tandem.episode import mapped_policy_id
 from tandem.spaces import Space
 
 DEFAULT_AGENT = "agent0"
@@ -145,7 +146,7 @@ class PolicyClient:
     def _kind_of(self, agent_id):
         kind = self._kinds.get(agent_id)
         if kind is None:
-            space = self._spaces.get(self._mapping.get(agent_id, self._mapping.get("*")))
+            space = self._spaces.get(mapped_policy_id(self._mapping, agent_id))
             kind = self._kinds[agent_id] = space.kind if space is not None else "multi_discrete"
         return kind
 
@@ -187,9 +188,7 @@ class PolicyClient:
             a = acts.get(agent_id)
             if a is None:
                 raise BadRequest(f"LogAction({episode_id})", f"no action for agent {agent_id!r}")
-            pid = self._mapping.get(agent_id, self._mapping.get("*"))
-            space = self._spaces.get(pid)
-            if space is not None and space.kind == "box":
+            if self._kind_of(agent_id) == "box":
                 actions.append((agent_id, np.zeros(0, np.int64), np.asarray(a, np.float32).reshape(-1)))
             else:
                 actions.append((agent_id, np.asarray(a, np.int64).reshape(-1), np.zeros(0, np.float32)))

@@ -344,8 +344,7 @@ def _actions(m):
 
 
 def _error(m):
-    c = m.Code()
-    return ErrorReply(ERROR_CODES[c] if 0 <= c < len(ERROR_CODES) else "Internal", _text(m.Message()))
+    return _error_reply(m.Code(), _text(m.Message()))
 
 
 def _weights(m):
@@ -370,14 +369,12 @@ def _episode_reply(t, tab):
     raise ProtocolError(f"a VectorReply entry of unknown type {t}")
 
 
-def _fast_actions(buf, t):
-    acts, version = fastwire.read_actions(buf, t)
-    return ActionsReply([AgentActionValue(a, d, c) for a, d, c in acts], version)
+def _error_reply(code, message):
+    return ErrorReply(ERROR_CODES[code] if 0 <= code < len(ERROR_CODES) else "Internal", message)
 
 
-def _fast_error(buf, t):
-    c, m = fastwire.read_error(buf, t)
-    return ErrorReply(ERROR_CODES[c] if 0 <= c < len(ERROR_CODES) else "Internal", m)
+def _actions_reply(v):
+    return ActionsReply([AgentActionValue(a, d, c) for a, d, c in v[0]], v[1])
 
 
 _ACK = AckReply()
@@ -392,33 +389,33 @@ def decode_reply(buf):
     if len(buf) < 8 or buf[4:8] != _IDENT:
         raise ProtocolError("not a Tandem frame (missing file identifier 'TNDM')")
     try:
-        version, rid, t, m = fastwire.read_envelope(buf)
+        r, version, rid, t, m = fastwire.read_envelope(buf)
         if version != PROTOCOL_VERSION:
             raise ProtocolError(f"protocol version {version} is not supported (this client speaks {PROTOCOL_VERSION})")
         if not m:
             raise ProtocolError("envelope carries no message")
         if t == fastwire.M_ACTIONS:
-            return rid, _fast_actions(buf, m)
+            return rid, _actions_reply(r.actions(m))
         if t == fastwire.M_ACK:
-            return rid, AckReply()
+            return rid, _ACK
         if t == fastwire.M_VREP:
             replies = []
-            for rt, v in fastwire.read_vector_actions(buf, m):
+            for rt, v in fastwire.read_vector_reply(r, m):
                 if rt == fastwire.R_ACTIONS:
-                    replies.append(ActionsReply([AgentActionValue(a, d, c) for a, d, c in v[0]], v[1]))
+                    replies.append(_actions_reply(v))
                 elif rt == fastwire.R_ACK:
                     replies.append(_ACK)
                 elif rt == fastwire.R_STARTED:
                     replies.append(EpisodeStartedReply(v))
                 elif rt == fastwire.R_ERROR:
-                    replies.append(ErrorReply(ERROR_CODES[v[0]] if 0 <= v[0] < len(ERROR_CODES) else "Internal", v[1]))
+                    replies.append(_error_reply(*v))
                 else:
                     raise ProtocolError(f"a VectorReply entry of unknown type {rt}")
             return rid, VectorReplyValue(replies)
         if t == fastwire.M_STARTED:
-            return rid, EpisodeStartedReply(fastwire.read_started(buf, m))
+            return rid, EpisodeStartedReply(r.text(m, 0))
         if t == fastwire.M_ERROR:
-            return rid, _fast_error(buf, m)
+            return rid, _error_reply(*r.error(m))
         env = Envelope.Envelope.GetRootAs(buf, 0)
         tab = env.Message()
         if t == _M.Config:

@@ -39,11 +39,14 @@ def check_id(s, max_bytes, what):
     return None
 
 
+def mapped_policy_id(mapping, agent_id):
+    """The policy id the mapping gives an agent (its own entry, else "*"), or None."""
+    return mapping.get(agent_id, mapping.get("*"))
+
+
 def policy_for(mapping, policy_ids, episode_id, agent_id):
-    """The policy index of an agent (RLlib-style mapping: exact id, else "*"), or -1."""
-    pid = mapping.get(agent_id, mapping.get("*"))
-    if pid is None:
-        return 0 if len(policy_ids) == 1 and not mapping else -1
+    """The policy index of an agent, or -1 (as core::PolicySet::policy_for_agent)."""
+    pid = mapped_policy_id(mapping, agent_id)
     return policy_ids.index(pid) if pid in policy_ids else -1
 
 

@@ -241,45 +241,39 @@ def _append8(w, data):
     return base
 
 
-def _cached_entry(w, kind, a):
-    """Writes one VectorEntry with its request (as _cached_request does); returns its start."""
-    key = _key(kind, a)
+def _cached(w, key, kind, a, build):
+    """Writes build(writer) -> table start at the next 8-aligned position of w. With a key (the
+    requests of every step: GetAction, LogReturns) the bytes come from a cached copy of the same
+    request (relative offsets and its own vtables make a subtree position independent), with
+    its observations or rewards written over. Returns the table's start."""
     if key is None:
-        et, (rq,) = w.table(2, _ENTRY_SIG, (ER[kind],), (1,))
-        w.ref(rq, _request(w, kind, a))
-        return et
-    key = ("entry",) + key
+        return build(w)
     hit = _CACHE.get(key)
     if hit is None:
         sub = _Writer(header=False)
-        et, (rq,) = sub.table(2, _ENTRY_SIG, (ER[kind],), (1,))
-        sub.ref(rq, _request(sub, kind, a))
-        if len(_CACHE) >= _CACHE_MAX:
-            _CACHE.clear()
-        _CACHE[key] = (bytes(sub.b), et, sub.patches)
-        return _append8(w, sub.b) + et
-    data, et = _patched(kind, a, hit)
-    return _append8(w, data) + et
-
-
-def _cached_request(w, kind, a):
-    """Writes one episode request at the next 8-aligned position. The requests of every step
-    (GetAction, LogReturns) come from a cached copy of the same request's bytes (relative
-    offsets and its own vtables make a subtree position independent), with its observations
-    or rewards written over; others are written afresh. Returns the table's start."""
-    key = _key(kind, a)
-    if key is None:
-        return _request(w, kind, a)
-    hit = _CACHE.get(key)
-    if hit is None:
-        sub = _Writer(header=False)
-        t = _request(sub, kind, a)
+        t = build(sub)
         if len(_CACHE) >= _CACHE_MAX:
             _CACHE.clear()
         _CACHE[key] = (bytes(sub.b), t, sub.patches)
         return _append8(w, sub.b) + t
     data, t = _patched(kind, a, hit)
     return _append8(w, data) + t
+
+
+def _entry(w, kind, a):
+    et, (rq,) = w.table(2, _ENTRY_SIG, (ER[kind],), (1,))
+    w.ref(rq, _request(w, kind, a))
+    return et
+
+
+def _cached_request(w, kind, a):
+    return _cached(w, _key(kind, a), kind, a, lambda x: _request(x, kind, a))
+
+
+def _cached_entry(w, kind, a):
+    """A VectorEntry with its request, cached as a whole."""
+    key = _key(kind, a)
+    return _cached(w, key and ("entry",) + key, kind, a, lambda x: _entry(x, kind, a))
 
 
 def _finish(w, rid, mtype, version, body):
@@ -308,187 +302,96 @@ def encode_vector(rid, entries, version):
 
 
 # ---- reading ----
-def _field(buf, t, slot):
-    """Absolute position of field `slot` of the table at t, or 0 when absent."""
-    if t < 0:
-        raise IndexError("negative offset")
-    vt = t - _i32.unpack_from(buf, t)[0]
-    if vt < 0:
-        raise IndexError("vtable before the frame")
-    vt_size = _u16.unpack_from(buf, vt)[0]
-    o = 4 + 2 * slot
-    if o + 2 > vt_size:
-        return 0
-    f = _u16.unpack_from(buf, vt + o)[0]
-    return t + f if f else 0
+class _Reader:
+    """Reads the tables of one frame. Every offset is checked against the frame (an offset
+    before it or beyond it raises IndexError; the caller makes that a ProtocolError)."""
+    __slots__ = ("buf", "size")
 
+    def __init__(self, buf):
+        self.buf, self.size = buf, len(buf)
 
-def _deref(buf, p):
-    q = p + _u32.unpack_from(buf, p)[0]
-    if q >= len(buf):
-        raise IndexError("offset beyond the frame")
-    return q
-
-
-def _string(buf, t, slot):
-    f = _field(buf, t, slot)
-    if not f:
-        return ""
-    p = _deref(buf, f)
-    n = _u32.unpack_from(buf, p)[0]
-    if p + 4 + n > len(buf):
-        raise IndexError("string beyond the frame")
-    return bytes(buf[p + 4:p + 4 + n]).decode("utf-8", "replace")
-
-
-def _vector(buf, t, slot, dtype, size):
-    f = _field(buf, t, slot)
-    if not f:
-        return np.zeros(0, dtype)
-    p = _deref(buf, f)
-    n = _u32.unpack_from(buf, p)[0]
-    if p + 4 + n * size > len(buf):
-        raise IndexError("vector beyond the frame")
-    return np.frombuffer(buf, dtype, n, p + 4).copy()
-
-
-def _tables(buf, t, slot):
-    f = _field(buf, t, slot)
-    if not f:
-        return []
-    p = _deref(buf, f)
-    n = _u32.unpack_from(buf, p)[0]
-    if p + 4 + 4 * n > len(buf):
-        raise IndexError("vector beyond the frame")
-    return [_deref(buf, p + 4 + 4 * i) for i in range(n)]
-
-
-def _scalar(buf, t, slot, st, default):
-    f = _field(buf, t, slot)
-    return st.unpack_from(buf, f)[0] if f else default
-
-
-def read_envelope(buf):
-    """(version, request_id, message_type, message table position or 0)."""
-    t = _deref(buf, 0)
-    return (_scalar(buf, t, 0, _u16, 0), _scalar(buf, t, 1, _FMT["u64"][0], 0), _scalar(buf, t, 2, _u8, 0),
-            (_deref(buf, _field(buf, t, 3)) if _field(buf, t, 3) else 0))
-
-
-def _values(buf, t, slot, code, size):
-    f = _field(buf, t, slot)
-    if not f:
-        return ()
-    p = _deref(buf, f)
-    n = _u32.unpack_from(buf, p)[0]
-    if p + 4 + n * size > len(buf):
-        raise IndexError("vector beyond the frame")
-    return struct.unpack_from(f"<{n}{code}", buf, p + 4)
-
-
-def read_actions(buf, t):
-    """[(agent_id, discrete (tuple of ints), continuous (tuple of floats))], policy_version."""
-    out = [(_string(buf, a, 0), _values(buf, a, 1, "q", 8), _values(buf, a, 2, "f", 4)) for a in _tables(buf, t, 0)]
-    return out, _scalar(buf, t, 1, _FMT["i64"][0], 0)
-
-
-def read_error(buf, t):
-    return _scalar(buf, t, 0, _u16, 0), _string(buf, t, 1)
-
-
-def read_started(buf, t):
-    return _string(buf, t, 0)
-
-
-def read_vector_reply(buf, t):
-    """[(reply type, table position)]."""
-    out = []
-    for e in _tables(buf, t, 0):
-        rt = _scalar(buf, e, 0, _u8, 0)
-        f = _field(buf, e, 1)
-        out.append((rt, _deref(buf, f) if f else 0))
-    return out
-
-
-def read_vector_actions(buf, t):
-    """The replies of a VectorReply as (type, value): Actions as read_actions gives them,
-    EpisodeStarted as its id, Error as (code, message), Ack as None. One tight loop (no
-    helper calls per field): every offset is still checked against the frame."""
-    u8, u16, u32, i32 = _u8.unpack_from, _u16.unpack_from, _u32.unpack_from, _i32.unpack_from
-    q64 = _FMT["i64"][0].unpack_from
-    size = len(buf)
-
-    def field(t, slot):
-        if t < 0 or t >= size:
+    def field(self, t, slot):
+        """Absolute position of field `slot` of the table at t, or 0 when absent."""
+        buf = self.buf
+        if t < 0 or t >= self.size:
             raise IndexError("offset outside the frame")
-        vt = t - i32(buf, t)[0]
+        vt = t - _i32.unpack_from(buf, t)[0]
         if vt < 0:
             raise IndexError("vtable before the frame")
         o = 4 + 2 * slot
-        if o + 2 > u16(buf, vt)[0]:
+        if o + 2 > _u16.unpack_from(buf, vt)[0]:
             return 0
-        f = u16(buf, vt + o)[0]
+        f = _u16.unpack_from(buf, vt + o)[0]
         return t + f if f else 0
 
-    def vec(f):  # (count, first element) of the vector a field points at
-        p = f + u32(buf, f)[0]
-        n = u32(buf, p)[0]
+    def deref(self, p):
+        q = p + _u32.unpack_from(self.buf, p)[0]
+        if q >= self.size:
+            raise IndexError("offset beyond the frame")
+        return q
+
+    def vector(self, t, slot, elem):
+        """(count, position of the first element) of a vector field ((0, 0) when absent)."""
+        f = self.field(t, slot)
+        if not f:
+            return 0, 0
+        p = self.deref(f)
+        n = _u32.unpack_from(self.buf, p)[0]
+        if p + 4 + n * elem > self.size:
+            raise IndexError("vector beyond the frame")
         return n, p + 4
 
-    def text(t, slot):
-        f = field(t, slot)
-        if not f:
-            return ""
-        n, p = vec(f)
-        if p + n > size:
-            raise IndexError("string beyond the frame")
-        return buf[p:p + n].decode("utf-8", "replace")
+    def text(self, t, slot):
+        n, p = self.vector(t, slot, 1)
+        return self.buf[p:p + n].decode("utf-8", "replace") if n else ""
 
+    def values(self, t, slot, code, elem):
+        n, p = self.vector(t, slot, elem)
+        return struct.unpack_from(f"<{n}{code}", self.buf, p) if n else ()
+
+    def tables(self, t, slot):
+        n, p = self.vector(t, slot, 4)
+        return [self.deref(p + 4 * i) for i in range(n)]
+
+    def scalar(self, t, slot, st, default=0):
+        f = self.field(t, slot)
+        return st.unpack_from(self.buf, f)[0] if f else default
+
+    def ref(self, t, slot):
+        f = self.field(t, slot)
+        return self.deref(f) if f else 0
+
+    def actions(self, t):
+        """An Actions table: ([(agent_id, discrete ints, continuous floats)], policy_version)."""
+        acts = [(self.text(a, 0), self.values(a, 1, "q", 8), self.values(a, 2, "f", 4)) for a in self.tables(t, 0)]
+        return acts, self.scalar(t, 1, _FMT["i64"][0])
+
+    def error(self, t):
+        return self.scalar(t, 0, _u16), self.text(t, 1)
+
+
+def read_envelope(buf):
+    """(reader, version, request_id, message_type, message table position or 0)."""
+    r = _Reader(buf)
+    t = r.deref(0)
+    return r, r.scalar(t, 0, _u16), r.scalar(t, 1, _FMT["u64"][0]), r.scalar(t, 2, _u8), r.ref(t, 3)
+
+
+def read_vector_reply(r, t):
+    """The replies of a VectorReply as (type, value): Actions as _Reader.actions gives them,
+    EpisodeStarted its id, Error (code, message), Ack None."""
     out = []
-    f = field(t, 0)
-    n, p = vec(f) if f else (0, 0)
-    if p + 4 * n > size:
-        raise IndexError("vector beyond the frame")
-    for k in range(n):
-        slot = p + 4 * k
-        e = slot + u32(buf, slot)[0]
-        ft = field(e, 0)
-        rt = u8(buf, ft)[0] if ft else 0
-        fr = field(e, 1)
-        if not fr:
+    for e in r.tables(t, 0):
+        rt = r.scalar(e, 0, _u8)
+        body = r.ref(e, 1)
+        if not body:
             raise IndexError("a VectorReply entry without a reply")
-        r = fr + u32(buf, fr)[0]
         if rt == R_ACTIONS:
-            acts = []
-            fa = field(r, 0)
-            na, pa = vec(fa) if fa else (0, 0)
-            if pa + 4 * na > size:
-                raise IndexError("vector beyond the frame")
-            for j in range(na):
-                s = pa + 4 * j
-                a = s + u32(buf, s)[0]
-                fd, fc = field(a, 1), field(a, 2)
-                d = c = ()
-                if fd:
-                    nd, pd = vec(fd)
-                    if pd + 8 * nd > size:
-                        raise IndexError("vector beyond the frame")
-                    d = struct.unpack_from(f"<{nd}q", buf, pd)
-                if fc:
-                    nc, pc = vec(fc)
-                    if pc + 4 * nc > size:
-                        raise IndexError("vector beyond the frame")
-                    c = struct.unpack_from(f"<{nc}f", buf, pc)
-                acts.append((text(a, 0), d, c))
-            fv = field(r, 1)
-            out.append((rt, (acts, q64(buf, fv)[0] if fv else 0)))
-        elif rt == R_ACK:
-            out.append((rt, None))
+            out.append((rt, r.actions(body)))
         elif rt == R_STARTED:
-            out.append((rt, text(r, 0)))
+            out.append((rt, r.text(body, 0)))
         elif rt == R_ERROR:
-            fcode = field(r, 0)
-            out.append((rt, (u16(buf, fcode)[0] if fcode else 0, text(r, 1))))
+            out.append((rt, r.error(body)))
         else:
             out.append((rt, None))
     return out

@@ -29,6 +29,14 @@ def _activation(name):
     raise ValueError(f"unknown activation {name!r}")
 
 
+def _softmax(seg):
+    """(max, unnormalised probabilities, their sum) of a list of logits, in double (as
+    core/action_logp.cpp and the C++ sampler)."""
+    mx = max(seg)
+    ps = [math.exp(x - mx) for x in seg]
+    return mx, ps, sum(ps)
+
+
 @dataclass
 class ActionResult:
     discrete: list          # Discrete: [a]; MultiDiscrete: one per component; Box: []
@@ -143,12 +151,13 @@ class NumpyPolicy:
             log_std = dist_inputs[d:2 * d].astype(np.float64)
             z = (np.asarray(continuous, np.float64) - mean) / np.exp(log_std)
             return float(np.float32(np.sum(-0.5 * z * z - log_std - _LOG_SQRT_2PI)))
+        logits = np.asarray(dist_inputs, np.float32).tolist()
         lp = 0.0
         for c, n in enumerate(self.parts):
             o = int(self.offsets[c])
-            logits = dist_inputs[o:o + n].astype(np.float64)
-            mx = logits.max()
-            lp += logits[int(discrete[c])] - mx - math.log(np.exp(logits - mx).sum())
+            seg = logits[o:o + n]
+            mx, _, total = _softmax(seg)
+            lp += seg[int(discrete[c])] - mx - math.log(total)
         return float(np.float32(lp))
 
     def compute_action(self, raw, mask=None, explore=True, rng=None):
@@ -170,14 +179,12 @@ class NumpyPolicy:
             dist[np.asarray(mask) <= 0] = self.masked_logit
         logits = dist.tolist()
         actions, lp = [], 0.0
-        exp, log = math.exp, math.log
+        log = math.log
         for c, n in enumerate(self.parts):
             o = int(self.offsets[c])
             seg = logits[o:o + n]
-            mx = max(seg)
+            mx, ps, total = _softmax(seg)
             a = seg.index(mx)  # the first maximum
-            ps = [exp(x - mx) for x in seg]
-            total = sum(ps)
             if explore:
                 u = rng.random() * total
                 cum = 0.0

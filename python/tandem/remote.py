@@ -214,19 +214,7 @@ class RemoteBackend:
         names = [n for _, _, n in entries]
         self.conn.send(rid, codec.encode_vector(rid, [(k, a) for k, a, _ in entries]),
                        f"{len(held)} pipelined calls and {what}", names)
-        reply = self.conn.wait(rid)
-        e = error_of(reply, what)
-        if e is not None:
-            raise e
-        reply = expect(reply, codec.VectorReplyValue, what)
-        if len(reply.replies) != len(entries):
-            raise ProtocolError(f"server answered {what} (with {len(held)} pipelined calls) with "
-                                f"{len(reply.replies)} replies")
-        for i in range(len(held)):
-            r = reply.replies[i]
-            if isinstance(r, codec.ErrorReply):
-                self.conn.keep(request_error(r.code, names[i], r.message))
-        mine = reply.replies[-1]
+        mine = self._step_replies((rid, len(held), names, what, len(entries)), self.conn.wait(rid))[-1]
         e = error_of(mine, what)
         if e is not None:
             raise e
