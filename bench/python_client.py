@@ -11,11 +11,11 @@ import os
 import sys
 import time
 
-import numpy as np
-import websocket
+import tandem  # first: it limits numpy's BLAS to one thread (see tandem/__init__.py)
+import numpy as np  # noqa: E402
+import websocket  # noqa: E402
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "examples", "python"))
-import tandem  # noqa: E402
 from cartpole import CartPole  # noqa: E402
 
 

@@ -12,9 +12,8 @@ import math
 import sys
 import time
 
-import numpy as np
-
-import tandem
+import tandem  # before numpy: one BLAS thread (tandem/__init__.py)
+import numpy as np  # noqa: E402
 
 
 class CartPole:

@@ -287,6 +287,8 @@ def encode(rid, kind, args, version=PROTOCOL_VERSION):
     """One request frame: kind is the message name ("GetAction", ...), args its values."""
     if kind in fastwire.ER:
         return fastwire.encode(rid, kind, args, version)
+    if kind == "ReportSamples":
+        return fastwire.encode_report(rid, args[0], version)
     return encode_with_builder(rid, kind, args, version)
 
 

@@ -276,6 +276,48 @@ def _cached_entry(w, kind, a):
     return _cached(w, key and ("entry",) + key, kind, a, lambda x: _entry(x, kind, a))
 
 
+_REPORT_SIG = ((1, "i64"), (3, "i64"), (4, "bool"), (5, "bool"), (6, "bool"), (7, "f64"), (8, "i64"), (11, "i64"))
+_FRAGMENT_SIG = ((8, "bool"), (9, "f32"))
+
+
+def _report(w, r):
+    """A ReportSamples table (tandem.local.Report) with its fragments."""
+    refs = (0, 2) + ((9,) if r.agent_rewards else ()) + ((10,) if r.custom_metrics else ())
+    t, pos = w.table(12, _REPORT_SIG, (int(r.weights_version), int(r.env_steps), 1 if r.training_enabled else 0,
+                                       1 if r.explore else 0, 1 if r.episode_done else 0, float(r.episode_reward),
+                                       int(r.episode_length), int(r.env_steps_before)), refs)
+    w.string(pos[0], r.episode_id)
+    for slot, f in zip(w.tables(pos[1], len(r.fragments)), r.fragments):
+        ft, fr = w.table(10, _FRAGMENT_SIG, (1 if f.terminated else 0, float(f.bootstrap_value)), (0, 1, 2, 3, 4, 5, 6, 7))
+        w.ref(slot, ft)
+        w.string(fr[0], f.agent_id)
+        w.f32s(fr[1], f.obs)
+        w.i64s(fr[2], f.discrete)
+        w.f32s(fr[3], f.continuous)
+        w.f32s(fr[4], f.action_logp)
+        w.f32s(fr[5], f.vf_preds)
+        w.f32s(fr[6], f.dist_inputs)
+        w.f32s(fr[7], f.rewards)
+    k = 2
+    if r.agent_rewards:
+        for slot, (agent_id, reward, done) in zip(w.tables(pos[k], len(r.agent_rewards)), r.agent_rewards):
+            rt, (aid,) = w.table(3, _REWARD_SIG, (float(reward), 1 if done else 0), (0,))
+            w.ref(slot, rt)
+            w.string(aid, agent_id)
+        k += 1
+    if r.custom_metrics:
+        for slot, (name, value) in zip(w.tables(pos[k], len(r.custom_metrics)), r.custom_metrics):
+            mt, (n,) = w.table(2, _METRIC_SIG, (float(value),), (0,))
+            w.ref(slot, mt)
+            w.string(n, name)
+    return t
+
+
+def encode_report(rid, report, version):
+    w = _Writer()
+    return _finish(w, rid, 8, version, lambda m: w.ref(m, _report(w, report)))
+
+
 def _finish(w, rid, mtype, version, body):
     t, (m,) = w.table(4, _ENVELOPE_SIG, (version, rid, mtype), (3,))
     _u32.pack_into(w.b, 0, t)

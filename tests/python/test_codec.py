@@ -217,3 +217,40 @@ def test_a_cached_step_request_carries_the_new_values():
         single = codec.encode(10, "GetAction", ("ep-1", agents))
         env = Envelope.Envelope.GetRootAs(single, 0)
         assert read_request("GetAction", env.Message()) == plain("GetAction", ("ep-1", agents))
+
+
+def test_a_fast_report_reads_back_through_the_generated_code():
+    from tandem.local import FragmentValue, Report
+    from tandem.wire.fb import ReportSamples
+    rng = np.random.default_rng(2)
+    frags = [FragmentValue("agent1", rng.normal(size=6).astype(np.float32), np.array([1, 0, 2], np.int64),
+                           np.zeros(0, np.float32), rng.normal(size=3).astype(np.float32),
+                           rng.normal(size=3).astype(np.float32), rng.normal(size=9).astype(np.float32),
+                           np.array([1, 0, -1], np.float32), False, 0.25),
+             FragmentValue("arm", rng.normal(size=2).astype(np.float32), np.zeros(0, np.int64),
+                           np.array([0.5], np.float32), np.array([-1.0], np.float32), np.array([2.0], np.float32),
+                           np.array([0.0, -0.5], np.float32), np.array([3.0], np.float32), True, 0.0)]
+    r = Report("ep-7", 12, frags, 3, False, True, 40, True, 4.5, 43, [("agent1", 1.5, False), ("arm", 3.0, False)],
+               [("score", 2.0)])
+    for frame in (codec.encode(5, "ReportSamples", (r,)), codec.encode_with_builder(5, "ReportSamples", (r,))):
+        env = Envelope.Envelope.GetRootAs(frame, 0)
+        assert env.MessageType() == Message.ReportSamples and env.RequestId() == 5
+        m = ReportSamples.ReportSamples()
+        m.Init(env.Message().Bytes, env.Message().Pos)
+        assert (m.EpisodeId().decode(), m.WeightsVersion(), m.EnvSteps(), m.TrainingEnabled(), m.Explore(),
+                m.EnvStepsBefore(), m.EpisodeDone(), m.EpisodeReward(), m.EpisodeLength()) == \
+            ("ep-7", 12, 3, False, True, 40, True, 4.5, 43)
+        assert [(m.AgentRewards(i).AgentId().decode(), m.AgentRewards(i).Reward()) for i in range(m.AgentRewardsLength())] \
+            == [("agent1", 1.5), ("arm", 3.0)]
+        assert m.CustomMetrics(0).Name().decode() == "score" and m.CustomMetrics(0).Value() == 2.0
+        assert m.FragmentsLength() == 2
+        for i, f in enumerate(frags):
+            g = m.Fragments(i)
+            assert g.AgentId().decode() == f.agent_id and g.Terminated() == f.terminated
+            assert g.BootstrapValue() == f.bootstrap_value
+            for name in ("Obs", "Discrete", "Continuous", "ActionLogp", "VfPreds", "DistInputs", "Rewards"):
+                want = getattr(f, {"Obs": "obs", "Discrete": "discrete", "Continuous": "continuous",
+                                   "ActionLogp": "action_logp", "VfPreds": "vf_preds", "DistInputs": "dist_inputs",
+                                   "Rewards": "rewards"}[name])
+                got = getattr(g, name + "AsNumpy")() if getattr(g, name + "Length")() else np.zeros(0)
+                assert np.array_equal(np.asarray(got), want), name
