@@ -4,7 +4,7 @@
 #   C++: rtt_bench (Beast echo p50/p99, C++ get_action p50/p99)
 #   Python: echo through websocket-client, get_action p50/p99, local-mode CartPole steps/s on
 #   one thread, 64 vectorised CartPoles in one process (bench/python_client.py).
-#   bench/python_client.sh [N]
+#   bench/python_client.sh [N]   (ROUNDS=5 rounds of N round trips each)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -x build/bench/rtt_bench ] || bash scripts/build.sh
@@ -16,9 +16,19 @@ start_server configs/cartpole_ppo.json results/bench_python --no-train
 SERVER_PIDS+=($!)
 for _ in $(seq 1 100); do grep -q listening results/bench_python.echo.log && break; sleep 0.05; done
 ECHO_URL=$(awk '/listening/{print $3}' results/bench_python.echo.log)
-echo "== C++ (rtt_bench)"
-./build/bench/rtt_bench --server "$SERVER_URL" --echo "$ECHO_URL" -n "$N"
-echo "== Python (bench/python_client.py)"
-PYTHONPATH=build/python "$PY" bench/python_client.py --server "$SERVER_URL" --echo "$ECHO_URL" -n "$N"
-echo "== C++ again (drift check)"
-./build/bench/rtt_bench --server "$SERVER_URL" --echo "$ECHO_URL" -n "$N"
+# The VM's speed changes from minute to minute: the round trips are measured in ROUNDS
+# alternating rounds (C++ echo + get_action, then Python echo + get_action), and each round's
+# Python/C++ ratio is printed next to the figures.
+ROUNDS=${ROUNDS:-5}
+for r in $(seq 1 "$ROUNDS"); do
+  cpp=$(./build/bench/rtt_bench --server "$SERVER_URL" --echo "$ECHO_URL" -n "$N")
+  py=$(PYTHONPATH=build/python "$PY" bench/python_client.py --server "$SERVER_URL" --echo "$ECHO_URL" -n "$N" --only echo,remote)
+  echo "== round $r"
+  echo "$cpp"
+  echo "$py"
+  c50=$(echo "$cpp" | awk '/^get_action/{print $5}')
+  p50=$(echo "$py" | awk '/get_action/{print $6}')
+  echo "$c50 $p50" | awk '{printf "round get_action p50: python / C++ = %.2f\n", $2 / $1}'
+done
+echo "== Python throughput (bench/python_client.py)"
+PYTHONPATH=build/python "$PY" bench/python_client.py --server "$SERVER_URL" --only loop,local,vector
