@@ -45,20 +45,12 @@ Layout layout(const PolicySpec& spec) {
   return l;
 }
 
-const char* preprocessing(const Space& s) {
+// The name of a space's kind: Box, Discrete, MultiDiscrete.
+const char* by_kind(const Space& s, const char* box, const char* discrete, const char* multi_discrete) {
   switch (s.kind) {
-    case SpaceKind::Box: return "flatten_clip";
-    case SpaceKind::Discrete: return "one_hot";
-    case SpaceKind::MultiDiscrete: return "multi_one_hot";
-  }
-  return "";
-}
-
-const char* distribution(const Space& s) {
-  switch (s.kind) {
-    case SpaceKind::Box: return "diag_gaussian";
-    case SpaceKind::Discrete: return "categorical";
-    case SpaceKind::MultiDiscrete: return "multi_categorical";
+    case SpaceKind::Box: return box;
+    case SpaceKind::Discrete: return discrete;
+    case SpaceKind::MultiDiscrete: return multi_discrete;
   }
   return "";
 }
@@ -75,7 +67,7 @@ nlohmann::json describe_model(const PolicySpec& spec) {
   return {{"format", "tandem-mlp-actor-critic/1"},
           {"observation_space", spec.observation_space.to_json()},
           {"action_space", spec.action_space.to_json()},
-          {"preprocessing", preprocessing(spec.observation_space)},
+          {"preprocessing", by_kind(spec.observation_space, "flatten_clip", "one_hot", "multi_one_hot")},
           {"input_size", spec.observation_space.preprocessed_size()},
           {"observation_clip", spec.config.observation_clip},
           {"observation_filter", "NoFilter"},
@@ -85,7 +77,7 @@ nlohmann::json describe_model(const PolicySpec& spec) {
           {"value_trunk", m.vf_share_layers ? l.pi_trunk : l.vf_trunk},
           {"value_head", "vf_out"},
           {"vf_share_layers", m.vf_share_layers},
-          {"distribution", distribution(spec.action_space)},
+          {"distribution", by_kind(spec.action_space, "diag_gaussian", "categorical", "multi_categorical")},
           {"dist_dim", dist_dim(spec.action_space)},
           {"free_log_std", spec.action_space.kind == SpaceKind::Box && m.free_log_std},
           {"masked_logit", kMaskedLogit},

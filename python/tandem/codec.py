@@ -105,66 +105,80 @@ def _i64(b, x):
     return b.CreateNumpyVector(np.ascontiguousarray(x, dtype=_I64))
 
 
-def _vec_of(b, start, offsets):
-    start(b, len(offsets))
+def vector_of_tables(b, start_vector, offsets):
+    """A vector of already written tables (start_vector: the generated StartXVector)."""
+    start_vector(b, len(offsets))
     for o in reversed(offsets):
         b.PrependUOffsetTRelative(o)
     return b.EndVector()
 
 
+_vec_of = vector_of_tables
+
+
+def _table_list(b, items, write, start_vector):
+    """A vector of one table per item, each written by write(b, *item)."""
+    return vector_of_tables(b, start_vector, [write(b, *item) for item in items])
+
+
+def _agent_obs_table(b, agent_id, obs, mask):
+    aid = b.CreateString(agent_id)
+    ov = _f32(b, obs)
+    mv = _f32(b, mask) if mask is not None and len(mask) else 0
+    AgentObs.Start(b)
+    AgentObs.AddAgentId(b, aid)
+    AgentObs.AddObs(b, ov)
+    if mv:
+        AgentObs.AddActionMask(b, mv)
+    return AgentObs.End(b)
+
+
+def agent_action_table(b, agent_id, discrete, continuous):
+    """One AgentAction table (empty parts left out)."""
+    aid = b.CreateString(agent_id)
+    dv = _i64(b, discrete) if len(discrete) else 0
+    cv = _f32(b, continuous) if len(continuous) else 0
+    AgentAction.Start(b)
+    AgentAction.AddAgentId(b, aid)
+    if dv:
+        AgentAction.AddDiscrete(b, dv)
+    if cv:
+        AgentAction.AddContinuous(b, cv)
+    return AgentAction.End(b)
+
+
+def _agent_reward_table(b, agent_id, reward, done):
+    aid = b.CreateString(agent_id)
+    AgentReward.Start(b)
+    AgentReward.AddAgentId(b, aid)
+    AgentReward.AddReward(b, float(reward))
+    if done:
+        AgentReward.AddDone(b, True)
+    return AgentReward.End(b)
+
+
+def _metric_table(b, name, value):
+    n = b.CreateString(name)
+    Metric.Start(b)
+    Metric.AddName(b, n)
+    Metric.AddValue(b, float(value))
+    return Metric.End(b)
+
+
 def _agent_obs(b, agents):
-    offs = []
-    for agent_id, obs, mask in agents:
-        aid = b.CreateString(agent_id)
-        ov = _f32(b, obs)
-        mv = _f32(b, mask) if mask is not None and len(mask) else 0
-        AgentObs.Start(b)
-        AgentObs.AddAgentId(b, aid)
-        AgentObs.AddObs(b, ov)
-        if mv:
-            AgentObs.AddActionMask(b, mv)
-        offs.append(AgentObs.End(b))
-    return _vec_of(b, GetAction.StartAgentsVector, offs)
+    return _table_list(b, agents, _agent_obs_table, GetAction.StartAgentsVector)
 
 
 def _agent_actions(b, actions):
-    offs = []
-    for agent_id, discrete, continuous in actions:
-        aid = b.CreateString(agent_id)
-        dv = _i64(b, discrete) if len(discrete) else 0
-        cv = _f32(b, continuous) if len(continuous) else 0
-        AgentAction.Start(b)
-        AgentAction.AddAgentId(b, aid)
-        if dv:
-            AgentAction.AddDiscrete(b, dv)
-        if cv:
-            AgentAction.AddContinuous(b, cv)
-        offs.append(AgentAction.End(b))
-    return _vec_of(b, LogAction.StartActionsVector, offs)
+    return _table_list(b, actions, agent_action_table, LogAction.StartActionsVector)
 
 
 def _agent_rewards(b, rewards, start_vector):
-    offs = []
-    for agent_id, reward, done in rewards:
-        aid = b.CreateString(agent_id)
-        AgentReward.Start(b)
-        AgentReward.AddAgentId(b, aid)
-        AgentReward.AddReward(b, float(reward))
-        if done:
-            AgentReward.AddDone(b, True)
-        offs.append(AgentReward.End(b))
-    return _vec_of(b, start_vector, offs)
+    return _table_list(b, rewards, _agent_reward_table, start_vector)
 
 
 def _metrics(b, metrics, start_vector):
-    offs = []
-    for name, value in metrics:
-        n = b.CreateString(name)
-        Metric.Start(b)
-        Metric.AddName(b, n)
-        Metric.AddValue(b, float(value))
-        offs.append(Metric.End(b))
-    return _vec_of(b, start_vector, offs)
+    return _table_list(b, metrics, _metric_table, start_vector)
 
 
 def _put(b, kind, a):

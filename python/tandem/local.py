@@ -188,10 +188,6 @@ class LocalBackend:
                 errors, self.errors = self.errors, []
                 raise first_of(errors)
 
-    def start_episode(self, episode_id, training_enabled, explore):
-        self.raise_kept_error()
-        return self.start_episode_now(episode_id, training_enabled, explore)
-
     def start_episode_now(self, episode_id, training_enabled, explore):
         """start_episode without raising kept errors first (a vectorised step raises them once, before)."""
         with self.mu:
@@ -231,10 +227,6 @@ class LocalBackend:
             self._report(ep, False)
         return out
 
-    def get_action(self, episode_id, agents):
-        self.raise_kept_error()
-        return self.get_action_now(episode_id, agents)
-
     def get_action_now(self, episode_id, agents):
         """get_action without raising kept errors first (a vectorised step raises them once, before)."""
         with self.mu:
@@ -243,18 +235,10 @@ class LocalBackend:
             return codec.ActionsReply([codec.AgentActionValue(a, np.asarray(d, np.int64), c) for a, (d, c) in out.items()],
                                       self.models[0].version)
 
-    def log_action(self, episode_id, agents, actions):
-        self.raise_kept_error()
-        return self.log_action_now(episode_id, agents, actions)
-
     def log_action_now(self, episode_id, agents, actions):
         """log_action without raising kept errors first (a vectorised step raises them once, before)."""
         with self.mu:
             self._act(self._episode(episode_id, "LogAction"), agents, actions, f"LogAction({episode_id})")
-
-    def log_returns(self, episode_id, rewards):
-        self.raise_kept_error()
-        return self.log_returns_now(episode_id, rewards)
 
     def log_returns_now(self, episode_id, rewards):
         """log_returns without raising kept errors first (a vectorised step raises them once, before)."""
@@ -266,10 +250,6 @@ class LocalBackend:
             ep.add_returns(rewards)
             if ep.closed:
                 self._report(ep, False)
-
-    def end_episode(self, episode_id, agents, truncated, metrics):
-        self.raise_kept_error()
-        return self.end_episode_now(episode_id, agents, truncated, metrics)
 
     def end_episode_now(self, episode_id, agents, truncated, metrics):
         """end_episode without raising kept errors first (a vectorised step raises them once, before)."""
@@ -475,6 +455,21 @@ class LocalBackend:
                 self.stats.rejected_reports += 1
                 self.errors.append(request_error("BadFrame", what, f"server answered with {type(reply).__name__}"))
             self.qmu.notify_all()
+
+
+def _raising_kept_errors_first(now):
+    def call(self, *args):
+        self.raise_kept_error()
+        return now(self, *args)
+    call.__name__ = now.__name__[:-len("_now")]
+    call.__doc__ = "Raises an error kept from an upload first, then " + call.__name__ + "_now."
+    return call
+
+
+# The simulator's calls: each raises what the upload thread kept, then applies (the _now forms
+# apply only: a vectorised step raises kept errors once, before its first call).
+for _name in ("start_episode", "get_action", "log_action", "log_returns", "end_episode"):
+    setattr(LocalBackend, _name, _raising_kept_errors_first(getattr(LocalBackend, _name + "_now")))
 
 
 def _split_off(f, k):

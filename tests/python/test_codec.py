@@ -8,7 +8,7 @@ import pytest
 
 from tandem import codec, fastwire
 from tandem.errors import ProtocolError
-from tandem.wire.fb import (Actions, AgentAction, EndEpisode, Envelope, EpisodeStarted, Error, GetAction, LogAction,
+from tandem.wire.fb import (Actions, EndEpisode, Envelope, EpisodeStarted, Error, GetAction, LogAction,
                             LogReturns, StartEpisode, VectorEntry, VectorReply, VectorReplyEntry, VectorRequest)
 from tandem.wire.fb.EpisodeReply import EpisodeReply
 from tandem.wire.fb.Message import Message
@@ -98,22 +98,9 @@ def build_reply(kind):
     b = flatbuffers.Builder(64)
 
     def actions():
-        offs = []
-        for aid, d, c in [("agent1", [3], []), ("b", [1, 2], []), ("arm", [], [0.5, -0.25])]:
-            s = b.CreateString(aid)
-            dv = b.CreateNumpyVector(np.array(d, np.int64)) if d else 0
-            cv = b.CreateNumpyVector(np.array(c, np.float32)) if c else 0
-            AgentAction.Start(b)
-            AgentAction.AddAgentId(b, s)
-            if dv:
-                AgentAction.AddDiscrete(b, dv)
-            if cv:
-                AgentAction.AddContinuous(b, cv)
-            offs.append(AgentAction.End(b))
-        Actions.StartActionsVector(b, len(offs))
-        for o in reversed(offs):
-            b.PrependUOffsetTRelative(o)
-        v = b.EndVector()
+        offs = [codec.agent_action_table(b, aid, d, c)
+                for aid, d, c in [("agent1", [3], []), ("b", [1, 2], []), ("arm", [], [0.5, -0.25])]]
+        v = codec.vector_of_tables(b, Actions.StartActionsVector, offs)
         Actions.Start(b)
         Actions.AddActions(b, v)
         Actions.AddPolicyVersion(b, 12345678901)
@@ -146,10 +133,7 @@ def build_reply(kind):
             VectorReplyEntry.AddReplyType(b, rt)
             VectorReplyEntry.AddReply(b, o)
             offs.append(VectorReplyEntry.End(b))
-        VectorReply.StartRepliesVector(b, len(offs))
-        for o in reversed(offs):
-            b.PrependUOffsetTRelative(o)
-        v = b.EndVector()
+        v = codec.vector_of_tables(b, VectorReply.StartRepliesVector, offs)
         VectorReply.Start(b)
         VectorReply.AddReplies(b, v)
         t, m = Message.VectorReply, VectorReply.End(b)

@@ -144,10 +144,7 @@ def weights_frame(rid, parts, chunk=0, chunks=1):
             TensorPart.AddOffset(b, offset)
             TensorPart.AddData(b, d)
             offs.append(TensorPart.End(b))
-        Weights.StartTensorsVector(b, len(offs))
-        for o in reversed(offs):
-            b.PrependUOffsetTRelative(o)
-        tv = b.EndVector()
+        tv = codec.vector_of_tables(b, Weights.StartTensorsVector, offs)
         pid = b.CreateString("p")
         Weights.Start(b)
         Weights.AddPolicyId(b, pid)
@@ -157,6 +154,17 @@ def weights_frame(rid, parts, chunk=0, chunks=1):
         Weights.AddTensors(b, tv)
         return Weights.End(b)
     return envelope(rid, build, Message.Weights)
+
+
+def weights_server(weight_frames):
+    """A fake that answers GetConfig with config_frame and GetWeights with weight_frames(rid)."""
+    def reply(rid, t):
+        if t == Message.GetConfig:
+            return [(2, config_frame(rid))]
+        if t == Message.GetWeights:
+            return weight_frames(rid)
+        return None
+    return FakeServer(reply)
 
 
 GOOD = [("pi_out.weight", [2, 2], 0, [1, 2, 3, 4]), ("pi_out.bias", [2], 0, [0, 0]),
@@ -196,13 +204,7 @@ BAD_WEIGHTS = {
 
 @pytest.mark.parametrize("case", sorted(BAD_WEIGHTS))
 def test_bad_weights_are_refused_by_name(case):
-    def reply(rid, t):
-        if t == Message.GetConfig:
-            return [(2, config_frame(rid))]
-        if t == Message.GetWeights:
-            return [(2, weights_frame(rid, BAD_WEIGHTS[case]))]
-        return None
-    fake = FakeServer(reply)
+    fake = weights_server(lambda rid: [(2, weights_frame(rid, BAD_WEIGHTS[case]))])
     with pytest.raises(tandem.ProtocolError) as e:
         tandem.PolicyClient(fake.address, inference_mode="local", reconnect_timeout=2)
     assert "weights" in str(e.value) and ("pi_out" in str(e.value) or "vf_out" in str(e.value)), str(e.value)
@@ -221,13 +223,7 @@ BAD_CHUNK_WORDS = {"out of order": "expected 0", "two sets mixed": "another weig
 
 @pytest.mark.parametrize("case", sorted(BAD_CHUNKS))
 def test_bad_chunk_sequences_are_refused_by_the_assembler(case):
-    def reply(rid, t):
-        if t == Message.GetConfig:
-            return [(2, config_frame(rid))]
-        if t == Message.GetWeights:
-            return BAD_CHUNKS[case](rid)
-        return None
-    fake = FakeServer(reply)
+    fake = weights_server(BAD_CHUNKS[case])
     words = BAD_CHUNK_WORDS[case]
     if words is None:  # a stray chunk after a complete set is ignored (it answers no request)
         with tandem.PolicyClient(fake.address, inference_mode="local", reconnect_timeout=2) as c:
@@ -239,15 +235,11 @@ def test_bad_chunk_sequences_are_refused_by_the_assembler(case):
 
 
 def test_good_weights_from_the_fake_give_the_expected_actions():
-    def reply(rid, t):
-        if t == Message.GetConfig:
-            return [(2, config_frame(rid))]
-        if t == Message.GetWeights:  # the weight set in two chunks, a tensor split between them
-            a = [GOOD[0][:3] + (GOOD[0][3][:3],)]
-            b = [("pi_out.weight", [2, 2], 3, [4])] + GOOD[1:]
-            return [(2, weights_frame(rid, a, 0, 2)), (2, weights_frame(rid, b, 1, 2))]
-        return None
-    fake = FakeServer(reply)
+    def two_chunks(rid):  # the weight set in two chunks, a tensor split between them
+        a = [GOOD[0][:3] + (GOOD[0][3][:3],)]
+        b = [("pi_out.weight", [2, 2], 3, [4])] + GOOD[1:]
+        return [(2, weights_frame(rid, a, 0, 2)), (2, weights_frame(rid, b, 1, 2))]
+    fake = weights_server(two_chunks)
     with tandem.PolicyClient(fake.address, inference_mode="local", reconnect_timeout=2) as c:
         eid = c.start_episode(explore=False)
         # logits = W x: [1 2; 3 4] [1, 0] = [1, 3] -> greedy 1; [-1, 0] -> [-1, -3] -> 0
