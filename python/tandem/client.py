@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from tandem import codec
-from tandem.errors import BadRequest, ProtocolError, first_of, request_error
+from tandem.errors import BadRequest, ProtocolError, RequestError, first_of, request_error
 from tandem.episode import mapped_policy_id
 from tandem.spaces import Space
 
@@ -135,6 +135,7 @@ class PolicyClient:
             self._b = RemoteBackend(address, opt)
             config = self._b.get_config()
         self._read_spaces(json.loads(config))
+        self._local_calls = None
         self._closed = False
 
     def _read_spaces(self, cfg):
@@ -238,22 +239,44 @@ class PolicyClient:
         return out
 
     def _step_local(self, v):
-        """The calls of v applied one by one in this process; an error the upload thread kept
-        is raised first, before any call applies (as a remote step raises it before sending)."""
-        from tandem.errors import RequestError
-        self._b.raise_kept_error()
+        """The calls of v applied in order in this process; an error the upload thread kept is
+        raised first, before any call applies (as a remote step raises it before sending).
+        A run of get_actions of distinct episodes goes through one batched forward pass."""
         b = self._b
-        calls = {"GetAction": b.get_action_now, "StartEpisode": b.start_episode_now,
-                 "LogReturns": b.log_returns_now, "EndEpisode": b.end_episode_now}
+        b.raise_kept_error()
+        calls = self._local_calls
+        if calls is None:
+            calls = self._local_calls = {"StartEpisode": b.start_episode_now, "LogReturns": b.log_returns_now,
+                                         "EndEpisode": b.end_episode_now}
+        entries = v.entries
         out, errors = [], []
-        for kind, args, name, multi in v.entries:
+        k, n = 0, len(entries)
+        while k < n:
+            kind, args, name, multi = entries[k]
+            if kind == "GetAction":
+                run, seen = [], set()
+                while k < n and entries[k][0] == "GetAction" and entries[k][1][0] not in seen:
+                    seen.add(entries[k][1][0])
+                    run.append(entries[k])
+                    k += 1
+                if len(run) == 1:  # one call: its own forward pass is cheaper than a batch of one
+                    try:
+                        results = [b.get_action_now(*run[0][1])]
+                    except RequestError as e:
+                        results = [e]
+                else:
+                    results = b.get_actions_now([e[1] for e in run])
+                for (_, args, name, multi), r in zip(run, results):
+                    if isinstance(r, RequestError):
+                        errors.append(r)
+                        out.append(None)
+                    else:
+                        out.append(self._actions(r, args[1], multi, name))
+                continue
+            k += 1
             try:
                 r = calls[kind](*args)
-                if kind == "GetAction":
-                    r = self._actions(r, args[1], multi, name)
-                elif kind != "StartEpisode":
-                    r = None
-                out.append(r)
+                out.append(r if kind == "StartEpisode" else None)
             except RequestError as e:
                 errors.append(e)
                 out.append(None)

@@ -127,6 +127,10 @@ class Connection:
         except ssl.SSLCertVerificationError as e:
             raise RefusedError(f"tandem-server at {self.endpoint}: its TLS certificate is not trusted "
                                f"({e.verify_message}; see tls_ca_file)") from None
+        # websocket-client reads a frame's header, length and payload with one recv() each; read
+        # at least 4 KB at a time instead (its frame buffer keeps what is beyond the frame): one
+        # system call, and one release of the GIL, for a small reply instead of three.
+        ws.frame_buffer.recv = lambda n, _recv=ws._recv: _recv(max(n, 4096))
         self._ws = ws
 
     def reconnect(self, why):

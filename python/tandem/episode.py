@@ -10,6 +10,7 @@ have recorded.
 A fragment reaching rollout_fragment_length is cut when the agent's next step arrives and
 bootstrapped with that step's value estimate. Not thread-safe: the client serialises calls.
 """
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -68,10 +69,11 @@ class FragmentSteps:
 
 
 class _Agent:
-    __slots__ = ("policy", "fragment", "done", "reward_total")
+    __slots__ = ("policy", "fragment", "done", "reward_total", "id_checked")
 
-    def __init__(self, policy, agent_id):
+    def __init__(self, policy, agent_id, id_checked=False):
         self.policy = policy
+        self.id_checked = id_checked  # passed check_agents (its id and policy need no second look)
         self.fragment = FragmentSteps(agent_id)
         self.done = False
         self.reward_total = 0.0
@@ -120,6 +122,10 @@ class LocalEpisode:
             raise BadRequest(what, "no agent observations")
         if len(agents) > MAX_AGENTS_PER_FRAME:
             raise BadRequest(what, f"at most {MAX_AGENTS_PER_FRAME} agents per request")
+        if len(agents) == 1:  # the common case: a known agent's id and policy were checked before
+            a = self.agents.get(agents[0][0])
+            if a is not None and a.id_checked:
+                return [a.policy]
         seen, policies = set(), []
         for agent_id, _, _ in agents:
             why = check_id(agent_id, MAX_AGENT_ID_BYTES, "agent id")
@@ -189,7 +195,8 @@ class LocalEpisode:
     def record_step(self, agent_id, policy, obs, r):
         a = self.agents.get(agent_id)
         if a is None:
-            a = self.agents[agent_id] = _Agent(policy, agent_id)
+            a = self.agents[agent_id] = _Agent(policy, agent_id, True)
+        a.id_checked = True  # record_step follows check_act
         if len(a.fragment) >= self.c.specs[a.policy].rollout_fragment_length:
             self._close(a, False, r.vf_pred)
         f = a.fragment
@@ -213,14 +220,14 @@ class LocalEpisode:
             raise BadRequest(what, f"at most {MAX_AGENTS_PER_FRAME} rewards per request")
         step, unattached, new_agents = {}, self.unattached_abs, 0
         for agent_id, reward, _ in rewards:
-            p = self._policy(agent_id)
+            a = self.agents.get(agent_id)
+            p = a.policy if a is not None else self._policy(agent_id)
             if p < 0:
                 raise UnknownAgent(what, f"agent {agent_id!r} is not mapped to any policy of this server")
             max_r = self.c.specs[p].max_abs_reward
-            if not np.isfinite(reward):
+            if not math.isfinite(reward):
                 raise BadRequest(what, f"reward of agent {agent_id!r} ({reward}) is not finite; rewards are "
                                        f"bounded by max_abs_reward ({max_r})")
-            a = self.agents.get(agent_id)
             if a is None and agent_id not in step:
                 new_agents += 1
             if a is not None and a.attached():

@@ -347,24 +347,29 @@ def encode_vector(rid, entries, version):
 class _Reader:
     """Reads the tables of one frame. Every offset is checked against the frame (an offset
     before it or beyond it raises IndexError; the caller makes that a ProtocolError)."""
-    __slots__ = ("buf", "size")
+    __slots__ = ("buf", "size", "vtables")
 
     def __init__(self, buf):
         self.buf, self.size = buf, len(buf)
+        self.vtables = {}  # vtable position -> its field offsets (tables of one kind share one)
 
     def field(self, t, slot):
         """Absolute position of field `slot` of the table at t, or 0 when absent."""
-        buf = self.buf
         if t < 0 or t >= self.size:
             raise IndexError("offset outside the frame")
-        vt = t - _i32.unpack_from(buf, t)[0]
+        vt = t - _i32.unpack_from(self.buf, t)[0]
+        offsets = self.vtables.get(vt)
+        if offsets is None:
+            offsets = self.vtables[vt] = self._vtable(vt)
+        f = offsets[slot] if slot < len(offsets) else 0
+        return t + f if f else 0
+
+    def _vtable(self, vt):
         if vt < 0:
             raise IndexError("vtable before the frame")
-        o = 4 + 2 * slot
-        if o + 2 > _u16.unpack_from(buf, vt)[0]:
-            return 0
-        f = _u16.unpack_from(buf, vt + o)[0]
-        return t + f if f else 0
+        size = _u16.unpack_from(self.buf, vt)[0]
+        n = max(0, (size - 4) // 2)
+        return struct.unpack_from(f"<{n}H", self.buf, vt + 4)
 
     def deref(self, p):
         q = p + _u32.unpack_from(self.buf, p)[0]
@@ -405,8 +410,38 @@ class _Reader:
 
     def actions(self, t):
         """An Actions table: ([(agent_id, discrete ints, continuous floats)], policy_version)."""
-        acts = [(self.text(a, 0), self.values(a, 1, "q", 8), self.values(a, 2, "f", 4)) for a in self.tables(t, 0)]
+        acts = [self._agent_action(a) for a in self.tables(t, 0)]
         return acts, self.scalar(t, 1, _FMT["i64"][0])
+
+    def _agent_action(self, a):
+        """(agent_id, discrete, continuous) of an AgentAction table: text(a, 0), values(a, 1, "q",
+        8) and values(a, 2, "f", 4) with their lookups written out (the hot path of every reply)."""
+        buf, size = self.buf, self.size
+        if a < 0 or a >= size:
+            raise IndexError("offset outside the frame")
+        vt = a - _i32.unpack_from(buf, a)[0]
+        offsets = self.vtables.get(vt)
+        if offsets is None:
+            offsets = self.vtables[vt] = self._vtable(vt)
+        k = len(offsets)
+        out = []
+        for slot, elem in ((0, 1), (1, 8), (2, 4)):
+            f = offsets[slot] if slot < k else 0
+            if not f:
+                out.append((0, 0))
+                continue
+            q = a + f
+            q += _u32.unpack_from(buf, q)[0]
+            if q >= size:
+                raise IndexError("offset beyond the frame")
+            n = _u32.unpack_from(buf, q)[0]
+            if q + 4 + n * elem > size:
+                raise IndexError("vector beyond the frame")
+            out.append((n, q + 4))
+        (n0, p0), (n1, p1), (n2, p2) = out
+        return (buf[p0:p0 + n0].decode("utf-8", "replace") if n0 else "",
+                struct.unpack_from(f"<{n1}q", buf, p1) if n1 else (),
+                struct.unpack_from(f"<{n2}f", buf, p2) if n2 else ())
 
     def error(self, t):
         return self.scalar(t, 0, _u16), self.text(t, 1)

@@ -183,6 +183,8 @@ class LocalBackend:
         return ep
 
     def raise_kept_error(self):
+        if not self.errors:  # the common case, without the lock the upload thread shares
+            return
         with self.qmu:
             if self.errors:
                 errors, self.errors = self.errors, []
@@ -232,8 +234,50 @@ class LocalBackend:
         with self.mu:
             what = f"GetAction({episode_id})"
             out = self._act(self._episode(episode_id, "GetAction"), agents, None, what)
-            return codec.ActionsReply([codec.AgentActionValue(a, np.asarray(d, np.int64), c) for a, (d, c) in out.items()],
-                                      self.models[0].version)
+            return self._actions_reply(out)
+
+    def _actions_reply(self, out):
+        return codec.ActionsReply([codec.AgentActionValue(a, d, c) for a, (d, c) in out.items()],
+                                  self.models[0].version)
+
+    def get_actions_now(self, calls):
+        """Consecutive get_actions of a vectorised step, [(episode_id, agents)] of distinct
+        episodes: each checked as get_action_now checks it, the forward passes of all of
+        them in one matmul per layer and policy, then sampled and recorded in call order.
+        Returns one ActionsReply or RequestError per call (a failed call changes nothing)."""
+        with self.mu:
+            out = [None] * len(calls)
+            checked = []  # (call index, episode, policies)
+            rows = {}     # policy -> [(call index, agent index, preprocessed obs)]
+            for k, (episode_id, agents) in enumerate(calls):
+                try:
+                    ep = self._episode(episode_id, "GetAction")
+                    policies = ep.check_act(agents, None, f"GetAction({episode_id})")
+                except RequestError as e:
+                    out[k] = e
+                    continue
+                checked.append((k, ep, policies))
+                for i, (_, obs, _) in enumerate(agents):
+                    rows.setdefault(policies[i], []).append(self.models[policies[i]].preprocess(obs))
+            forward = {}  # policy -> (dist rows, values), in the order the rows were added
+            for p, xs in rows.items():
+                dist, values = self.models[p].forward_batch(np.stack(xs))
+                forward[p] = (list(dist), values, [0])
+            for k, ep, policies in checked:
+                res = {}
+                for i, (agent_id, obs, mask) in enumerate(calls[k][1]):
+                    p = policies[i]
+                    dists, values, at = forward[p]
+                    j = at[0]
+                    at[0] = j + 1
+                    r = self.models[p].sample(dists[j], values[j], mask, ep.explore, self.rng)
+                    ep.record_step(agent_id, p, obs, r)
+                    res[agent_id] = (r.discrete, r.continuous)
+                ep.end_env_step()
+                if ep.closed:
+                    self._report(ep, False)
+                out[k] = self._actions_reply(res)
+            return out
 
     def log_action_now(self, episode_id, agents, actions):
         """log_action without raising kept errors first (a vectorised step raises them once, before)."""

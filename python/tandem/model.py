@@ -15,6 +15,17 @@ import numpy as np
 from tandem.spaces import Space
 
 _LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
+_EMPTY = np.zeros(0, np.float32)  # the continuous part of a discrete action (never written)
+
+
+def _activation_in_place(name):
+    """The activation writing into its argument (a fresh array of the forward pass)."""
+    if name == "tanh":
+        return lambda x: np.tanh(x, out=x)
+    if name == "relu":
+        return lambda x: np.maximum(x, 0.0, out=x)
+    act = _activation(name)
+    return act
 
 
 def _activation(name):
@@ -66,6 +77,7 @@ class NumpyPolicy:
         self.distribution = d["distribution"]
         self.masked_logit = np.float32(d["masked_logit"])
         self.act = _activation(d["activation"])
+        self._act_in_place = _activation_in_place(d["activation"])
         want = {t["name"]: tuple(t["shape"]) for t in d["tensors"]}
         if set(tensors) != set(want):
             missing, extra = sorted(set(want) - set(tensors)), sorted(set(tensors) - set(want))
@@ -122,10 +134,13 @@ class NumpyPolicy:
 
     def forward1(self, x):
         """The forward pass of one preprocessed observation: (dist_inputs [dist_dim], value)."""
-        h = x
+        h, act, matmul = x, self._act_in_place, np.matmul
         for w, b in self._fused:
-            h = self.act(h @ w + b)
-        out = h @ self._fused_head[0] + self._fused_head[1]
+            h = matmul(h, w)  # a fresh array: the bias and the activation go into it
+            h += b
+            h = act(h)
+        out = matmul(h, self._fused_head[0])
+        out += self._fused_head[1]
         n = self._n_out
         dist = out[:n] if self.log_std is None else np.concatenate([out[:n], self.log_std])
         return dist, float(out[n])
@@ -160,11 +175,34 @@ class NumpyPolicy:
             lp += seg[int(discrete[c])] - mx - math.log(total)
         return float(np.float32(lp))
 
+    def forward_batch(self, x):
+        """The forward pass of n preprocessed observations [n, input_size]: (dist_inputs
+        [n, dist_dim], values [n] as floats). One matmul per layer for all n; the same function
+        as forward1 row by row."""
+        h, act, matmul = x, self._act_in_place, np.matmul
+        for w, b in self._fused:
+            h = matmul(h, w)
+            h += b
+            h = act(h)
+        out = matmul(h, self._fused_head[0])
+        out += self._fused_head[1]
+        n = self._n_out
+        if self.log_std is None:
+            dist = out[:, :n]
+        else:
+            dist = np.concatenate([out[:, :n], np.broadcast_to(self.log_std, (out.shape[0], self.log_std.shape[0]))], axis=1)
+        return dist, out[:, n].tolist()
+
     def compute_action(self, raw, mask=None, explore=True, rng=None):
         """One action for one raw observation (valid for the space); mask: None or dist_dim floats.
         Sampling and log-probs as the C++ model computes them (in double, first maximum greedy)."""
-        rng = rng or random
         dist, v = self.forward1(self.preprocess(raw))
+        return self.sample(dist, v, mask, explore, rng)
+
+    def sample(self, dist, v, mask=None, explore=True, rng=None):
+        """The action for dist_inputs `dist` (an array this call may write into: masking) and
+        value v, as compute_action takes it after the forward pass."""
+        rng = rng or random
         if self.parts is None:
             d = self.dist_dim // 2
             mean, log_std = dist[:d], dist[d:]
@@ -174,7 +212,6 @@ class NumpyPolicy:
             else:
                 cont = mean.astype(np.float32, copy=True)
             return ActionResult([], cont, self.logp(dist, [], cont), v, dist.astype(np.float32, copy=False))
-        dist = dist.astype(np.float32, copy=True)
         if mask is not None:
             dist[np.asarray(mask) <= 0] = self.masked_logit
         logits = dist.tolist()
@@ -196,7 +233,7 @@ class NumpyPolicy:
                             break
             actions.append(a)
             lp += seg[a] - mx - log(total)
-        return ActionResult(actions, np.zeros(0, np.float32), float(np.float32(lp)), v, dist)
+        return ActionResult(actions, _EMPTY, float(np.float32(lp)), v, dist)
 
 
 class WeightAssembler:

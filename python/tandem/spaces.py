@@ -36,10 +36,15 @@ class Space:
                 self._lo = np.maximum(lo, -fmax).astype(np.float32)
                 self._hi = np.minimum(hi, fmax).astype(np.float32)
             self._range = (float(self._lo.min()), float(self._hi.max())) if self.size else (0.0, 0.0)
+            # A small Box with one bound for all elements is checked in Python: cheaper than
+            # numpy's reductions for a few values.
+            self._uniform = (0 < self.size <= 64 and float(self._lo.max()) == self._range[0]
+                             and float(self._hi.min()) == self._range[1])
         else:
             self._lo = np.zeros(self.size, np.float32)
             self._hi = (self.nvec - 1).astype(np.float32)
             self._offsets = np.concatenate(([0], np.cumsum(self.nvec)[:-1])).astype(np.int64)
+            self._uniform = False
 
     def _bound(self, b):
         a = np.asarray(b, dtype=np.float32).reshape(-1)
@@ -60,8 +65,15 @@ class Space:
 
     def validate(self, raw):
         """None when raw (a flat float32 array) is a valid value, else the reason."""
-        # Fast path: in range (NaN fails both comparisons) and, for (Multi)Discrete, integers.
-        if raw.size == self.size and ((raw >= self._lo) & (raw <= self._hi)).all() and (
+        # Fast paths: in range (NaN fails both comparisons) and, for (Multi)Discrete, integers.
+        if self._uniform and raw.size == self.size:
+            lo, hi = self._range
+            for v in raw.tolist():
+                if not lo <= v <= hi:
+                    break
+            else:
+                return None
+        elif raw.size == self.size and ((raw >= self._lo) & (raw <= self._hi)).all() and (
                 self.kind == "box" or (np.floor(raw) == raw).all()):
             return None
         if raw.size != self.size:
@@ -88,6 +100,10 @@ class Space:
         """The model's input for a valid raw value (Box: clipped to +-clip when clip > 0)."""
         if self.kind == "box":
             if clip > 0 and not (-clip <= self._range[0] and self._range[1] <= clip):
+                if self._uniform:  # a few values: looked at in Python, clipped only when needed
+                    vals = raw.tolist()
+                    if -clip <= min(vals) and max(vals) <= clip:
+                        return raw
                 return np.minimum(np.maximum(raw, np.float32(-clip)), np.float32(clip))
             return raw
         out = np.zeros(self.preprocessed_size, np.float32)

@@ -132,6 +132,8 @@ def test_vectorised_step_serves_many_episodes_in_one_call(start_server, mode):
         assert len(acts) == 16
         v = tandem.VectorStep()
         v.log_returns("v0", 1.0).get_action("nope", [0, 0]).get_action("v1", [0, 0])
+        # a bad observation amid a run of get_actions, and one episode twice in a row
+        v.get_action("v2", [0, 0, 0]).get_action("v3", [0, 0]).get_action("v3", [0.1, 0])
         with pytest.raises(tandem.UnknownEpisode) as e:
             c.step(v)
         assert e.value.request == "GetAction(nope)"
@@ -141,7 +143,8 @@ def test_vectorised_step_serves_many_episodes_in_one_call(start_server, mode):
         c.step(v)
         c.flush()
     assert eventually(lambda: s.metric("tandem_episodes_total") == 16)
-    assert s.metric("tandem_timesteps_total") == 16 * 2 + 1  # GetAction(v1) after the failed entry ran
+    # GetAction(v1) after the failed entry ran, and both of v3's; v2's bad one changed nothing
+    assert s.metric("tandem_timesteps_total") == 16 * 2 + 3
 
 
 @pytest.mark.parametrize("mode", MODES)
