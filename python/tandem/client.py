@@ -155,8 +155,8 @@ class PolicyClient:
         kind = self._kind_of(agent_id)
         if kind == "discrete":
             return int(discrete[0])
-        if kind == "box":
-            return np.asarray(continuous, np.float32)
+        if kind == "box":  # a copy: local mode keeps the array in the episode's fragment
+            return np.array(continuous, np.float32)
         return np.asarray(discrete, np.int64)
 
     def _actions(self, reply, agents, multi, what):

@@ -262,7 +262,7 @@ class LocalBackend:
             forward = {}  # policy -> (dist rows, values), in the order the rows were added
             for p, xs in rows.items():
                 dist, values = self.models[p].forward_batch(np.stack(xs))
-                forward[p] = (list(dist), values, [0])
+                forward[p] = ([row.copy() for row in dist], values, [0])  # a step keeps its own row
             for k, ep, policies in checked:
                 res = {}
                 for i, (agent_id, obs, mask) in enumerate(calls[k][1]):
