@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from tandem import codec
+from tandem.arrays import f32_flat
 from tandem.errors import BadRequest, ProtocolError, RequestError, first_of, request_error
 from tandem.episode import mapped_policy_id
 from tandem.spaces import Space
@@ -36,7 +37,11 @@ class ClientOptions:
     tls_ca_file: str = None       # wss://: CA bundle or the server's self-signed certificate
     update_interval: float = 10.0  # local: poll for newer weights this often
     fetch_new_weights_at_once: bool = True
-    max_unsent_steps: int = 0     # local: a call that closes a fragment waits while more wait
+    # local: a call that closes a fragment waits (at most max_block s) while more steps than this
+    # wait unsent. 0 in C++; here 256: the upload thread shares the GIL with the simulator, so a
+    # report waits until the simulator lets go of it, and with 0 every other fragment would wait
+    # for that hand-off (docs/BENCHMARKS.md, "Python client, fifth session").
+    max_unsent_steps: int = 256
     max_block: float = 30.0
     max_buffered_steps: int = 100000
     close_timeout: float = 5.0
@@ -45,8 +50,8 @@ class ClientOptions:
 
 def _obs(x):
     # A copy: the client keeps observations (held calls, fragments), and a simulator may reuse
-    # its buffer for the next step.
-    return np.array(x, dtype=np.float32).reshape(-1)
+    # its buffer for the next step. (f32_flat: a small copy that keeps the GIL, see tandem/arrays.py)
+    return f32_flat(x)
 
 
 def _agents(observation, action_mask):
@@ -126,6 +131,7 @@ class PolicyClient:
         opt.reconnect_timeout = reconnect_timeout
         opt.seed = seed or opt.seed
         self.inference_mode = inference_mode
+        self._local = inference_mode == "local"
         if inference_mode == "local":
             from tandem.local import LocalBackend
             self._b = LocalBackend(address, opt)
@@ -156,7 +162,7 @@ class PolicyClient:
         if kind == "discrete":
             return int(discrete[0])
         if kind == "box":  # a copy: local mode keeps the array in the episode's fragment
-            return np.array(continuous, np.float32)
+            return f32_flat(continuous)
         return np.asarray(discrete, np.int64)
 
     def _actions(self, reply, agents, multi, what):
@@ -176,6 +182,12 @@ class PolicyClient:
 
     def get_action(self, episode_id, observation, action_mask=None):
         agents, multi = _agents(observation, action_mask)
+        if self._local:  # the actions as computed here, no reply to build and read back
+            out = self._b.act(episode_id, agents)
+            if not multi:
+                d, c = out[DEFAULT_AGENT]
+                return self._action_value(DEFAULT_AGENT, d, c)
+            return {a: self._action_value(a, d, c) for a, (d, c) in out.items()}
         reply = self._b.get_action(episode_id, agents)
         return self._actions(reply, agents, multi, f"GetAction({episode_id})")
 

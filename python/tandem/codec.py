@@ -432,16 +432,14 @@ def decode_reply(buf):
             return rid, EpisodeStartedReply(r.text(m, 0))
         if t == fastwire.M_ERROR:
             return rid, _error_reply(*r.error(m))
+        if t == _M.SamplesAccepted:
+            return rid, SamplesAcceptedReply(list(r.values(m, 0, "q", 8)))
         env = Envelope.Envelope.GetRootAs(buf, 0)
         tab = env.Message()
         if t == _M.Config:
             return rid, ConfigReply(_text(_as(Config.Config, tab).Json()))
         if t == _M.Weights:
             return rid, _weights(_as(Weights.Weights, tab))
-        if t == _M.SamplesAccepted:
-            sa = _as(SamplesAccepted.SamplesAccepted, tab)
-            pv = sa.PolicyVersionsAsNumpy() if sa.PolicyVersionsLength() else []
-            return rid, SamplesAcceptedReply([int(x) for x in pv])
         raise ProtocolError(f"the frame is a request or of an unknown type ({t}), not a reply")
     except ProtocolError:
         raise
@@ -465,4 +463,7 @@ def decode_reply_with_accessors(buf):
         return env.RequestId(), EpisodeStartedReply(_text(_as(EpisodeStarted.EpisodeStarted, tab).EpisodeId()))
     if t == _M.Ack:
         return env.RequestId(), AckReply()
+    if t == _M.SamplesAccepted:
+        sa = _as(SamplesAccepted.SamplesAccepted, tab)
+        return env.RequestId(), SamplesAcceptedReply([int(sa.PolicyVersions(i)) for i in range(sa.PolicyVersionsLength())])
     raise ValueError(f"type {t}")

@@ -71,6 +71,8 @@ class EnvRunner:
         if steps is None and episodes is None and until is None:
             raise ValueError("give steps, episodes or until")
         k = len(self.envs)
+        if k == 1 and self.client.inference_mode == "local":
+            return self._run_one(steps, episodes, until)
         split = 2 if k >= 2 and self.client.inference_mode == "remote" else 1
         groups = [list(range(g * k // split, (g + 1) * k // split)) for g in range(split)]
         res = RunResult()
@@ -143,6 +145,38 @@ class EnvRunner:
         if len(v):
             self.client.step(v)
         self.client.flush()
+        res.wall_s = time.perf_counter() - t0
+        return res
+
+
+    def _run_one(self, steps, episodes, until):
+        """run() of one environment in local mode: the client's calls one by one (no frame to
+        share, no round trip to save: a VectorStep would only add its bookkeeping)."""
+        c, env, res = self.client, self.envs[0], RunResult()
+        t0 = time.perf_counter()
+        obs, _ = env.reset(seed=self.seed if self.seed else None)
+        eid, ret, length = None, 0.0, 0
+        while not ((steps is not None and res.steps >= steps) or (episodes is not None and res.episodes >= episodes)
+                   or (until is not None and until())):
+            if eid is None:
+                eid = c.start_episode(self._new_id(), self.training_enabled, self.explore)
+            obs, r, terminated, truncated, _ = env.step(c.get_action(eid, obs))
+            c.log_returns(eid, float(r))
+            ret += float(r)
+            length += 1
+            res.steps += 1
+            if terminated or truncated:
+                c.end_episode(eid, obs, truncated=bool(truncated and not terminated))
+                res.episodes += 1
+                res.returns.append(ret)
+                res.lengths.append(length)
+                if self.on_episode:
+                    self.on_episode(ret, length)
+                eid, ret, length = None, 0.0, 0
+                obs, _ = env.reset()
+        if eid is not None:
+            c.end_episode(eid, obs, truncated=True)
+        c.flush()
         res.wall_s = time.perf_counter() - t0
         return res
 

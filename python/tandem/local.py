@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from tandem import codec
+from tandem.arrays import f32_join, f32_rows, f32_split_rows
 from tandem.connection import Connection, error_of, expect, new_episode_id
 from tandem.episode import MAX_EPISODE_ID_BYTES, LocalEpisode, check_id
 from tandem.errors import (DuplicateEpisode, Internal, ProtocolError, RequestError, TandemConnectionError,
@@ -30,6 +31,8 @@ from tandem.model import NumpyPolicy, WeightAssembler
 from tandem.spaces import Space
 
 REPORT_BUDGET = (8 << 20) - (64 << 10)
+MAX_BATCH_REPORTS = 32   # reports in flight in one upload round (the connection allows 64 requests)
+MAX_BATCH_BYTES = 16 << 20
 MAX_METRICS = 256       # core/request_checks.h kMaxMetricsPerRequest
 MAX_NAME_BYTES = 128    # core/text.h kMaxNameBytes
 
@@ -79,10 +82,9 @@ class Report:
 
 def _fragment(f):
     return FragmentValue(
-        f.agent_id, np.concatenate(f.obs).astype(np.float32), np.asarray(f.discrete, np.int64),
-        np.concatenate(f.continuous).astype(np.float32) if f.continuous else np.zeros(0, np.float32),
+        f.agent_id, f32_join(f.obs), np.asarray(f.discrete, np.int64), f32_join(f.continuous),
         np.asarray(f.action_logp, np.float32), np.asarray(f.vf_preds, np.float32),
-        np.concatenate(f.dist_inputs).astype(np.float32), np.asarray(f.rewards, np.float32),
+        f32_join(f.dist_inputs), np.asarray(f.rewards, np.float32),
         f.terminated, f.bootstrap_value)
 
 
@@ -93,6 +95,7 @@ class LocalStats:
     weight_updates: int = 0
     uploaded_steps: int = 0
     uploaded_reports: int = 0
+    upload_rounds: int = 0        # rounds of pipelined ReportSamples (reports sent together)
     buffered_steps: int = 0
     dropped_steps: int = 0
     dropped_reports: int = 0
@@ -111,7 +114,7 @@ class LocalBackend:
         self.qmu = threading.Condition()  # the upload queue and counters
         self.queue = collections.deque()
         self.queued_steps = 0
-        self.in_flight = None
+        self.in_flight = []   # _InFlight reports of the upload round in progress
         self.errors = []
         self.stats = LocalStats()
         self.stopping = False
@@ -229,12 +232,15 @@ class LocalBackend:
             self._report(ep, False)
         return out
 
+    def act_now(self, episode_id, agents):
+        """get_action's work: {agent_id: (discrete, continuous)} (the client's get_action takes it
+        as is; get_action_now wraps it as the server's reply)."""
+        with self.mu:
+            return self._act(self._episode(episode_id, "GetAction"), agents, None, f"GetAction({episode_id})")
+
     def get_action_now(self, episode_id, agents):
         """get_action without raising kept errors first (a vectorised step raises them once, before)."""
-        with self.mu:
-            what = f"GetAction({episode_id})"
-            out = self._act(self._episode(episode_id, "GetAction"), agents, None, what)
-            return self._actions_reply(out)
+        return self._actions_reply(self.act_now(episode_id, agents))
 
     def _actions_reply(self, out):
         return codec.ActionsReply([codec.AgentActionValue(a, d, c) for a, (d, c) in out.items()],
@@ -261,8 +267,8 @@ class LocalBackend:
                     rows.setdefault(policies[i], []).append(self.models[policies[i]].preprocess(obs))
             forward = {}  # policy -> (dist rows, values), in the order the rows were added
             for p, xs in rows.items():
-                dist, values = self.models[p].forward_batch(np.stack(xs))
-                forward[p] = ([row.copy() for row in dist], values, [0])  # a step keeps its own row
+                dist, values = self.models[p].forward_batch(f32_rows(xs))
+                forward[p] = (f32_split_rows(dist), values, [0])  # a step keeps its own row
             for k, ep, policies in checked:
                 res = {}
                 for i, (agent_id, obs, mask) in enumerate(calls[k][1]):
@@ -340,7 +346,8 @@ class LocalBackend:
         """Queues a report (as policy_client/upload_queue.cpp): while the server is reachable,
         first waits (at most max_block) until at most max_unsent_steps wait for upload; a server
         that does not answer within max_block is not waited for again until an upload goes
-        through. Beyond max_buffered_steps the oldest reports are dropped (counted)."""
+        through. Beyond max_buffered_steps (queued and in flight) the oldest queued reports are
+        dropped (counted)."""
         n = r.steps()
         with self.qmu:
             deadline = time.monotonic() + self.opt.max_block
@@ -351,7 +358,8 @@ class LocalBackend:
                     self.stalled = True
                     break
                 self.qmu.wait(left)
-            while self.queued_steps + n > self.opt.max_buffered_steps and self.queue:
+            in_flight = self._in_flight_steps()  # sent, maybe applied: kept for their resend
+            while self.queued_steps + in_flight + n > self.opt.max_buffered_steps and self.queue:
                 old = self.queue.popleft()
                 self.queued_steps -= old.steps()
                 self.stats.dropped_steps += old.steps()
@@ -363,7 +371,7 @@ class LocalBackend:
     def flush(self):
         deadline = time.monotonic() + self.opt.reconnect_timeout
         with self.qmu:
-            while self.queue or self.in_flight is not None:
+            while self.queue or self.in_flight:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     raise TandemConnectionError(f"flush: {self.queued_steps} buffered steps could not be uploaded to "
@@ -380,7 +388,7 @@ class LocalBackend:
     def local_stats(self):
         with self.qmu:
             s = LocalStats(**{k: getattr(self.stats, k) for k in LocalStats.__dataclass_fields__})
-            s.buffered_steps = self.queued_steps + (self.in_flight.steps() if self.in_flight else 0)
+            s.buffered_steps = self.queued_steps + self._in_flight_steps()
             s.reconnects = self.conn.reconnects
         versions = {spec.policy_id: (m.version if m else -1) for spec, m in zip(self.specs, self.models)}
         s.policy_versions = versions
@@ -398,17 +406,32 @@ class LocalBackend:
         self.conn.disconnect()
 
     # ---- background thread ----
+    def _take_batch(self):
+        """Under qmu: the queue's oldest reports, as many as one round of pipelined frames holds."""
+        batch, size = [], 0
+        while self.queue and len(batch) < MAX_BATCH_REPORTS:
+            n = _report_bytes(self.queue[0])
+            if batch and size + n > MAX_BATCH_BYTES:
+                break
+            r = self.queue.popleft()
+            self.queued_steps -= r.steps()
+            batch.append(_InFlight(r))
+            size += n
+        self.qmu.notify_all()  # the queue shrank: a simulator call waiting in _push goes on
+        return batch
+
+    def _in_flight_steps(self):
+        return sum(e.report.steps() for e in self.in_flight)
+
     def _run(self):
         next_poll = time.monotonic() + self.opt.update_interval
         backoff = 0.02
         stop_deadline = None
-        rid = 0
         seen_reconnects = 0
         refetch_all = False
-        connected = True
         while True:
             with self.qmu:
-                if self.in_flight is None:
+                if not self.in_flight:
                     while not self.queue and not self.stopping and not self.newer:
                         left = next_poll - time.monotonic()
                         if left <= 0:
@@ -416,37 +439,38 @@ class LocalBackend:
                         self.qmu.wait(left)
                 if self.stopping and stop_deadline is None:
                     stop_deadline = time.monotonic() + self.opt.close_timeout
-                if self.stopping and self.in_flight is None and not self.queue:
+                if self.stopping and not self.in_flight and not self.queue:
                     return
                 if stop_deadline is not None and time.monotonic() > stop_deadline:
-                    lost = self.queued_steps + (self.in_flight.steps() if self.in_flight else 0)
-                    self.stats.dropped_steps += lost
-                    self.stats.dropped_reports += len(self.queue) + (self.in_flight is not None)
+                    self.stats.dropped_steps += self.queued_steps + self._in_flight_steps()
+                    self.stats.dropped_reports += len(self.queue) + len(self.in_flight)
                     self.queue.clear()
                     self.queued_steps = 0
-                    self.in_flight = None
+                    self.in_flight = []
                     self.qmu.notify_all()
                     return
-                if self.in_flight is None and self.queue:
-                    self.in_flight = self.queue.popleft()
-                    self.queued_steps -= self.in_flight.steps()
-                    rid = 0
-                current = self.in_flight
+                if not self.in_flight and self.queue:
+                    self.in_flight = self._take_batch()
+                current = list(self.in_flight)
             try:
                 if not self.conn.connected():
-                    self.conn.reconnect("reconnecting")
-                connected = True
+                    self.conn.reconnect("reconnecting")  # resends every unanswered report
                 with self.qmu:
                     self.stats.connected = True
                 backoff = 0.02
-                if current is not None:
-                    what = f"ReportSamples({current.episode_id})"
-                    if rid == 0:
-                        rid = self.conn.next_id()
-                        self.conn.send(rid, codec.encode(rid, "ReportSamples", (current,)), what)
-                    reply = self.conn.wait(rid)
-                    self._uploaded(current, reply, what)
-                    rid = 0
+                # One round: every report of the batch not sent yet goes out in one write; the
+                # replies come back in order (a resend after a reconnect is applied once).
+                unsent = [e for e in current if e.rid == 0]
+                frames = []
+                for e in unsent:
+                    e.rid = self.conn.next_id()
+                    frames.append((e.rid, codec.encode(e.rid, "ReportSamples", (e.report,)), e.what()))
+                if frames:
+                    self.conn.send_many(frames)
+                    with self.qmu:
+                        self.stats.upload_rounds += 1
+                for e in current:
+                    self._uploaded(e, self.conn.wait(e.rid))
                 if self.conn.reconnects != seen_reconnects:
                     seen_reconnects = self.conn.reconnects
                     refetch_all = True
@@ -459,35 +483,33 @@ class LocalBackend:
                     refetch_all = False
             except TandemConnectionError:
                 self.conn.disconnect()
-                connected = False
                 with self.qmu:
                     self.stats.connected = False
                     self.qmu.notify_all()
                 time.sleep(backoff)
                 backoff = min(backoff * 2, 1.0)
-            except Exception as e:  # never let the thread die: keep the error, drop the report
+            except Exception as e:  # never let the thread die: keep the error, drop the reports in flight
                 with self.qmu:
                     self.errors.append(Internal("local PolicyClient background thread", f"{type(e).__name__}: {e}"))
-                    if self.in_flight is not None:
-                        self.stats.dropped_steps += self.in_flight.steps()
+                    for f in self.in_flight:
+                        self.stats.dropped_steps += f.report.steps()
                         self.stats.dropped_reports += 1
-                        self.in_flight = None
-                        self.qmu.notify_all()
-                if rid:
-                    self.conn.forget(rid)
-                rid = 0
+                        if f.rid:
+                            self.conn.forget(f.rid)
+                    self.in_flight = []
+                    self.qmu.notify_all()
                 time.sleep(backoff)
                 backoff = min(backoff * 2, 1.0)
-        del connected
 
-    def _uploaded(self, r, reply, what):
+    def _uploaded(self, e, reply):
+        r, what = e.report, e.what()
         with self.qmu:
-            self.in_flight = None
-            e = error_of(reply, what)
-            if e is not None:
+            self.in_flight.remove(e)
+            err = error_of(reply, what)
+            if err is not None:
                 self.stats.rejected_reports += 1
                 if len(self.errors) < 64:
-                    self.errors.append(e)
+                    self.errors.append(err)
             elif isinstance(reply, codec.SamplesAcceptedReply):
                 self.stalled = False
                 self.stats.uploaded_steps += r.steps()
@@ -501,6 +523,17 @@ class LocalBackend:
             self.qmu.notify_all()
 
 
+class _InFlight:
+    """A report taken from the queue: its request id once sent (0: not yet)."""
+    __slots__ = ("report", "rid")
+
+    def __init__(self, report):
+        self.report, self.rid = report, 0
+
+    def what(self):
+        return f"ReportSamples({self.report.episode_id})"
+
+
 def _raising_kept_errors_first(now):
     def call(self, *args):
         self.raise_kept_error()
@@ -512,7 +545,7 @@ def _raising_kept_errors_first(now):
 
 # The simulator's calls: each raises what the upload thread kept, then applies (the _now forms
 # apply only: a vectorised step raises kept errors once, before its first call).
-for _name in ("start_episode", "get_action", "log_action", "log_returns", "end_episode"):
+for _name in ("start_episode", "act", "get_action", "log_action", "log_returns", "end_episode"):
     setattr(LocalBackend, _name, _raising_kept_errors_first(getattr(LocalBackend, _name + "_now")))
 
 
@@ -534,6 +567,10 @@ def _split_off(f, k):
     f.terminated = False
     f.bootstrap_value = float(out.vf_preds[0])
     return out
+
+
+def _report_bytes(r):
+    return 512 + sum(_fragment_bytes(f) for f in r.fragments)
 
 
 def _fragment_bytes(f):

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from tandem.arrays import f32_flat, f32_join
 from tandem.spaces import Space
 
 _LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
@@ -143,7 +144,7 @@ class NumpyPolicy:
         out = matmul(h, self._fused_head[0])
         out += self._fused_head[1]
         n = self._n_out
-        dist = out[:n] if self.log_std is None else np.concatenate([out[:n], self.log_std])
+        dist = out[:n] if self.log_std is None else f32_join([out[:n], self.log_std])
         return dist, float(out[n])
 
     # ---- forward pass ----
@@ -161,12 +162,14 @@ class NumpyPolicy:
     # ---- distributions ----
     def logp(self, dist_inputs, discrete, continuous):
         """log-prob of an action under dist_inputs, as core/action_logp.h computes it."""
-        if self.parts is None:
+        if self.parts is None:  # in double, through Python floats (no array copies: tandem/arrays.py)
             d = len(continuous)
-            mean = dist_inputs[:d].astype(np.float64)
-            log_std = dist_inputs[d:2 * d].astype(np.float64)
-            z = (np.asarray(continuous, np.float64) - mean) / np.exp(log_std)
-            return float(np.float32(np.sum(-0.5 * z * z - log_std - _LOG_SQRT_2PI)))
+            vals = np.asarray(dist_inputs, np.float32).tolist()
+            lp = 0.0
+            for x, mean, log_std in zip(np.asarray(continuous, np.float32).tolist(), vals[:d], vals[d:2 * d]):
+                z = (x - mean) / math.exp(log_std)
+                lp += -0.5 * z * z - log_std - _LOG_SQRT_2PI
+            return float(np.float32(lp))
         logits = np.asarray(dist_inputs, np.float32).tolist()
         lp = 0.0
         for c, n in enumerate(self.parts):
@@ -205,15 +208,15 @@ class NumpyPolicy:
         """The action for dist_inputs `dist` (an array this call may write into: masking) and
         value v, as compute_action takes it after the forward pass."""
         rng = rng or random
-        if self.parts is None:
+        if self.parts is None:  # mean + std * z in double, rounded to float32 (as the C++ sampler)
             d = self.dist_dim // 2
-            mean, log_std = dist[:d], dist[d:]
+            vals = dist.tolist()
             if explore:
-                z = np.array([rng.gauss(0.0, 1.0) for _ in range(d)], dtype=np.float64)
-                cont = (mean.astype(np.float64) + np.exp(log_std.astype(np.float64)) * z).astype(np.float32)
+                exp, gauss = math.exp, rng.gauss
+                cont = f32_flat([m + exp(s) * gauss(0.0, 1.0) for m, s in zip(vals[:d], vals[d:])])
             else:
-                cont = mean.astype(np.float32, copy=True)
-            return ActionResult([], cont, self.logp(dist, [], cont), v, dist.astype(np.float32, copy=False))
+                cont = f32_flat(vals[:d])
+            return ActionResult([], cont, self.logp(dist, [], cont), v, dist)
         if mask is not None:
             dist[np.asarray(mask) <= 0] = self.masked_logit
         logits = dist.tolist()

@@ -2,6 +2,7 @@
 import json
 import math
 import subprocess
+import time
 
 import numpy as np
 import pytest
@@ -331,3 +332,137 @@ def test_a_vectorised_call_beyond_the_server_bounds_is_refused_before_anything_i
             c.step(v)
         c.flush()
     assert server.metric("tandem_open_episodes") == 0
+
+
+class CuttingProxy:
+    """A TCP proxy on loopback to `port`; cut() resets every connection through it (the client
+    sees a dropped connection, the server keeps its state)."""
+
+    def __init__(self, port):
+        import socket
+        import threading
+        self.target = port
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.address = f"ws://127.0.0.1:{self.sock.getsockname()[1]}"
+        self.pairs = []
+        self.lock = threading.Lock()
+        self.replies = threading.Event()  # cleared: the server's bytes wait here (held replies)
+        self.replies.set()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        import socket
+        import threading
+        while True:
+            try:
+                a, _ = self.sock.accept()
+            except OSError:
+                return
+            b = socket.create_connection(("127.0.0.1", self.target))
+            with self.lock:
+                self.pairs.append((a, b))
+            for x, y, gate in ((a, b, None), (b, a, self.replies)):
+                threading.Thread(target=self._pump, args=(x, y, gate), daemon=True).start()
+
+    @staticmethod
+    def _pump(x, y, gate):
+        try:
+            while True:
+                d = x.recv(65536)
+                if not d:
+                    break
+                if gate is not None:
+                    gate.wait()
+                y.sendall(d)
+        except OSError:
+            pass
+        for s in (x, y):
+            try:
+                s.close()
+            except OSError:
+                pass
+
+    def cut(self):
+        import socket
+        with self.lock:
+            pairs, self.pairs = self.pairs, []
+        for a, b in pairs:
+            for s in (a, b):
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def close(self):
+        self.sock.close()
+        self.cut()
+
+
+def test_local_uploads_go_in_pipelined_rounds_and_each_report_is_applied_once_across_drops(start_server):
+    """Short episodes close reports faster than one round trip: the upload thread sends the
+    queued ones together (fewer rounds than reports). The connection is cut mid-flow several
+    times; every report is resent under its id and applied once: the server counts exactly
+    what the simulator produced, nothing lost, nothing twice."""
+    s = start_server({"config": {"train_batch_size": 1000000, "rollout_fragment_length": 4}})
+    proxy = CuttingProxy(s.port)
+    episodes, length = 300, 3
+    try:
+        with tandem.PolicyClient(proxy.address, inference_mode="local", reconnect_timeout=10, seed=5) as c:
+            for e in range(episodes):
+                eid = c.start_episode()
+                for t in range(length):
+                    c.get_action(eid, [0.1 * t, 0.0])
+                    c.log_returns(eid, 1.0)
+                c.end_episode(eid, [0.0, 0.0])
+                if e % 75 == 40:
+                    proxy.cut()
+            c.flush()
+            st = c.local_stats()
+    finally:
+        proxy.close()
+    assert st.dropped_steps == 0 and st.rejected_reports == 0, st
+    assert st.uploaded_reports == episodes and st.uploaded_steps == episodes * length, st
+    assert st.reconnects >= 1, st
+    assert st.upload_rounds < st.uploaded_reports, st  # several reports went out together
+    assert eventually(lambda: s.metric("tandem_episodes_total") == episodes)
+    assert s.metric("tandem_timesteps_total") == episodes * length
+
+
+def test_local_flow_control_waits_while_uploads_are_unanswered_then_gives_up_after_max_block(start_server):
+    """While no upload is answered (replies held, as a server whose learner is behind holds
+    them), a call that closes a fragment waits once more than max_unsent_steps wait unsent, at
+    most max_block; after that the simulator runs on (stalled) and the reports are kept."""
+    s = start_server({"config": {"train_batch_size": 1000000, "rollout_fragment_length": 4}})
+    proxy = CuttingProxy(s.port)
+    opt = tandem.ClientOptions(max_unsent_steps=20, max_block=0.6)
+    try:
+        with tandem.PolicyClient(proxy.address, inference_mode="local", reconnect_timeout=10, seed=5, options=opt) as c:
+            eid = c.start_episode()
+            proxy.replies.clear()
+            waited = []  # (step, seconds) of the calls that waited
+            t0 = time.monotonic()
+            for t in range(400):
+                a = time.monotonic()
+                c.get_action(eid, [0.0, 0.0])
+                c.log_returns(eid, 1.0)
+                if time.monotonic() - a > 0.3:
+                    waited.append((t, time.monotonic() - a))
+            total = time.monotonic() - t0
+            st = c.local_stats()
+            proxy.replies.set()
+            c.end_episode(eid, [0.0, 0.0])
+            c.flush()
+            done = c.local_stats()
+    finally:
+        proxy.close()
+    # The first round in flight (at most 32 reports of 4) plus 20 unsent, then one fragment more.
+    assert len(waited) == 1, waited
+    step, seconds = waited[0]
+    assert 20 <= step <= 32 * 4 + 20 + 8 and 0.5 <= seconds <= 3.0, waited
+    assert total < seconds + 3.0  # stalled: no second wait
+    assert st.buffered_steps >= 396 and st.dropped_steps == 0, st
+    assert done.uploaded_steps == 400 and done.dropped_steps == 0, done
+    assert eventually(lambda: s.metric("tandem_timesteps_total") == 400)

@@ -8,7 +8,7 @@ import pytest
 
 from tandem import codec, fastwire
 from tandem.errors import ProtocolError
-from tandem.wire.fb import (Actions, EndEpisode, Envelope, EpisodeStarted, Error, GetAction, LogAction,
+from tandem.wire.fb import (Actions, EndEpisode, Envelope, EpisodeStarted, Error, GetAction, SamplesAccepted, LogAction,
                             LogReturns, StartEpisode, VectorEntry, VectorReply, VectorReplyEntry, VectorRequest)
 from tandem.wire.fb.EpisodeReply import EpisodeReply
 from tandem.wire.fb.Message import Message
@@ -125,6 +125,15 @@ def build_reply(kind):
         t, m = Message.Error, error()
     elif kind == "EpisodeStarted":
         t, m = Message.EpisodeStarted, started()
+    elif kind in ("SamplesAccepted", "SamplesAcceptedEmpty"):
+        versions = [7, 1 << 40, 0] if kind == "SamplesAccepted" else []
+        SamplesAccepted.StartPolicyVersionsVector(b, len(versions))
+        for x in reversed(versions):
+            b.PrependInt64(x)
+        v = b.EndVector()
+        SamplesAccepted.Start(b)
+        SamplesAccepted.AddPolicyVersions(b, v)
+        t, m = Message.SamplesAccepted, SamplesAccepted.End(b)
     else:
         parts = [(EpisodeReply.Actions, actions()), (EpisodeReply.Error, error()), (EpisodeReply.EpisodeStarted, started())]
         offs = []
@@ -156,7 +165,8 @@ def same(a, b):
     return a == b
 
 
-@pytest.mark.parametrize("kind", ["Actions", "Error", "EpisodeStarted", "VectorReply"])
+@pytest.mark.parametrize("kind", ["Actions", "Error", "EpisodeStarted", "VectorReply", "SamplesAccepted",
+                                  "SamplesAcceptedEmpty"])
 def test_fast_reply_decoding_matches_the_generated_code(kind):
     frame = build_reply(kind)
     fast = codec.decode_reply(frame)
@@ -167,7 +177,7 @@ def test_fast_reply_decoding_matches_the_generated_code(kind):
 
 def test_corrupt_reply_frames_are_protocol_errors_or_values_never_crashes():
     rng = random.Random(3)
-    frames = [build_reply(k) for k in ("Actions", "Error", "EpisodeStarted", "VectorReply")]
+    frames = [build_reply(k) for k in ("Actions", "Error", "EpisodeStarted", "VectorReply", "SamplesAccepted")]
     outcomes = {"error": 0, "value": 0}
     for _ in range(3000):
         f = bytearray(rng.choice(frames))
