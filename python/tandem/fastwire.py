@@ -22,6 +22,7 @@ _u32 = struct.Struct("<I")
 _i32 = struct.Struct("<i")
 _FMT = {"u8": (_u8, 1), "bool": (_u8, 1), "u16": (_u16, 2), "f32": (struct.Struct("<f"), 4),
         "i64": (struct.Struct("<q"), 8), "u64": (struct.Struct("<Q"), 8), "f64": (struct.Struct("<d"), 8)}
+_I64S = _FMT["i64"][0]
 _F32 = np.dtype("<f4")
 _I64 = np.dtype("<i8")
 
@@ -209,36 +210,36 @@ def _key(kind, a):
     return None
 
 
-def _patched(kind, a, hit):
+def _append_patched(w, kind, a, hit):
+    """The cached bytes at the next 8-aligned position of w, this request's observations or
+    rewards written over them in place; returns the table's start."""
     data, t, patches = hit
-    data = bytearray(data)
-    if kind == "GetAction":
-        k = 0
-        for _, obs, mask in a[1]:
-            p = patches[k][0]
-            o = obs.tobytes() if obs.dtype == _F32 and obs.flags.c_contiguous else \
-                np.ascontiguousarray(obs, dtype=_F32).tobytes()
-            data[p:p + len(o)] = o
-            k += 1
-            if mask is not None and len(mask) > 0:
-                p = patches[k][0]
-                m = np.ascontiguousarray(mask, dtype=_F32).tobytes()
-                data[p:p + len(m)] = m
-                k += 1
-    else:
-        for (p, _), (_, reward, _) in zip(patches, a[1]):
-            _f32.pack_into(data, p, float(reward))
-    return data, t
-
-
-def _append8(w, data):
     b = w.b
     n = -len(b) % 8
     if n:
-        b += bytes(n)
+        b += _ZEROS[n]
     base = len(b)
     b += data
-    return base
+    if kind == "GetAction":
+        k = 0
+        for _, obs, mask in a[1]:
+            p = base + patches[k][0]
+            o = obs.tobytes() if obs.dtype == _F32 and obs.flags.c_contiguous else \
+                np.ascontiguousarray(obs, dtype=_F32).tobytes()
+            b[p:p + len(o)] = o
+            k += 1
+            if mask is not None and len(mask) > 0:
+                p = base + patches[k][0]
+                m = np.ascontiguousarray(mask, dtype=_F32).tobytes()
+                b[p:p + len(m)] = m
+                k += 1
+    else:
+        for (p, _), (_, reward, _) in zip(patches, a[1]):
+            _f32.pack_into(b, base + p, float(reward))
+    return base + t
+
+
+_ZEROS = [bytes(i) for i in range(8)]
 
 
 def _cached(w, key, kind, a, build):
@@ -254,10 +255,8 @@ def _cached(w, key, kind, a, build):
         t = build(sub)
         if len(_CACHE) >= _CACHE_MAX:
             _CACHE.clear()
-        _CACHE[key] = (bytes(sub.b), t, sub.patches)
-        return _append8(w, sub.b) + t
-    data, t = _patched(kind, a, hit)
-    return _append8(w, data) + t
+        hit = _CACHE[key] = (bytes(sub.b), t, sub.patches)
+    return _append_patched(w, kind, a, hit)
 
 
 def _entry(w, kind, a):
@@ -273,7 +272,12 @@ def _cached_request(w, kind, a):
 def _cached_entry(w, kind, a):
     """A VectorEntry with its request, cached as a whole."""
     key = _key(kind, a)
-    return _cached(w, key and ("entry",) + key, kind, a, lambda x: _entry(x, kind, a))
+    if key is None:
+        return _entry(w, kind, a)
+    hit = _CACHE.get(("entry",) + key)
+    if hit is None:
+        return _cached(w, ("entry",) + key, kind, a, lambda x: _entry(x, kind, a))
+    return _append_patched(w, kind, a, hit)
 
 
 _REPORT_SIG = ((1, "i64"), (3, "i64"), (4, "bool"), (5, "bool"), (6, "bool"), (7, "f64"), (8, "i64"), (11, "i64"))
@@ -408,10 +412,40 @@ class _Reader:
         f = self.field(t, slot)
         return self.deref(f) if f else 0
 
+    def _slots(self, t):
+        """The field offsets of the table at t (its vtable's, cached by position)."""
+        if t < 0 or t >= self.size:
+            raise IndexError("offset outside the frame")
+        vt = t - _i32.unpack_from(self.buf, t)[0]
+        offsets = self.vtables.get(vt)
+        if offsets is None:
+            offsets = self.vtables[vt] = self._vtable(vt)
+        return offsets
+
     def actions(self, t):
-        """An Actions table: ([(agent_id, discrete ints, continuous floats)], policy_version)."""
-        acts = [self._agent_action(a) for a in self.tables(t, 0)]
-        return acts, self.scalar(t, 1, _FMT["i64"][0])
+        """An Actions table: ([(agent_id, discrete ints, continuous floats)], policy_version):
+        tables(t, 0) and scalar(t, 1, i64) with their lookups written out (every reply's path)."""
+        buf, size = self.buf, self.size
+        offsets = self._slots(t)
+        k = len(offsets)
+        acts = []
+        f = offsets[0] if k > 0 else 0
+        if f:
+            p = t + f
+            p += _u32.unpack_from(buf, p)[0]
+            if p >= size:
+                raise IndexError("offset beyond the frame")
+            n = _u32.unpack_from(buf, p)[0]
+            if p + 4 + 4 * n > size:
+                raise IndexError("vector beyond the frame")
+            one = self._agent_action
+            for q in range(p + 4, p + 4 + 4 * n, 4):
+                a = q + _u32.unpack_from(buf, q)[0]
+                if a >= size:
+                    raise IndexError("offset beyond the frame")
+                acts.append(one(a))
+        f = offsets[1] if k > 1 else 0
+        return acts, (_I64S.unpack_from(buf, t + f)[0] if f else 0)
 
     def _agent_action(self, a):
         """(agent_id, discrete, continuous) of an AgentAction table: text(a, 0), values(a, 1, "q",
@@ -456,13 +490,27 @@ def read_envelope(buf):
 
 def read_vector_reply(r, t):
     """The replies of a VectorReply as (type, value): Actions as _Reader.actions gives them,
-    EpisodeStarted its id, Error (code, message), Ack None."""
+    EpisodeStarted its id, Error (code, message), Ack None. Each entry's scalar(e, 0) and
+    ref(e, 1) are written out (64 entries a frame)."""
     out = []
+    buf, size, vtables = r.buf, r.size, r.vtables
+    u32, i32 = _u32.unpack_from, _i32.unpack_from
     for e in r.tables(t, 0):
-        rt = r.scalar(e, 0, _u8)
-        body = r.ref(e, 1)
-        if not body:
+        if e < 0 or e >= size:
+            raise IndexError("offset outside the frame")
+        vt = e - i32(buf, e)[0]
+        offsets = vtables.get(vt)
+        if offsets is None:
+            offsets = r._slots(e)
+        k = len(offsets)
+        f = offsets[0] if k > 0 else 0
+        rt = _u8.unpack_from(buf, e + f)[0] if f else 0
+        f = offsets[1] if k > 1 else 0
+        if not f:
             raise IndexError("a VectorReply entry without a reply")
+        body = e + f + u32(buf, e + f)[0]
+        if body >= size:
+            raise IndexError("offset beyond the frame")
         if rt == R_ACTIONS:
             out.append((rt, r.actions(body)))
         elif rt == R_STARTED:
