@@ -314,10 +314,11 @@ def encode_with_builder(rid, kind, args, version=PROTOCOL_VERSION):
 
 
 def encode_vector(rid, entries):
-    """A VectorRequest frame of (kind, args) episode requests, applied in order."""
-    for kind, _ in entries:
-        if kind not in _ENTRY_TYPE:
-            raise ValueError(f"{kind} cannot be an entry of a vectorised call")
+    """A VectorRequest frame of (kind, args, ...) episode requests, applied in order (what
+    follows args in an entry, such as its name, is not encoded)."""
+    for e in entries:
+        if e[0] not in _ENTRY_TYPE:
+            raise ValueError(f"{e[0]} cannot be an entry of a vectorised call")
     return fastwire.encode_vector(rid, entries, PROTOCOL_VERSION)
 
 

@@ -23,6 +23,7 @@ _i32 = struct.Struct("<i")
 _FMT = {"u8": (_u8, 1), "bool": (_u8, 1), "u16": (_u16, 2), "f32": (struct.Struct("<f"), 4),
         "i64": (struct.Struct("<q"), 8), "u64": (struct.Struct("<Q"), 8), "f64": (struct.Struct("<d"), 8)}
 _I64S = _FMT["i64"][0]
+_IDS = {}  # agent id bytes -> str (a frame names the same few agents again and again)
 _F32 = np.dtype("<f4")
 _I64 = np.dtype("<i8")
 
@@ -342,8 +343,8 @@ def encode_vector(rid, entries, version):
         vt, (ev,) = w.table(1, (), (), (0,))
         w.ref(m, vt)
         slots = w.tables(ev, len(entries))
-        for slot, (kind, args) in zip(slots, entries):
-            w.ref(slot, _cached_entry(w, kind, args))
+        for slot, e in zip(slots, entries):
+            w.ref(slot, _cached_entry(w, e[0], e[1]))
     return _finish(w, rid, MSG["VectorRequest"], version, body)
 
 
@@ -458,24 +459,51 @@ class _Reader:
         if offsets is None:
             offsets = self.vtables[vt] = self._vtable(vt)
         k = len(offsets)
-        out = []
-        for slot, elem in ((0, 1), (1, 8), (2, 4)):
-            f = offsets[slot] if slot < k else 0
-            if not f:
-                out.append((0, 0))
-                continue
+        u32 = _u32.unpack_from
+        agent_id, discrete, continuous = "", (), ()
+        f = offsets[0] if k > 0 else 0
+        if f:
             q = a + f
-            q += _u32.unpack_from(buf, q)[0]
+            q += u32(buf, q)[0]
             if q >= size:
                 raise IndexError("offset beyond the frame")
-            n = _u32.unpack_from(buf, q)[0]
-            if q + 4 + n * elem > size:
+            n = u32(buf, q)[0]
+            if q + 4 + n > size:
                 raise IndexError("vector beyond the frame")
-            out.append((n, q + 4))
-        (n0, p0), (n1, p1), (n2, p2) = out
-        return (buf[p0:p0 + n0].decode("utf-8", "replace") if n0 else "",
-                struct.unpack_from(f"<{n1}q", buf, p1) if n1 else (),
-                struct.unpack_from(f"<{n2}f", buf, p2) if n2 else ())
+            if n:
+                raw = buf[q + 4:q + 4 + n]
+                if type(raw) is not bytes:
+                    raw = bytes(raw)
+                agent_id = _IDS.get(raw)
+                if agent_id is None:
+                    agent_id = raw.decode("utf-8", "replace")
+                    if len(_IDS) < 4096:
+                        _IDS[raw] = agent_id
+        f = offsets[1] if k > 1 else 0
+        if f:
+            q = a + f
+            q += u32(buf, q)[0]
+            if q >= size:
+                raise IndexError("offset beyond the frame")
+            n = u32(buf, q)[0]
+            if q + 4 + 8 * n > size:
+                raise IndexError("vector beyond the frame")
+            if n == 1:
+                discrete = _I64S.unpack_from(buf, q + 4)
+            elif n:
+                discrete = struct.unpack_from(f"<{n}q", buf, q + 4)
+        f = offsets[2] if k > 2 else 0
+        if f:
+            q = a + f
+            q += u32(buf, q)[0]
+            if q >= size:
+                raise IndexError("offset beyond the frame")
+            n = u32(buf, q)[0]
+            if q + 4 + 4 * n > size:
+                raise IndexError("vector beyond the frame")
+            if n:
+                continuous = struct.unpack_from(f"<{n}f", buf, q + 4)
+        return agent_id, discrete, continuous
 
     def error(self, t):
         return self.scalar(t, 0, _u16), self.text(t, 1)

@@ -87,7 +87,7 @@ class RemoteBackend:
         """Sends the frame of step() without waiting for its reply; returns its ticket."""
         with self.mu:
             self.conn.raise_pending()
-            n_agents = sum(_size(k, a)[0] for k, a, _ in entries)
+            n_agents = sum(len(a[1]) for k, a, _ in entries if k != "StartEpisode")  # _size's agents
             if len(entries) > MAX_ENTRIES_PER_VECTOR or n_agents > MAX_AGENTS_PER_VECTOR:
                 raise request_error("BadRequest", f"VectorRequest({len(entries)} entries)",
                                     f"a vectorised call holds at most {MAX_ENTRIES_PER_VECTOR} calls and "
@@ -97,7 +97,7 @@ class RemoteBackend:
             allv = list(entries)
             rid = self.conn.next_id()
             names = [n for _, _, n in allv]
-            frame = codec.encode_vector(rid, [(k, a) for k, a, _ in allv])
+            frame = codec.encode_vector(rid, allv)
             what = f"VectorRequest({len(entries)} entries)"
             self.conn.send(rid, frame, what, names)
             ticket = (rid, len(held), names, what, len(allv))
@@ -195,7 +195,7 @@ class RemoteBackend:
             kind, args, name = held[0]
             self.conn.send(rid, codec.encode(rid, kind, args), name)
         else:
-            self.conn.send(rid, codec.encode_vector(rid, [(k, a) for k, a, _ in held]),
+            self.conn.send(rid, codec.encode_vector(rid, held),
                            f"{len(held)} pipelined calls", [n for _, _, n in held])
 
     def _call(self, kind, args, what):
@@ -212,7 +212,7 @@ class RemoteBackend:
         held = self._take_held()
         entries = held + [(kind, args, what)]
         names = [n for _, _, n in entries]
-        self.conn.send(rid, codec.encode_vector(rid, [(k, a) for k, a, _ in entries]),
+        self.conn.send(rid, codec.encode_vector(rid, entries),
                        f"{len(held)} pipelined calls and {what}", names)
         mine = self._step_replies((rid, len(held), names, what, len(entries)), self.conn.wait(rid))[-1]
         e = error_of(mine, what)

@@ -173,6 +173,8 @@ def test_fast_reply_decoding_matches_the_generated_code(kind):
     slow = codec.decode_reply_with_accessors(frame)
     assert fast[0] == slow[0] == 42
     assert same(fast[1], slow[1]), (fast, slow)
+    again = codec.decode_reply(bytearray(frame))  # a bytearray reads the same (cached agent ids are bytes)
+    assert same(again[1], slow[1]), (again, slow)
 
 
 def test_corrupt_reply_frames_are_protocol_errors_or_values_never_crashes():
