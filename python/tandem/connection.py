@@ -20,6 +20,7 @@ import websocket
 
 from tandem import codec
 from tandem.errors import ProtocolError, RefusedError, TandemConnectionError, first_of, request_error
+from tandem.frames import OP_BINARY, FrameSocket
 
 MAX_UNACKED = 64
 MAX_CLIENT_NAME = 40
@@ -76,6 +77,7 @@ class Connection:
         self.reconnect_timeout = reconnect_timeout
         self.reconnects = 0
         self._ws = None
+        self._frames = None  # tandem.frames.FrameSocket on _ws's socket
         self._unacked = {}   # rid -> (frame, what, entry names); insertion order = send order
         self._errors = []    # RequestErrors of pipelined requests, raised by the next call
         self._aborted = False
@@ -128,13 +130,10 @@ class Connection:
         except ssl.SSLCertVerificationError as e:
             raise RefusedError(f"tandem-server at {self.endpoint}: its TLS certificate is not trusted "
                                f"({e.verify_message}; see tls_ca_file)") from None
-        # websocket-client reads a frame's header, length and payload with one recv() each; read
-        # at least 4 KB at a time instead (its frame buffer keeps what is beyond the frame): one
-        # system call, and one release of the GIL, for a small reply instead of three.
-        ws.frame_buffer.recv = lambda n, _recv=ws._recv: _recv(max(n, 4096))
-        # The frame mask (RFC 6455 5.3: unpredictable to the page that makes the payload) from a
-        # generator seeded by the OS, not one os.urandom system call (and GIL release) per frame.
-        ws.set_mask_key(self._mask_rng.randbytes)
+        # websocket-client did the handshake; the frames go through tandem.frames. The frame mask
+        # (RFC 6455 5.3: unpredictable to the page that makes the payload) comes from a generator
+        # seeded by the OS, not one os.urandom system call (and GIL release) per frame.
+        self._frames = FrameSocket(ws.sock, self._mask_rng.randbytes, codec.MAX_FRAME_BYTES)
         self._ws = ws
 
     def reconnect(self, why):
@@ -145,8 +144,8 @@ class Connection:
             try:
                 self.disconnect()
                 self._connect_once()
-                for frame, _, _ in self._unacked.values():
-                    self._ws.send_binary(frame)
+                if self._unacked:
+                    self._frames.send_many([frame for frame, _, _ in self._unacked.values()])
                 break
             except RefusedError:
                 self.disconnect()
@@ -176,7 +175,7 @@ class Connection:
             self.reconnect("not connected")  # sends this one too
             return
         try:
-            self._ws.send_binary(frame)
+            self._frames.send_binary(frame)
         except Exception as e:
             self.reconnect(f"{type(e).__name__}: {e}")
 
@@ -195,19 +194,13 @@ class Connection:
             self.reconnect("not connected")  # sends these too
             return
         try:
-            frames = [websocket.ABNF.create_frame(frame, websocket.ABNF.OPCODE_BINARY) for _, frame, _ in items]
-            for f in frames:
-                f.get_mask_key = self._mask_rng.randbytes
-            data = b"".join(f.format() for f in frames)
-            self._ws.sock.sendall(data)
+            self._frames.send_many([frame for _, frame, _ in items])
         except Exception as e:
             self.reconnect(f"{type(e).__name__}: {e}")
 
     def _read(self):
-        op, data = self._ws.recv_data()
-        if op == websocket.ABNF.OPCODE_CLOSE:
-            raise websocket.WebSocketConnectionClosedException("closed by the server")
-        return codec.decode_reply(data if op == websocket.ABNF.OPCODE_BINARY else data.decode("utf-8", "replace"))
+        op, data = self._frames.recv_message()
+        return codec.decode_reply(data if op == OP_BINARY else data.decode("utf-8", "replace"))
 
     def wait(self, rid):
         """Reads replies until the one for rid arrives (reconnecting and resending on the way)."""
