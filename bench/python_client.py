@@ -19,6 +19,17 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "examples", "py
 from cartpole import CartPole  # noqa: E402
 
 
+THINK_US = 0.0
+
+
+def think():
+    """A simulator's step between two round trips: THINK_US of busy work (as rtt_bench --think-us)."""
+    if THINK_US > 0:
+        end = time.perf_counter() + THINK_US * 1e-6
+        while time.perf_counter() < end:
+            pass
+
+
 def report(what, us):
     us = np.sort(np.asarray(us))
     q = lambda p: us[int(p * (len(us) - 1))]
@@ -35,6 +46,7 @@ def echo(url, n):
         ws.recv()
         if i >= 1000:
             us.append((time.perf_counter() - t0) * 1e6)
+        think()
     ws.close()
     report("python echo        ", us)
 
@@ -49,6 +61,7 @@ def remote(url, n):
             c.get_action(eid, obs)
             if i >= 1000:
                 us.append((time.perf_counter() - t0) * 1e6)
+            think()
         c.end_episode(eid, obs)
         c.flush()
     report("python get_action  ", us)
@@ -94,7 +107,10 @@ def main():
     p.add_argument("--vector-steps", type=int, default=320000)
     p.add_argument("--envs", type=int, default=64)
     p.add_argument("--only", default="echo,remote,local,loop,vector")
+    p.add_argument("--think-us", type=float, default=0.0, help="busy work between round trips (echo, remote)")
     a = p.parse_args()
+    global THINK_US
+    THINK_US = a.think_us
     only = a.only.split(",")
     if a.echo and "echo" in only:
         echo(a.echo, a.n)

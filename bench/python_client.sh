@@ -20,15 +20,21 @@ ECHO_URL=$(awk '/listening/{print $3}' results/bench_python.echo.log)
 # alternating rounds (C++ echo + get_action, then Python echo + get_action), and each round's
 # Python/C++ ratio is printed next to the figures.
 ROUNDS=${ROUNDS:-5}
+# THINK=US (default 20): each round runs twice, back to back round trips and with US of busy
+# work after each (a simulator's step): on this VM a server thread that slept between two
+# requests takes ~100 us to wake, which a client answering within a few us never sees.
+THINK=${THINK:-20}
 for r in $(seq 1 "$ROUNDS"); do
-  cpp=$(./build/bench/rtt_bench --server "$SERVER_URL" --echo "$ECHO_URL" -n "$N")
-  py=$(PYTHONPATH=build/python "$PY" bench/python_client.py --server "$SERVER_URL" --echo "$ECHO_URL" -n "$N" --only echo,remote)
-  echo "== round $r"
+ for t in 0 "$THINK"; do
+  cpp=$(./build/bench/rtt_bench --server "$SERVER_URL" --echo "$ECHO_URL" -n "$N" --think-us "$t")
+  py=$(PYTHONPATH=build/python "$PY" bench/python_client.py --server "$SERVER_URL" --echo "$ECHO_URL" -n "$N" --only echo,remote --think-us "$t")
+  echo "== round $r, think time $t us"
   echo "$cpp"
   echo "$py"
   c50=$(echo "$cpp" | awk '/^get_action/{print $5}')
   p50=$(echo "$py" | awk '/get_action/{print $6}')
-  echo "$c50 $p50" | awk '{printf "round get_action p50: python / C++ = %.2f\n", $2 / $1}'
+  echo "$c50 $p50" | awk -v t="$t" '{printf "round get_action p50 (think %s us): python / C++ = %.2f\n", t, $2 / $1}'
+ done
 done
 echo "== Python throughput (bench/python_client.py)"
 PYTHONPATH=build/python "$PY" bench/python_client.py --server "$SERVER_URL" --only loop,local,vector

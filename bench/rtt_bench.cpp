@@ -56,6 +56,16 @@ void report(const char* what, std::vector<double>& us) {
             << " us  mean " << std::accumulate(us.begin(), us.end(), 0.0) / static_cast<double>(us.size())
             << " us" << std::endl;
 }
+// A simulator's step between two round trips: think_us of busy work (0: none). On this VM a
+// server thread that slept between two requests takes ~100 us to wake; a client that answers
+// within a few us finds it still spinning (docs/BENCHMARKS.md, "think time").
+double g_think_us = 0;
+void think() {
+  if (g_think_us <= 0) return;
+  const auto end = std::chrono::steady_clock::now() + std::chrono::duration<double, std::micro>(g_think_us);
+  while (std::chrono::steady_clock::now() < end) {
+  }
+}
 // get_action round trips on one episode (1000 warm-up calls not counted).
 void bench_get_action(const char* what, const std::string& url, const tandem::client::ClientOptions& o, int n) {
   using clk = std::chrono::steady_clock;
@@ -67,6 +77,7 @@ void bench_get_action(const char* what, const std::string& url, const tandem::cl
     auto t0 = clk::now();
     c.get_action(ep, obs);
     if (i >= 1000) us.push_back(std::chrono::duration<double, std::micro>(clk::now() - t0).count());
+    think();
   }
   c.end_episode(ep, obs);
   c.flush();
@@ -132,6 +143,8 @@ int main(int argc, char** argv) {
   int pipeline = 0;
   app.add_option("--pipeline", pipeline, "K episodes pipelined on one raw connection (with --server)")
       ->check(CLI::Range(1, 64));
+  app.add_option("--think-us", g_think_us, "busy work between round trips (a simulator's step), us")
+      ->check(CLI::Range(0.0, 1e6));
   CLI11_PARSE(app, argc, argv);
   if (serve_echo) {
     echo_server();
@@ -162,6 +175,7 @@ int main(int argc, char** argv) {
       ws.read(b);
       b.consume(b.size());
       if (i >= 1000) us.push_back(std::chrono::duration<double, std::micro>(clk::now() - t0).count());
+      think();
     }
     report("beast echo   ", us);
   }
