@@ -349,6 +349,18 @@ def encode_vector(rid, entries, version):
 
 
 # ---- reading ----
+def _vector_at(buf, size, field, elem):
+    """(count, position of the first element) of the vector a reference field at `field` points
+    to, elements of `elem` bytes; IndexError when any of it lies outside the frame."""
+    p = field + _u32.unpack_from(buf, field)[0]
+    if p >= size:
+        raise IndexError("offset beyond the frame")
+    n = _u32.unpack_from(buf, p)[0]
+    if p + 4 + n * elem > size:
+        raise IndexError("vector beyond the frame")
+    return n, p + 4
+
+
 class _Reader:
     """Reads the tables of one frame. Every offset is checked against the frame (an offset
     before it or beyond it raises IndexError; the caller makes that a ProtocolError)."""
@@ -360,12 +372,7 @@ class _Reader:
 
     def field(self, t, slot):
         """Absolute position of field `slot` of the table at t, or 0 when absent."""
-        if t < 0 or t >= self.size:
-            raise IndexError("offset outside the frame")
-        vt = t - _i32.unpack_from(self.buf, t)[0]
-        offsets = self.vtables.get(vt)
-        if offsets is None:
-            offsets = self.vtables[vt] = self._vtable(vt)
+        offsets = self._slots(t)
         f = offsets[slot] if slot < len(offsets) else 0
         return t + f if f else 0
 
@@ -385,13 +392,7 @@ class _Reader:
     def vector(self, t, slot, elem):
         """(count, position of the first element) of a vector field ((0, 0) when absent)."""
         f = self.field(t, slot)
-        if not f:
-            return 0, 0
-        p = self.deref(f)
-        n = _u32.unpack_from(self.buf, p)[0]
-        if p + 4 + n * elem > self.size:
-            raise IndexError("vector beyond the frame")
-        return n, p + 4
+        return _vector_at(self.buf, self.size, f, elem) if f else (0, 0)
 
     def text(self, t, slot):
         n, p = self.vector(t, slot, 1)
@@ -432,15 +433,9 @@ class _Reader:
         acts = []
         f = offsets[0] if k > 0 else 0
         if f:
-            p = t + f
-            p += _u32.unpack_from(buf, p)[0]
-            if p >= size:
-                raise IndexError("offset beyond the frame")
-            n = _u32.unpack_from(buf, p)[0]
-            if p + 4 + 4 * n > size:
-                raise IndexError("vector beyond the frame")
+            n, p = _vector_at(buf, size, t + f, 4)
             one = self._agent_action
-            for q in range(p + 4, p + 4 + 4 * n, 4):
+            for q in range(p, p + 4 * n, 4):
                 a = q + _u32.unpack_from(buf, q)[0]
                 if a >= size:
                     raise IndexError("offset beyond the frame")
@@ -450,59 +445,30 @@ class _Reader:
 
     def _agent_action(self, a):
         """(agent_id, discrete, continuous) of an AgentAction table: text(a, 0), values(a, 1, "q",
-        8) and values(a, 2, "f", 4) with their lookups written out (the hot path of every reply)."""
+        8) and values(a, 2, "f", 4) with the vtable looked up once (the hot path of every reply)."""
         buf, size = self.buf, self.size
-        if a < 0 or a >= size:
-            raise IndexError("offset outside the frame")
-        vt = a - _i32.unpack_from(buf, a)[0]
-        offsets = self.vtables.get(vt)
-        if offsets is None:
-            offsets = self.vtables[vt] = self._vtable(vt)
+        offsets = self._slots(a)
         k = len(offsets)
-        u32 = _u32.unpack_from
         agent_id, discrete, continuous = "", (), ()
-        f = offsets[0] if k > 0 else 0
-        if f:
-            q = a + f
-            q += u32(buf, q)[0]
-            if q >= size:
-                raise IndexError("offset beyond the frame")
-            n = u32(buf, q)[0]
-            if q + 4 + n > size:
-                raise IndexError("vector beyond the frame")
+        if k > 0 and offsets[0]:
+            n, p = _vector_at(buf, size, a + offsets[0], 1)
             if n:
-                raw = buf[q + 4:q + 4 + n]
-                if type(raw) is not bytes:
-                    raw = bytes(raw)
+                raw = bytes(buf[p:p + n])
                 agent_id = _IDS.get(raw)
                 if agent_id is None:
                     agent_id = raw.decode("utf-8", "replace")
                     if len(_IDS) < 4096:
                         _IDS[raw] = agent_id
-        f = offsets[1] if k > 1 else 0
-        if f:
-            q = a + f
-            q += u32(buf, q)[0]
-            if q >= size:
-                raise IndexError("offset beyond the frame")
-            n = u32(buf, q)[0]
-            if q + 4 + 8 * n > size:
-                raise IndexError("vector beyond the frame")
+        if k > 1 and offsets[1]:
+            n, p = _vector_at(buf, size, a + offsets[1], 8)
             if n == 1:
-                discrete = _I64S.unpack_from(buf, q + 4)
+                discrete = _I64S.unpack_from(buf, p)
             elif n:
-                discrete = struct.unpack_from(f"<{n}q", buf, q + 4)
-        f = offsets[2] if k > 2 else 0
-        if f:
-            q = a + f
-            q += u32(buf, q)[0]
-            if q >= size:
-                raise IndexError("offset beyond the frame")
-            n = u32(buf, q)[0]
-            if q + 4 + 4 * n > size:
-                raise IndexError("vector beyond the frame")
+                discrete = struct.unpack_from(f"<{n}q", buf, p)
+        if k > 2 and offsets[2]:
+            n, p = _vector_at(buf, size, a + offsets[2], 4)
             if n:
-                continuous = struct.unpack_from(f"<{n}f", buf, q + 4)
+                continuous = struct.unpack_from(f"<{n}f", buf, p)
         return agent_id, discrete, continuous
 
     def error(self, t):
