@@ -21,7 +21,8 @@ def f32_flat(x):
     if isinstance(x, np.ndarray) and x.size <= SMALL:
         if x.dtype == F32:
             return np.frombuffer(bytearray(x.tobytes()), F32)
-        return np.array(x.ravel().tolist(), F32)  # ravel: a view when contiguous; tolist keeps the GIL
+        if x.dtype.kind == "f":  # through Python floats (exact for float16/64): rounded once, as astype
+            return np.array(x.ravel().tolist(), F32)  # ravel: a view when contiguous; tolist keeps the GIL
     return np.array(x, dtype=F32).reshape(-1)
 
 
@@ -36,6 +37,8 @@ def f32_join(parts):
 
 def f32_rows(parts):
     """The equal-sized float32 arrays `parts` as the rows of one [n, size] array (np.stack)."""
+    if parts and any(p.size != parts[0].size for p in parts):
+        raise ValueError("f32_rows: the rows differ in size")
     return f32_join(parts).reshape(len(parts), -1)
 
 

@@ -20,7 +20,7 @@ import websocket
 
 from tandem import codec
 from tandem.errors import ProtocolError, RefusedError, TandemConnectionError, first_of, request_error
-from tandem.frames import OP_BINARY, FrameSocket
+from tandem.frames import OP_BINARY, ConnectionClosed, FrameSocket, MaskKeys
 
 MAX_UNACKED = 64
 MAX_CLIENT_NAME = 40
@@ -70,7 +70,8 @@ class Connection:
             raise ValueError(f"client_id must be at most {MAX_CLIENT_NAME} printable ASCII characters without "
                              "spaces or '/'")
         self.rng = random.Random()
-        self._mask_rng = random.Random(random.SystemRandom().getrandbits(128))
+        self._mask_keys = MaskKeys()
+        self.resent = 0      # requests resent after a reconnect
         incarnation = "%016x" % random.SystemRandom().getrandbits(64)
         self._client_id = f"{client_id}/{incarnation}" if client_id else incarnation
         self._next_id = (random.SystemRandom().getrandbits(64) >> 2) | 1
@@ -89,6 +90,7 @@ class Connection:
 
     def disconnect(self):
         ws, self._ws = self._ws, None
+        self._frames = None  # what the old connection left buffered is never read
         if ws is not None:
             try:
                 ws.sock and ws.sock.shutdown(socket.SHUT_RDWR)
@@ -130,10 +132,9 @@ class Connection:
         except ssl.SSLCertVerificationError as e:
             raise RefusedError(f"tandem-server at {self.endpoint}: its TLS certificate is not trusted "
                                f"({e.verify_message}; see tls_ca_file)") from None
-        # websocket-client did the handshake; the frames go through tandem.frames. The frame mask
-        # (RFC 6455 5.3: unpredictable to the page that makes the payload) comes from a generator
-        # seeded by the OS, not one os.urandom system call (and GIL release) per frame.
-        self._frames = FrameSocket(ws.sock, self._mask_rng.randbytes, codec.MAX_FRAME_BYTES)
+        # websocket-client did the handshake; the frames go through tandem.frames, their masks
+        # from a pool of os.urandom bytes (tandem.frames.MaskKeys).
+        self._frames = FrameSocket(ws.sock, self._mask_keys, codec.MAX_FRAME_BYTES)
         self._ws = ws
 
     def reconnect(self, why):
@@ -146,6 +147,7 @@ class Connection:
                 self._connect_once()
                 if self._unacked:
                     self._frames.send_many([frame for frame, _, _ in self._unacked.values()])
+                    self.resent += len(self._unacked)
                 break
             except RefusedError:
                 self.disconnect()
@@ -199,6 +201,8 @@ class Connection:
             self.reconnect(f"{type(e).__name__}: {e}")
 
     def _read(self):
+        if self._frames is None:
+            raise ConnectionClosed("not connected")
         op, data = self._frames.recv_message()
         return codec.decode_reply(data if op == OP_BINARY else data.decode("utf-8", "replace"))
 

@@ -457,7 +457,7 @@ class _Reader:
                 agent_id = _IDS.get(raw)
                 if agent_id is None:
                     agent_id = raw.decode("utf-8", "replace")
-                    if len(_IDS) < 4096:
+                    if len(_IDS) < 4096 and n <= 128:  # agent ids, not whatever a server sends
                         _IDS[raw] = agent_id
         if k > 1 and offsets[1]:
             n, p = _vector_at(buf, size, a + offsets[1], 8)

@@ -301,6 +301,7 @@ class LocalBackend(UploadLoop):
             s = LocalStats(**{k: getattr(self.stats, k) for k in LocalStats.__dataclass_fields__})
             s.buffered_steps = self.queued_steps + self._in_flight_steps()
             s.reconnects = self.conn.reconnects
+            s.resent_requests = self.conn.resent
         versions = {spec.policy_id: (m.version if m else -1) for spec, m in zip(self.specs, self.models)}
         s.policy_versions = versions
         s.weights_version = min(versions.values()) if versions else -1

@@ -74,6 +74,7 @@ class LocalStats:
     dropped_reports: int = 0
     rejected_reports: int = 0
     reconnects: int = 0
+    resent_requests: int = 0      # requests sent again after a reconnect (each applied once)
     connected: bool = True
 
 
@@ -114,7 +115,8 @@ class UploadLoop:
             while self.queue or self.in_flight:
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    raise TandemConnectionError(f"flush: {self.queued_steps} buffered steps could not be uploaded to "
+                    raise TandemConnectionError(f"flush: {self.queued_steps + self._in_flight_steps()} buffered steps "
+                                                f"could not be uploaded to "
                                                 f"{self.conn.endpoint} within {self.opt.reconnect_timeout} s")
                 self.qmu.wait(min(left, 0.1))
         self.raise_kept_error()
@@ -174,11 +176,15 @@ class UploadLoop:
                 backoff = 0.02
                 # One round: every report of the batch not sent yet goes out in one write; the
                 # replies come back in order (a resend after a reconnect is applied once).
-                unsent = [e for e in current if e.rid == 0]
                 frames = []
-                for e in unsent:
-                    e.rid = self.conn.next_id()
-                    frames.append((e.rid, codec.encode(e.rid, "ReportSamples", (e.report,)), e.what()))
+                for e in [e for e in current if e.rid == 0]:
+                    rid = self.conn.next_id()
+                    try:
+                        frames.append((rid, codec.encode(rid, "ReportSamples", (e.report,)), e.what()))
+                        e.rid = rid
+                    except Exception as x:  # this report alone is lost (kept as an error, counted)
+                        current.remove(e)
+                        self._drop_in_flight([e], f"{e.what()}: {type(x).__name__}: {x}")
                 if frames:
                     self.conn.send_many(frames)
                     with self.qmu:
@@ -204,16 +210,23 @@ class UploadLoop:
                 backoff = min(backoff * 2, 1.0)
             except Exception as e:  # never let the thread die: keep the error, drop the reports in flight
                 with self.qmu:
-                    self.errors.append(Internal("local PolicyClient background thread", f"{type(e).__name__}: {e}"))
-                    for f in self.in_flight:
-                        self.stats.dropped_steps += f.report.steps()
-                        self.stats.dropped_reports += 1
-                        if f.rid:
-                            self.conn.forget(f.rid)
-                    self.in_flight = []
-                    self.qmu.notify_all()
+                    lost = list(self.in_flight)
+                self._drop_in_flight(lost, f"{type(e).__name__}: {e}")
                 time.sleep(backoff)
                 backoff = min(backoff * 2, 1.0)
+
+    def _drop_in_flight(self, lost, why):
+        """Drops reports of the round in progress (counted), keeping why as an Internal error."""
+        with self.qmu:
+            self.errors.append(Internal("local PolicyClient background thread", why))
+            for f in lost:
+                if f in self.in_flight:
+                    self.in_flight.remove(f)
+                self.stats.dropped_steps += f.report.steps()
+                self.stats.dropped_reports += 1
+                if f.rid:
+                    self.conn.forget(f.rid)
+            self.qmu.notify_all()
 
     def _uploaded(self, e, reply):
         r, what = e.report, e.what()

@@ -10,6 +10,8 @@ from tandem import arrays
     np.arange(6, dtype=np.float64).reshape(2, 3),
     np.arange(12, dtype=np.float32).reshape(3, 4)[:, 1:3],  # not contiguous
     np.arange(5, dtype=np.int64),
+    np.array([2 ** 62 + 2 ** 38 + 1, -3], np.int64),          # rounded once, as numpy rounds it
+    np.arange(3, dtype=np.float16),
     [0.5, -1.25, 3.0],
     7.5,
     np.arange(arrays.SMALL + 3, dtype=np.float32),            # numpy's path
@@ -31,6 +33,8 @@ def test_f32_join_rows_and_split_rows_equal_numpy():
     assert arrays.f32_join([]).dtype == np.float32 and arrays.f32_join([]).size == 0
     mixed = [np.zeros(0, np.float32), np.ones(3, np.float64)]  # another dtype: numpy's path
     assert np.array_equal(arrays.f32_join(mixed), np.ones(3, np.float32))
+    with pytest.raises(ValueError):
+        arrays.f32_rows([parts[0], parts[1][:2]])
     m = arrays.f32_rows(parts)
     assert m.shape == (9, 4) and np.array_equal(m, np.stack(parts))
     big = rng.standard_normal((3, arrays.SMALL * 8)).astype(np.float32)

@@ -361,7 +361,11 @@ class CuttingProxy:
                 a, _ = self.sock.accept()
             except OSError:
                 return
-            b = socket.create_connection(("127.0.0.1", self.target))
+            try:
+                b = socket.create_connection(("127.0.0.1", self.target))
+            except OSError:  # the server is away: the client sees a dropped connection
+                a.close()
+                continue
             with self.lock:
                 self.pairs.append((a, b))
             for x, y, gate in ((a, b, None), (b, a, self.replies)):
@@ -425,7 +429,7 @@ def test_local_uploads_go_in_pipelined_rounds_and_each_report_is_applied_once_ac
         proxy.close()
     assert st.dropped_steps == 0 and st.rejected_reports == 0, st
     assert st.uploaded_reports == episodes and st.uploaded_steps == episodes * length, st
-    assert st.reconnects >= 1, st
+    assert st.reconnects >= 1 and st.resent_requests >= 1, st  # a cut met unanswered requests
     assert st.upload_rounds < st.uploaded_reports, st  # several reports went out together
     assert eventually(lambda: s.metric("tandem_episodes_total") == episodes)
     assert s.metric("tandem_timesteps_total") == episodes * length

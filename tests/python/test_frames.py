@@ -9,7 +9,7 @@ import threading
 import pytest
 
 from tandem.errors import ProtocolError
-from tandem.frames import OP_BINARY, OP_PING, OP_PONG, OP_TEXT, ConnectionClosed, FrameSocket, mask
+from tandem.frames import OP_BINARY, OP_PING, OP_PONG, OP_TEXT, ConnectionClosed, FrameSocket, MaskKeys, mask
 
 
 def server_frame(payload, op=OP_BINARY, fin=True, rsv=0, masked=False):
@@ -121,10 +121,18 @@ def _send_quietly(sock, data):
 
 def test_a_close_frame_or_the_end_of_the_socket_is_connection_closed(pair):
     fs, peer = pair
-    peer.sendall(server_frame(b"\x03\xe8", op=0x8))
+    peer.sendall(server_frame(b"\x03\xe8bye", op=0x8))
     with pytest.raises(ConnectionClosed):
         fs.recv_message()
+    assert read_client_frame(peer) == (0x8, b"\x03\xe8")  # answered with its status code
     peer.sendall(server_frame(b"half")[:3])
     peer.shutdown(socket.SHUT_WR)
     with pytest.raises(ConnectionClosed):
         fs.recv_message()
+
+
+def test_mask_keys_come_from_a_refilled_pool_of_os_random_bytes():
+    keys = MaskKeys(pool_bytes=64)
+    got = [keys(4) for _ in range(100)]  # 400 bytes: the pool refilled 6 times
+    assert all(len(k) == 4 for k in got) and len(set(got)) > 95
+    assert len(keys(100)) == 100  # larger than the pool
