@@ -12,6 +12,7 @@ import json
 import os
 import pathlib
 import signal
+import socket
 import subprocess
 import threading
 import time
@@ -111,6 +112,78 @@ class ServerProcess:
             except RuntimeError:
                 time.sleep(0.25)
         raise RuntimeError("could not restart on the same port")
+
+
+def listen_on_loopback():
+    """A listening TCP socket on 127.0.0.1 and a free port: (socket, port)."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(16)
+    return sock, sock.getsockname()[1]
+
+
+class CuttingProxy:
+    """A TCP proxy on loopback to `port`; cut() resets every connection through it (the client
+    sees a dropped connection, the server keeps its state)."""
+
+    def __init__(self, port):
+        self.target = port
+        self.sock, listen_port = listen_on_loopback()
+        self.address = f"ws://127.0.0.1:{listen_port}"
+        self.pairs = []
+        self.lock = threading.Lock()
+        self.replies = threading.Event()  # cleared: the server's bytes wait here (held replies)
+        self.replies.set()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                a, _ = self.sock.accept()
+            except OSError:
+                return
+            try:
+                b = socket.create_connection(("127.0.0.1", self.target))
+            except OSError:  # the server is away: the client sees a dropped connection
+                a.close()
+                continue
+            with self.lock:
+                self.pairs.append((a, b))
+            for x, y, gate in ((a, b, None), (b, a, self.replies)):
+                threading.Thread(target=self._pump, args=(x, y, gate), daemon=True).start()
+
+    @staticmethod
+    def _pump(x, y, gate):
+        try:
+            while True:
+                d = x.recv(65536)
+                if not d:
+                    break
+                if gate is not None:
+                    gate.wait()
+                y.sendall(d)
+        except OSError:
+            pass
+        for s in (x, y):
+            try:
+                s.close()
+            except OSError:
+                pass
+
+    def cut(self):
+        with self.lock:
+            pairs, self.pairs = self.pairs, []
+        for a, b in pairs:
+            for s in (a, b):
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def close(self):
+        self.sock.close()
+        self.cut()
 
 
 def eventually(pred, timeout=30.0, every=0.05):

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import tandem
-from conftest import eventually
+from conftest import CuttingProxy, eventually
 
 MODES = ["remote", "local"]
 
@@ -332,77 +332,6 @@ def test_a_vectorised_call_beyond_the_server_bounds_is_refused_before_anything_i
             c.step(v)
         c.flush()
     assert server.metric("tandem_open_episodes") == 0
-
-
-class CuttingProxy:
-    """A TCP proxy on loopback to `port`; cut() resets every connection through it (the client
-    sees a dropped connection, the server keeps its state)."""
-
-    def __init__(self, port):
-        import socket
-        import threading
-        self.target = port
-        self.sock = socket.socket()
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(16)
-        self.address = f"ws://127.0.0.1:{self.sock.getsockname()[1]}"
-        self.pairs = []
-        self.lock = threading.Lock()
-        self.replies = threading.Event()  # cleared: the server's bytes wait here (held replies)
-        self.replies.set()
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self):
-        import socket
-        import threading
-        while True:
-            try:
-                a, _ = self.sock.accept()
-            except OSError:
-                return
-            try:
-                b = socket.create_connection(("127.0.0.1", self.target))
-            except OSError:  # the server is away: the client sees a dropped connection
-                a.close()
-                continue
-            with self.lock:
-                self.pairs.append((a, b))
-            for x, y, gate in ((a, b, None), (b, a, self.replies)):
-                threading.Thread(target=self._pump, args=(x, y, gate), daemon=True).start()
-
-    @staticmethod
-    def _pump(x, y, gate):
-        try:
-            while True:
-                d = x.recv(65536)
-                if not d:
-                    break
-                if gate is not None:
-                    gate.wait()
-                y.sendall(d)
-        except OSError:
-            pass
-        for s in (x, y):
-            try:
-                s.close()
-            except OSError:
-                pass
-
-    def cut(self):
-        import socket
-        with self.lock:
-            pairs, self.pairs = self.pairs, []
-        for a, b in pairs:
-            for s in (a, b):
-                try:
-                    s.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
-
-    def close(self):
-        self.sock.close()
-        self.cut()
 
 
 def test_local_uploads_go_in_pipelined_rounds_and_each_report_is_applied_once_across_drops(start_server):

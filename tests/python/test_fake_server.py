@@ -3,7 +3,6 @@ The fake is a real WebSocket server on loopback (handshake and framing by hand).
 import base64
 import hashlib
 import json
-import socket
 import struct
 import threading
 import time
@@ -13,6 +12,7 @@ import numpy as np
 import pytest
 
 import tandem
+from conftest import listen_on_loopback
 from tandem import codec
 from tandem.wire.fb import Envelope, TensorPart, Weights
 from tandem.wire.fb.Message import Message
@@ -26,11 +26,7 @@ class FakeServer:
 
     def __init__(self, reply):
         self.reply = reply
-        self.sock = socket.socket()
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(16)
-        self.port = self.sock.getsockname()[1]
+        self.sock, self.port = listen_on_loopback()
         self.address = f"ws://127.0.0.1:{self.port}"
         self.connections = 0
         self.closed = False
