@@ -33,7 +33,7 @@ namespace {
 double seconds_since(clk::time_point t0) { return std::chrono::duration<double>(clk::now() - t0).count(); }
 
 core::PolicySpec cartpole_spec(int64_t batch, int64_t minibatch, int64_t epochs) {
-  core::PolicySpec spec{"p", core::Space::box({4}), core::Space::discrete(2), {}};
+  core::PolicySpec spec{"p", core::Space::box({4}), core::Space::discrete(2), {}, {}};
   spec.config.model.fcnet_hiddens = {64, 64};
   spec.config.model.fcnet_activation = "tanh";
   spec.config.train_batch_size = batch;

@@ -14,7 +14,7 @@ using namespace tandem;
 
 int main() {
   torch::set_num_threads(1);
-  core::PolicySpec spec{"p", core::Space::box({4}), core::Space::discrete(2), {}};
+  core::PolicySpec spec{"p", core::Space::box({4}), core::Space::discrete(2), {}, {}};
   spec.config.model.fcnet_hiddens = {64, 64};
   auto model = algo::make_model(spec, 1);
   const auto params = model->parameters();

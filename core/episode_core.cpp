@@ -1,5 +1,7 @@
 #include "core/episode_core.h"
 
+#include <functional>
+
 #include <algorithm>
 #include <cmath>
 
@@ -11,6 +13,20 @@ namespace tandem::core {
 EpisodeCore::EpisodeCore(const PolicyResolver& policies, std::string id, bool training_enabled,
                          bool explore)
     : policies_(policies), id_(std::move(id)), training_enabled_(training_enabled), explore_(explore) {}
+
+ActionResult EpisodeCore::scripted_act(const std::string& agent_id, int policy,
+                                       std::span<const float> raw_obs, std::span<const float> mask,
+                                       uint64_t seed) {
+  const PolicySpec& spec = policies_.spec(policy);
+  auto [it, inserted] = script_memory_.try_emplace(agent_id);
+  if (inserted) {
+    std::seed_seq seq{static_cast<uint64_t>(seed), static_cast<uint64_t>(std::hash<std::string>{}(id_)),
+                      static_cast<uint64_t>(std::hash<std::string>{}(agent_id))};
+    it->second.rng.seed(seq);
+  }
+  const ScriptedPolicy script(*spec.script, spec.observation_space, spec.action_space);
+  return scripted_action(script, raw_obs, mask, spec.action_space.n, it->second);
+}
 
 EpisodeCore::Agent& EpisodeCore::agent(const std::string& agent_id, int policy) {
   auto [it, inserted] = agents_.try_emplace(agent_id);

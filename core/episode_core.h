@@ -22,6 +22,7 @@
 
 #include "core/messages.h"
 #include "core/policy_set.h"
+#include "core/scripted_policy.h"
 #include "core/status.h"
 
 namespace tandem::core {
@@ -85,6 +86,13 @@ class EpisodeCore {
   double reward_total() const { return reward_total_; }
   bool agent_done(const std::string& agent_id) const;
 
+  // The action of a scripted policy (`policy` has spec().script) for `agent_id`, with the
+  // memory the script keeps for that agent in this episode (always_same's column, beat_last's
+  // last board). On first use the memory's RNG is seeded from `seed` and both ids. The
+  // caller records the step as for any policy (record_step).
+  ActionResult scripted_act(const std::string& agent_id, int policy, std::span<const float> raw_obs,
+                            std::span<const float> mask, uint64_t seed);
+
  private:
   struct Agent {
     int policy = -1;
@@ -103,6 +111,7 @@ class EpisodeCore {
   const std::string id_;
   const bool training_enabled_, explore_;
   std::map<std::string, Agent> agents_;
+  std::map<std::string, ScriptMemory> script_memory_;  // agent id -> its script's memory
   std::vector<ClosedFragment> closed_;
   int64_t length_ = 0, env_steps_unreported_ = 0;
   double reward_total_ = 0;

@@ -57,9 +57,19 @@ const char* by_kind(const Space& s, const char* box, const char* discrete, const
 
 }  // namespace
 
-std::vector<TensorSpec> model_tensors(const PolicySpec& spec) { return layout(spec).tensors; }
+std::vector<TensorSpec> model_tensors(const PolicySpec& spec) {
+  if (spec.script) return {};
+  return layout(spec).tensors;
+}
 
 nlohmann::json describe_model(const PolicySpec& spec) {
+  if (spec.script)
+    return {{"format", "tandem-scripted/1"},
+            {"script", script_kind_name(*spec.script)},
+            {"observation_space", spec.observation_space.to_json()},
+            {"action_space", spec.action_space.to_json()},
+            {"masked_logit", kMaskedLogit},
+            {"tensors", nlohmann::json::array()}};
   const auto l = layout(spec);
   const auto& m = spec.config.model;
   nlohmann::json tensors = nlohmann::json::array();

@@ -37,7 +37,9 @@ std::vector<TensorSpec> model_tensors(const PolicySpec& spec);
 // GetConfig's description of one policy's model: {"format", "input_size", "preprocessing",
 // "observation_clip", "observation_filter", "activation", "policy_trunk", "policy_head",
 // "value_trunk", "value_head", "vf_share_layers", "distribution", "dist_dim", "free_log_std",
-// "masked_logit", "tensors": [{"name", "shape"}]}.
+// "masked_logit", "tensors": [{"name", "shape"}]}. A scripted policy: {"format":
+// "tandem-scripted/1", "script", "observation_space", "action_space", "masked_logit",
+// "tensors": []} (core/scripted_policy.h states each script).
 nlohmann::json describe_model(const PolicySpec& spec);
 // {policy_id: describe_model(spec)} for every policy.
 nlohmann::json describe_models(const PolicySet& set);

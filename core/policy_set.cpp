@@ -5,6 +5,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/scripted_policy.h"
+
 namespace tandem::core {
 namespace {
 [[noreturn]] void bad(const std::string& msg) { throw std::invalid_argument(msg); }
@@ -21,7 +23,7 @@ void check_keys(const nlohmann::json& j, const std::string& where, const std::se
 
 PolicySpec read_policy(const std::string& id, const nlohmann::json& pj, const AlgoConfig& base) {
   const std::string where = "policies." + id;
-  check_keys(pj, where, {"observation_space", "action_space", "config"});
+  check_keys(pj, where, {"observation_space", "action_space", "config", "scripted"});
   PolicySpec spec;
   spec.policy_id = id;
   if (!pj.contains("observation_space")) bad("'" + where + ".observation_space' is required");
@@ -35,6 +37,16 @@ PolicySpec read_policy(const std::string& id, const nlohmann::json& pj, const Al
     spec.action_space = Space::from_json(pj.at("action_space"));
   } catch (const std::exception& e) {
     bad("'" + where + ".action_space': " + e.what());
+  }
+  if (pj.contains("scripted")) {
+    const auto& sj = pj.at("scripted");
+    if (sj.is_string()) spec.script = script_kind_from_name(sj.get<std::string>());
+    if (!spec.script)
+      bad("'" + where + ".scripted' must be one of \"random\", \"always_same\", \"linear\", "
+          "\"beat_last\"");
+    if (auto st = ScriptedPolicy::check_spaces(*spec.script, spec.observation_space, spec.action_space);
+        !st.ok())
+      bad("'" + where + "': " + st.message);
   }
   spec.config = base;
   if (pj.contains("config")) {
@@ -107,6 +119,7 @@ void write_policies(const PolicySet& s, nlohmann::json& j) {
     pols[p.policy_id] = {{"observation_space", p.observation_space.to_json()},
                          {"action_space", p.action_space.to_json()},
                          {"config", p.config.to_json()}};
+    if (p.script) pols[p.policy_id]["scripted"] = script_kind_name(*p.script);
     order.push_back(p.policy_id);
   }
   j["policies"] = pols;

@@ -2,11 +2,13 @@
 // What a hosted policy is (id, spaces, merged hyperparameters) and what one forward pass
 // yields for one agent. Shared by the server, the local client and algorithms/.
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
 
 #include "core/algo_config.h"
+#include "core/script_kind.h"
 #include "core/spaces.h"
 
 namespace tandem::core {
@@ -16,6 +18,9 @@ struct PolicySpec {
   Space observation_space;
   Space action_space;
   AlgoConfig config;  // the server's config with this policy's overrides applied
+  // A scripted policy (config "scripted": "random" | "always_same" | "linear" | "beat_last"):
+  // no model, never trained; its actions come from core::ScriptedPolicy.
+  std::optional<ScriptKind> script;
 };
 
 // The model's input for one raw observation of this policy (preprocessed, Box elements

@@ -1,6 +1,9 @@
 // Scripted opponents; see scripted_policy.h.
 #include "core/scripted_policy.h"
 
+#include "core/action_logp.h"
+#include "core/trajectory.h"
+
 namespace tandem::core {
 namespace {
 
@@ -52,7 +55,7 @@ Status ScriptedPolicy::check_spaces(ScriptKind kind, const Space& observation, c
 }
 
 ScriptedPolicy::ScriptedPolicy(ScriptKind kind, const Space& observation, const Space& action)
-    : kind_(kind), n_(action.n) {
+    : kind_(kind), action_(action), n_(action.n) {
   if (kind == ScriptKind::kBeatLast) {
     rows_ = observation.shape[0];
     cols_ = observation.shape[1];
@@ -107,6 +110,21 @@ int64_t ScriptedPolicy::act(std::span<const float> raw_obs, std::span<const floa
     }
   }
   return 0;
+}
+
+ActionResult scripted_action(const ScriptedPolicy& policy, std::span<const float> raw_obs,
+                             std::span<const float> mask, int64_t num_actions, ScriptMemory& memory) {
+  ActionResult r;
+  r.discrete = {policy.act(raw_obs, mask, memory, memory.rng)};
+  r.dist_inputs.assign(static_cast<size_t>(num_actions), 0.f);
+  if (!mask.empty())
+    for (size_t a = 0; a < r.dist_inputs.size() && a < mask.size(); ++a)
+      if (mask[a] == 0.f) r.dist_inputs[a] = kMaskedLogit;
+  // The log-prob under these dist_inputs (uniform over the allowed actions), so a local
+  // client's report of the step passes the server's logp check.
+  r.logp = action_logp(policy.action_space(), r.dist_inputs, r.discrete, {});
+  r.weights_version = 0;
+  return r;
 }
 
 }  // namespace tandem::core

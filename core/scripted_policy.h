@@ -22,22 +22,19 @@
 #include <string_view>
 #include <vector>
 
+#include "core/policy_spec.h"
+#include "core/script_kind.h"
 #include "core/spaces.h"
 #include "core/status.h"
 
 namespace tandem::core {
-
-enum class ScriptKind { kRandom, kAlwaysSame, kLinear, kBeatLast };
-
-// "random", "always_same", "linear", "beat_last"; nullopt for any other name.
-std::optional<ScriptKind> script_kind_from_name(std::string_view name);
-const char* script_kind_name(ScriptKind kind);
 
 // What a scripted policy remembers about one agent in one episode. Start each episode
 // with a default-constructed one.
 struct ScriptMemory {
   int64_t kept_action = -1;                 // always_same: the action it keeps (-1: none yet)
   std::vector<float> last_opponent_plane;   // beat_last: opponent plane of the previous obs
+  std::mt19937_64 rng;                      // the draws of scripted_action()
 };
 
 class ScriptedPolicy {
@@ -50,6 +47,7 @@ class ScriptedPolicy {
   ScriptedPolicy(ScriptKind kind, const Space& observation, const Space& action);
 
   ScriptKind kind() const { return kind_; }
+  const Space& action_space() const { return action_; }
 
   // One action for `raw_obs` (observation_space.raw_size() floats) under `mask` (n floats,
   // 1 = allowed; empty = all allowed). The mask must allow at least one action (the
@@ -62,9 +60,17 @@ class ScriptedPolicy {
   bool allowed(std::span<const float> mask, int64_t a) const;
 
   ScriptKind kind_;
+  Space action_;
   int64_t n_ = 0;      // number of actions
   int64_t rows_ = 0;   // beat_last: board rows
   int64_t cols_ = 0;   // beat_last: board columns (== n_)
 };
+
+// What a scripted policy answers for one agent, as the learned policies' ActionResult: the
+// action, vf_pred 0, logp = log(1 / allowed actions), and dist_inputs 0 for each allowed action and kMaskedLogit for
+// each masked one. Draws from memory.rng. The server's request core and the local client
+// both call this (their episode cores keep the memory).
+ActionResult scripted_action(const ScriptedPolicy& policy, std::span<const float> raw_obs,
+                             std::span<const float> mask, int64_t num_actions, ScriptMemory& memory);
 
 }  // namespace tandem::core

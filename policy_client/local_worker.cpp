@@ -35,6 +35,7 @@ std::unique_ptr<ClientBackend> make_local_backend(const std::string& address, co
 LocalWorker::LocalWorker(const std::string& address, const ClientOptions& options) : opt_(options) {
   conn_ = std::make_unique<Connection>(address, opt_);
   rng_.seed(opt_.seed ? opt_.seed : conn_->rng());
+  script_seed_ = rng_();
   uploads_ = std::make_unique<UploadQueue>(opt_, conn_->endpoint());
   // A server that accepts the connection but never answers must not block the constructor:
   // a watchdog aborts the socket after reconnect_timeout_s.
@@ -125,8 +126,14 @@ std::string LocalWorker::start_episode(std::optional<std::string> episode_id, bo
   return id;
 }
 
-core::ActionResult& LocalWorker::compute(int policy, std::span<const float> obs, std::span<const float> mask,
+core::ActionResult& LocalWorker::compute(core::EpisodeCore& ep, const std::string& agent_id, int policy,
+                                         std::span<const float> obs, std::span<const float> mask,
                                          bool explore) {
+  if (policies_.spec(policy).script) {  // with the memory the episode keeps for the script
+    out_.resize(1);
+    out_[0] = ep.scripted_act(agent_id, policy, obs, mask, script_seed_);
+    return out_[0];
+  }
   core::preprocess_observation(policies_.spec(policy), obs, pre_);
   const uint8_t e = explore ? 1 : 0;
   weights_->model(policy)->compute_actions(pre_, 1, mask, {&e, 1}, rng_, out_);
@@ -142,7 +149,7 @@ std::map<std::string, Action> LocalWorker::get_action(core::GetAction m) {
   std::map<std::string, Action> actions;
   for (size_t i = 0; i < m.agents.size(); ++i) {
     const auto& a = m.agents[i];
-    auto& r = compute(policies[i], a.obs, a.action_mask, ep.explore());
+    auto& r = compute(ep, a.agent_id, policies[i], a.obs, a.action_mask, ep.explore());
     ep.record_step(a.agent_id, policies[i], a.obs, r);
     actions[a.agent_id] = Action{r.discrete, r.continuous};
   }
@@ -161,7 +168,7 @@ void LocalWorker::log_action(core::LogAction m) {
     const auto& a = m.agents[i];
     // Keep the model's value and distribution; take the simulator's action and its
     // log-probability under that distribution (as the server does for remote LogAction).
-    auto& r = compute(policies[i], a.obs, a.action_mask, /*explore=*/false);
+    auto& r = compute(ep, a.agent_id, policies[i], a.obs, a.action_mask, /*explore=*/false);
     core::adopt_logged_action(policies_.spec(policies[i]).action_space, m.actions[i], r);
     ep.record_step(a.agent_id, policies[i], a.obs, r);
   }

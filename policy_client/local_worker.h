@@ -59,7 +59,10 @@ class LocalWorker final : public ClientBackend {
  private:
   core::EpisodeCore& episode(const std::string& id, const char* request);
   // One forward pass of `policy` on a raw observation (result valid until the next call).
-  core::ActionResult& compute(int policy, std::span<const float> obs, std::span<const float> mask, bool explore);
+  // One agent's action: the model of a learned policy, or a scripted policy with the memory
+  // `ep` keeps for the agent.
+  core::ActionResult& compute(core::EpisodeCore& ep, const std::string& agent_id, int policy,
+                              std::span<const float> obs, std::span<const float> mask, bool explore);
   // Queues the fragments the episode closed (and, when `done`, its summary) for upload.
   void report(core::EpisodeCore& ep, bool done, const std::vector<core::Metric>& metrics = {});
 
@@ -78,6 +81,7 @@ class LocalWorker final : public ClientBackend {
   std::map<std::string, core::EpisodeCore> episodes_;
   std::unique_ptr<core::EpisodeBook> book_;  // the server's id rules (bound, duplicates, tombstones)
   std::mt19937_64 rng_;
+  uint64_t script_seed_ = 0;  // seeds the scripts' per-episode memory (EpisodeCore::scripted_act)
   std::vector<float> pre_;
   std::vector<core::ActionResult> out_;
 

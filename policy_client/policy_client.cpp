@@ -45,8 +45,9 @@ Action PolicyClient::get_action(const std::string& episode_id, std::span<const f
   return impl_->backend->get_action(requests::get_action(episode_id, obs, action_mask)).at(kDefaultAgentId);
 }
 
-std::map<std::string, Action> PolicyClient::get_action(const std::string& episode_id, const AgentObs& obs) {
-  return impl_->backend->get_action(core::GetAction{episode_id, requests::agents_of(obs)});
+std::map<std::string, Action> PolicyClient::get_action(const std::string& episode_id, const AgentObs& obs,
+                                                       const AgentObs& action_masks) {
+  return impl_->backend->get_action(core::GetAction{episode_id, requests::agents_of(obs, action_masks)});
 }
 
 void PolicyClient::log_action(const std::string& episode_id, std::span<const float> obs, const Action& action) {

@@ -172,8 +172,10 @@ class PolicyClient {
   // Single agent ("agent0").
   Action get_action(const std::string& episode_id, std::span<const float> obs,
                     std::span<const float> action_mask = {});
-  // Multi-agent: one action per agent in `obs`.
-  std::map<std::string, Action> get_action(const std::string& episode_id, const AgentObs& obs);
+  // Multi-agent: one action per agent in `obs`; `action_masks` (agent id -> mask) for any of
+  // them (1 = allowed; an agent without one may take any action).
+  std::map<std::string, Action> get_action(const std::string& episode_id, const AgentObs& obs,
+                                           const AgentObs& action_masks = {});
   void log_action(const std::string& episode_id, std::span<const float> obs, const Action& action);
   void log_returns(const std::string& episode_id, float reward);
   void log_returns(const std::string& episode_id, const std::map<std::string, float>& rewards,

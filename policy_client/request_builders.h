@@ -3,6 +3,7 @@
 // written once for single calls (PolicyClient) and vectorised ones (VectorStep).
 #include <map>
 #include <span>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -11,10 +12,17 @@
 
 namespace tandem::client::requests {
 
-inline std::vector<core::AgentObs> agents_of(const AgentObs& obs) {
+// `masks`: action masks of some of the agents (keyed like `obs`); one for an agent that is
+// not in `obs` throws std::invalid_argument.
+inline std::vector<core::AgentObs> agents_of(const AgentObs& obs, const AgentObs& masks = {}) {
   std::vector<core::AgentObs> out;
   out.reserve(obs.size());
-  for (const auto& [id, o] : obs) out.push_back({id, o, {}});
+  for (const auto& [id, m] : masks)
+    if (!obs.count(id)) throw std::invalid_argument("an action mask for agent '" + id.substr(0, 40) + "', which has no observation");
+  for (const auto& [id, o] : obs) {
+    auto it = masks.find(id);
+    out.push_back({id, o, it == masks.end() ? std::vector<float>{} : it->second});
+  }
   return out;
 }
 

@@ -25,8 +25,8 @@ size_t VectorStep::get_action(const std::string& episode_id, std::span<const flo
   return num_get_actions_++;
 }
 
-size_t VectorStep::get_action(const std::string& episode_id, const AgentObs& obs) {
-  request_.entries.emplace_back(core::GetAction{episode_id, requests::agents_of(obs)});
+size_t VectorStep::get_action(const std::string& episode_id, const AgentObs& obs, const AgentObs& action_masks) {
+  request_.entries.emplace_back(core::GetAction{episode_id, requests::agents_of(obs, action_masks)});
   return num_get_actions_++;
 }
 

@@ -42,8 +42,9 @@ class VectorStep {
   // Single agent ("agent0"). Returns k: the reply's action(k) answers this call.
   size_t get_action(const std::string& episode_id, std::span<const float> obs,
                     std::span<const float> action_mask = {});
-  // Multi-agent: one action per agent in `obs` (the reply's actions[k]).
-  size_t get_action(const std::string& episode_id, const AgentObs& obs);
+  // Multi-agent: one action per agent in `obs` (the reply's actions[k]), under the
+  // `action_masks` given (agent id -> mask).
+  size_t get_action(const std::string& episode_id, const AgentObs& obs, const AgentObs& action_masks = {});
   void log_action(const std::string& episode_id, std::span<const float> obs, const Action& action);
   void log_returns(const std::string& episode_id, float reward);
   void log_returns(const std::string& episode_id, const std::map<std::string, float>& rewards,

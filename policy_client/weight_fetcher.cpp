@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "algorithms/scripted_model.h"
 #include "core/weight_tensors.h"
 
 namespace tandem::client {
@@ -13,6 +14,13 @@ int WeightFetcher::fetch(Connection& conn, bool any_version) {
   int updated = 0;
   for (size_t p = 0; p < specs_.size(); ++p) {
     const auto mine = model(static_cast<int>(p));
+    if (specs_[p].script) {  // scripted: no weights to fetch, the script runs here
+      if (!mine) {
+        std::lock_guard lk(mu_);
+        models_[p] = algo::make_scripted_model(specs_[p]);
+      }
+      continue;
+    }
     const int64_t have = mine && !any_version ? mine->version() : -1;
     const std::string what = "GetWeights(" + specs_[p].policy_id + ")";
     const uint64_t rid = conn.next_id();

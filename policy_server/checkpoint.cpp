@@ -22,6 +22,7 @@ std::string save_checkpoint(ServerContext& ctx) {
   fs::create_directories(tmp);
   for (size_t p = 0; p < cfg.policies.size(); ++p) {
     const auto& id = cfg.policies[p].policy_id;
+    if (cfg.policies[p].script) continue;  // scripted: no weights, no state
     if (auto* a = ctx.policies.algorithm(static_cast<int>(p))) {
       a->save((tmp / (id + ".pt")).string());
     } else {  // served, not trained: its weights only
@@ -73,6 +74,7 @@ void restore_checkpoint(ServerContext& ctx, const std::string& path) {
                              saved.value("algorithm", "") + "', this server runs '" + cfg.algorithm + "'");
   for (size_t p = 0; p < cfg.policies.size(); ++p) {
     const auto& spec = cfg.policies[p];
+    if (spec.script) continue;  // scripted: nothing was saved, the config says what it is
     const auto& pols = saved.at("policies");
     if (!pols.contains(spec.policy_id))
       throw std::runtime_error("checkpoint '" + path + "' has no policy '" + spec.policy_id + "'");

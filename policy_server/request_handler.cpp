@@ -130,9 +130,29 @@ void RequestHandler::act(Caller caller, const std::string& episode_id,
     req->masks.push_back(agents[i].action_mask);
     req->logged.push_back(actions ? std::optional((*actions)[i]) : std::nullopt);
   }
-  req->remaining.store(static_cast<int>(n));
+  // Scripted policies answer here, with the memory their episode keeps; the others in their
+  // policy's batch.
+  int batched = 0;
+  {
+    std::lock_guard lk(ep->mutex);
+    for (size_t i = 0; i < n; ++i) {
+      const auto& spec = ctx_.policies.spec(req->policies[i]);
+      if (!spec.script) {
+        ++batched;
+        continue;
+      }
+      req->results[i] = ep->core.scripted_act(agents[i].agent_id, req->policies[i], agents[i].obs,
+                                              agents[i].action_mask, ctx_.config.seed);
+      // LogAction: the client's action, as for a learned policy.
+      if (const auto& logged = req->logged[i]) core::adopt_logged_action(spec.action_space, *logged, req->results[i]);
+    }
+  }
+  req->remaining.store(batched);
   req->caller = std::move(caller);  // last: until here a failure is answered through `caller`
-  for (size_t i = 0; i < n; ++i) ctx_.policies.batcher(req->policies[i]).enqueue(req, static_cast<int>(i));
+  if (batched == 0) return complete(req);
+  for (size_t i = 0; i < n; ++i)
+    if (!ctx_.policies.spec(req->policies[i]).script)
+      ctx_.policies.batcher(req->policies[i]).enqueue(req, static_cast<int>(i));
 }
 
 void RequestHandler::complete(const std::shared_ptr<PendingAction>& req) {

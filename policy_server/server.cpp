@@ -9,6 +9,7 @@
 
 #include <boost/asio/executor_work_guard.hpp>
 
+#include "algorithms/scripted_model.h"
 #include "core/model_description.h"
 #include "policy_server/checkpoint.h"
 #include "policy_server/inference_batcher.h"
@@ -44,7 +45,10 @@ Server::Server(ServerConfig cfg) : ioc_(std::make_unique<boost::asio::io_context
   const auto& c = ctx_->config;
   for (size_t i = 0; i < c.policies.size(); ++i) {
     const int p = static_cast<int>(i);
-    ctx_->policies.set_algorithm(p, algo::make_algorithm(c.algorithm, c.policies[i], c.seed + 1000 * i));
+    if (c.policies[i].script)  // scripted: served from the request core, never trained
+      ctx_->policies.freeze(p, algo::make_scripted_model(c.policies[i]));
+    else
+      ctx_->policies.set_algorithm(p, algo::make_algorithm(c.algorithm, c.policies[i], c.seed + 1000 * i));
     ctx_->policies.batcher_slot(p) = std::make_unique<InferenceBatcher>(
         *ioc_, ctx_->policies, p, c.seed + 17 + i, ctx_->stats,
         [h = handler_.get()](const std::shared_ptr<PendingAction>& r) { h->complete(r); },

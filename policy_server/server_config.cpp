@@ -74,6 +74,8 @@ int ServerConfig::policy_index(const std::string& policy_id) const {
 }
 
 bool ServerConfig::is_trained(const std::string& policy_id) const {
+  const int p = policy_index(policy_id);
+  if (p >= 0 && policies[static_cast<size_t>(p)].script) return false;  // scripted: nothing to train
   return policies_to_train.empty() ||
          std::find(policies_to_train.begin(), policies_to_train.end(), policy_id) != policies_to_train.end();
 }
@@ -217,10 +219,14 @@ ServerConfig parse_server_config(const nlohmann::json& j) {
     for (const auto& id : t) {
       if (!id.is_string() || c.policy_index(id.get<std::string>()) < 0)
         bad("'policies_to_train' names a policy that is not hosted: " + id.dump());
+      if (c.policies[static_cast<size_t>(c.policy_index(id.get<std::string>()))].script)
+        bad("'policies_to_train' names a scripted policy, which has nothing to train: " + id.dump());
       c.policies_to_train.push_back(id.get<std::string>());
     }
     if (c.policies_to_train.empty()) bad("'policies_to_train' must name at least one policy (omit it to train all)");
   }
+  if (std::none_of(c.policies.begin(), c.policies.end(), [](const auto& p) { return !p.script; }))
+    bad("every policy is scripted: host at least one learned policy");
   if (j.contains("stop")) {
     const auto& s = j.at("stop");
     check_keys(s, "stop", {"training_iteration", "timesteps_total", "episode_reward_mean"});

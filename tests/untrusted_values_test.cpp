@@ -243,7 +243,7 @@ TEST_CASE("a relu model trained on legal but extreme observations keeps finite w
   auto w = c.call(rid++, core::GetWeights{"p", -1});
   REQUIRE(test::is<core::Weights>(w));
   const auto& weights = std::get<core::Weights>(w);
-  core::PolicySpec spec{"p", core::Space::box({2}), core::Space::discrete(3), {}};
+  core::PolicySpec spec{"p", core::Space::box({2}), core::Space::discrete(3), {}, {}};
   spec.config.merge_json(cfg["config"]);
   core::WeightAssembler parts;
   REQUIRE(parts.add(weights).ok());

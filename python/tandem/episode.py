@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from tandem.errors import BadAction, BadObservation, BadRequest, UnknownAgent
+from tandem.scripted import ScriptMemory
 
 MAX_AGENTS_PER_EPISODE = 1024   # core/request_checks.h kMaxAgentsPerEpisode
 MAX_AGENTS_PER_FRAME = 1024     # kMaxAgentsPerFrame
@@ -113,6 +114,13 @@ class LocalEpisode:
         self.env_steps_unreported = 0
         self.reward_total = 0.0
         self.unattached_abs = 0.0
+        self.scripts = {}  # agent id -> ScriptMemory of its scripted policy (tandem/scripted.py)
+
+    def script_memory(self, agent_id):
+        m = self.scripts.get(agent_id)
+        if m is None:
+            m = self.scripts[agent_id] = ScriptMemory()
+        return m
 
     def _policy(self, agent_id):
         return policy_for(self.c.mapping, self.c.policy_ids, self.id, agent_id)

@@ -27,6 +27,7 @@ from tandem.episode import MAX_EPISODE_ID_BYTES, LocalEpisode, check_id
 from tandem.errors import (DuplicateEpisode, ProtocolError, RequestError, TooManyEpisodes, UnknownEpisode,
                            first_of, request_error)
 from tandem.model import NumpyPolicy, WeightAssembler
+from tandem.scripted import FORMAT as SCRIPTED_FORMAT, ScriptedPolicy
 from tandem.spaces import Space
 from tandem.upload import FragmentValue, LocalStats, Report, UploadLoop, _split
 
@@ -101,6 +102,13 @@ class LocalBackend(UploadLoop):
     # ---- weights (constructor, then the background thread) ----
     def _fetch(self, any_version):
         for p, spec in enumerate(self.specs):
+            if spec.description.get("format") == SCRIPTED_FORMAT:  # no weights: the script runs here
+                if self.models[p] is None:
+                    try:
+                        self.models[p] = ScriptedPolicy(spec.description)
+                    except ValueError as e:
+                        raise ProtocolError(f"policy {spec.policy_id!r}: {e}") from None
+                continue
             have = -1 if any_version or self.models[p] is None else self.models[p].version
             what = f"GetWeights({spec.policy_id})"
             rid = self.conn.next_id()
@@ -163,7 +171,10 @@ class LocalBackend(UploadLoop):
         out = {}
         for i, (agent_id, obs, mask) in enumerate(agents):
             model = self.models[policies[i]]
-            if actions is None:
+            if model.scripted:  # with the memory the episode keeps for the agent's script
+                r = model.act(obs, mask, ep.script_memory(agent_id), self.rng,
+                              None if actions is None else actions[i][1][0])
+            elif actions is None:
                 r = model.compute_action(obs, mask, ep.explore, self.rng)
             else:  # the model's value and distribution; the simulator's action and its log-prob
                 r = model.compute_action(obs, mask, False, self.rng)
@@ -212,7 +223,8 @@ class LocalBackend(UploadLoop):
                     continue
                 checked.append((k, ep, policies))
                 for i, (_, obs, _) in enumerate(agents):
-                    rows.setdefault(policies[i], []).append(self.models[policies[i]].preprocess(obs))
+                    if not self.models[policies[i]].scripted:
+                        rows.setdefault(policies[i], []).append(self.models[policies[i]].preprocess(obs))
             forward = {}  # policy -> (dist rows, values), in the order the rows were added
             for p, xs in rows.items():
                 dist, values = self.models[p].forward_batch(f32_rows(xs))
@@ -221,6 +233,11 @@ class LocalBackend(UploadLoop):
                 res = {}
                 for i, (agent_id, obs, mask) in enumerate(calls[k][1]):
                     p = policies[i]
+                    if self.models[p].scripted:
+                        r = self.models[p].act(obs, mask, ep.script_memory(agent_id), self.rng)
+                        ep.record_step(agent_id, p, obs, r)
+                        res[agent_id] = (r.discrete, r.continuous)
+                        continue
                     dists, values, at = forward[p]
                     j = at[0]
                     at[0] = j + 1

@@ -65,6 +65,7 @@ class WeightsMismatch(ValueError):
 
 class NumpyPolicy:
     """One policy's model; immutable once built, so any thread may use it."""
+    scripted = False  # tandem/scripted.py: the policies without a model
 
     def __init__(self, description, tensors, version):
         d = description

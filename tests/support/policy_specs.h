@@ -10,7 +10,7 @@ namespace tandem::test {
 
 inline core::PolicySpec policy_spec(std::string id, core::Space observation_space, core::Space action_space,
                                     const char* overrides = "{}") {
-  core::PolicySpec spec{std::move(id), std::move(observation_space), std::move(action_space), {}};
+  core::PolicySpec spec{std::move(id), std::move(observation_space), std::move(action_space), {}, {}};
   spec.config.merge_json(nlohmann::json::parse(overrides));
   return spec;
 }

@@ -22,7 +22,7 @@ using namespace tandem::algo;
 namespace {
 
 core::PolicySpec spec_for(const std::string& activation) {
-  core::PolicySpec spec{"p", core::Space::box({3}), core::Space::discrete(4), {}};
+  core::PolicySpec spec{"p", core::Space::box({3}), core::Space::discrete(4), {}, {}};
   spec.config.model.fcnet_hiddens = {8, 6};
   spec.config.model.fcnet_activation = activation;
   spec.config.clip_param = 0.2;

@@ -1,0 +1,215 @@
+// Connect Four against a real tandem-server process: masks end to end (no masked action from
+// the learned policy over many thousands of samples, greedy and sampled, remote and local
+// inference, masks that leave one action), scripted opponents served by the server with
+// their per-episode memory (beat_last answers the last column), training on masked
+// experience, and the config checks of scripted policies.
+#include <doctest/doctest.h>
+
+#include <map>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "policy_client/policy_client.h"
+#include "policy_server/server_config.h"
+#include "sims/connect_four.h"
+#include "support/server_process.h"
+
+using namespace tandem;
+using sims::ConnectFour;
+
+namespace {
+
+nlohmann::json connect_four_config(const std::string& name, const std::string& opponent) {
+  auto j = nlohmann::json::parse(R"({
+    "algorithm": "ppo", "port": 0, "seed": 3,
+    "config": {"train_batch_size": 400, "sgd_minibatch_size": 100, "num_sgd_iter": 2,
+               "rollout_fragment_length": 50, "model": {"fcnet_hiddens": [32]}},
+    "policies": {
+      "learned": {"observation_space": {"type": "box", "shape": [6, 7, 2], "low": 0, "high": 1},
+                  "action_space": {"type": "discrete", "n": 7}},
+      "opponent": {"observation_space": {"type": "box", "shape": [6, 7, 2], "low": 0, "high": 1},
+                   "action_space": {"type": "discrete", "n": 7}}
+    },
+    "policy_mapping": {"player_0": "learned", "player_1": "opponent", "agent0": "learned"}
+  })");
+  j["policies"]["opponent"]["scripted"] = opponent;
+  j["results_dir"] = test::results_path(name) + "/results";
+  return j;
+}
+
+bool allowed(const std::vector<float>& mask, int64_t a) {
+  return a >= 0 && a < static_cast<int64_t>(mask.size()) && mask[static_cast<size_t>(a)] != 0.f;
+}
+
+// Plays `games` games, learned (player_0) against the server's scripted opponent (player_1).
+// Every action is checked against the mask; `check_opponent(env_before_move, action)` sees
+// each of the opponent's moves. Returns player_0's wins.
+template <class F>
+int play_games(client::PolicyClient& c, int games, bool explore, F check_opponent) {
+  ConnectFour env;
+  int wins = 0;
+  for (int g = 0; g < games; ++g) {
+    const auto ep = c.start_episode(std::nullopt, true, explore);
+    auto obs = env.reset();
+    sims::StepResult r;
+    while (!env.game_over()) {
+      const std::string mover = env.to_move_id();
+      const auto mask = env.action_mask();
+      const auto a = c.get_action(ep, {{mover, obs.at(mover)}}, {{mover, mask}}).at(mover).as_int();
+      REQUIRE_MESSAGE(allowed(mask, a), mover << " chose masked column " << a);
+      if (mover == ConnectFour::kPlayer1) check_opponent(env, a);
+      r = env.step({{mover, a}});
+      c.log_returns(ep, r.rewards);
+      obs = r.obs;
+    }
+    c.end_episode(ep, r.obs);
+    wins += env.winner() == 0;
+  }
+  c.flush();
+  return wins;
+}
+
+// Many single-agent samples of the learned policy under random masks (every third leaves one
+// action), `batch` environments per round trip. Returns how often each action came.
+std::map<int64_t, int> sample_masked(client::PolicyClient& c, int rounds, int batch, bool explore,
+                                     std::mt19937_64& rng) {
+  std::vector<std::string> eps;
+  for (int i = 0; i < batch; ++i) eps.push_back(c.start_episode(std::nullopt, true, explore));
+  std::vector<std::vector<float>> obs(static_cast<size_t>(batch)), masks(static_cast<size_t>(batch));
+  std::map<int64_t, int> seen;
+  for (int round = 0; round < rounds; ++round) {
+    std::vector<client::EpisodeObs> in;
+    for (int i = 0; i < batch; ++i) {
+      auto& o = obs[static_cast<size_t>(i)];
+      auto& m = masks[static_cast<size_t>(i)];
+      o.assign(84, 0.f);
+      for (auto& x : o) x = static_cast<float>(rng() % 4 == 0);
+      m.assign(7, 0.f);
+      if ((round + i) % 3 == 0) {
+        m[rng() % 7] = 1.f;
+      } else {
+        for (auto& x : m) x = static_cast<float>(rng() & 1);
+        m[rng() % 7] = 1.f;
+      }
+      in.push_back({eps[static_cast<size_t>(i)], o, m});
+    }
+    const auto actions = c.get_actions(in);
+    REQUIRE(actions.size() == static_cast<size_t>(batch));
+    for (int i = 0; i < batch; ++i) {
+      const int64_t a = actions[static_cast<size_t>(i)].as_int();
+      REQUIRE_MESSAGE(allowed(masks[static_cast<size_t>(i)], a), "masked action " << a);
+      ++seen[a];
+    }
+  }
+  for (const auto& e : eps) c.end_episode(e, std::vector<float>(84, 0.f));
+  c.flush();
+  return seen;
+}
+
+}  // namespace
+
+TEST_CASE("connect four: masks hold end to end and beat_last is served with its memory") {
+  const std::string name = "connect_four_server";
+  test::ServerProcess s(connect_four_config(name, "beat_last"), name);
+  std::mt19937_64 rng(9);
+  for (auto mode : {client::InferenceMode::Remote, client::InferenceMode::Local}) {
+    CAPTURE(mode == client::InferenceMode::Local);
+    client::PolicyClient c(s.address(), mode);
+    int answered = 0, checked = 0;
+    auto beat_last = [&](const ConnectFour& before, int64_t a) {
+      const int last = before.last_move(0);
+      if (last >= 0 && before.action_mask()[static_cast<size_t>(last)] != 0.f) {
+        ++checked;
+        answered += a == last;
+      }
+    };
+    play_games(c, 30, true, beat_last);
+    play_games(c, 10, false, beat_last);
+    CHECK(checked > 100);
+    CHECK(answered == checked);  // always the column player_0 just played, when legal
+
+    // The learned policy under random masks: sampled and greedy, thousands of draws.
+    const auto sampled = sample_masked(c, 40, 64, true, rng);
+    CHECK(sampled.size() == 7);
+    const auto greedy = sample_masked(c, 20, 64, false, rng);
+    int total = 0;
+    for (const auto& [a, n] : greedy) total += n;
+    CHECK(total == 20 * 64);
+  }
+  // Training ran on the masked experience of the learned policy, with no error and no
+  // skipped batch; the scripted policy kept its version 0 (never trained).
+  REQUIRE(test::eventually([&] { return s.metric("tandem_training_iteration") >= 2; }));
+  CHECK(s.metric("tandem_learner_errors_total") == 0);
+  CHECK(s.stop() == 0);
+}
+
+TEST_CASE("connect four: every scripted opponent plays legal moves from the server") {
+  for (const char* opponent : {"random", "always_same", "linear"}) {
+    CAPTURE(opponent);
+    const std::string name = std::string("connect_four_") + opponent;
+    auto cfg = connect_four_config(name, opponent);
+    test::ServerProcess s(cfg, name, {"--no-train"});
+    client::PolicyClient c(s.address());
+    std::map<int64_t, int> first_moves;
+    int same = 0, same_checked = 0;
+    int64_t kept = -1;
+    auto check = [&](const ConnectFour& before, int64_t a) {
+      const auto mask = before.action_mask();
+      if (before.num_moves() == 1) {
+        ++first_moves[a];
+        kept = a;
+      }
+      if (std::string(opponent) == "linear") {
+        int64_t leftmost = 0;
+        while (mask[static_cast<size_t>(leftmost)] == 0.f) ++leftmost;
+        CHECK(a == leftmost);
+      }
+      if (std::string(opponent) == "always_same" && before.num_moves() > 1) {
+        if (allowed(mask, kept)) {
+          ++same_checked;
+          same += a == kept;
+        }
+        kept = a;
+      }
+    };
+    play_games(c, 40, true, check);
+    if (std::string(opponent) == "linear") CHECK(first_moves.size() == 1);
+    if (std::string(opponent) != "linear") CHECK(first_moves.size() >= 4);  // drawn per episode
+    if (std::string(opponent) == "always_same") {
+      CHECK(same_checked > 50);
+      CHECK(same == same_checked);
+    }
+    CHECK(s.stop() == 0);
+  }
+}
+
+TEST_CASE("connect four: the config checks of scripted policies") {
+  auto error_of = [](const nlohmann::json& j) -> std::string {
+    try {
+      server::parse_server_config(j);
+    } catch (const std::invalid_argument& e) {
+      return e.what();
+    }
+    return "";
+  };
+  auto j = connect_four_config("unused", "beat_last");
+  CHECK(error_of(j).empty());
+  CHECK(server::parse_server_config(j).policies[1].script == core::ScriptKind::kBeatLast);
+  j["policies"]["opponent"]["scripted"] = "minimax";
+  CHECK(error_of(j).find("must be one of") != std::string::npos);
+  j["policies"]["opponent"]["scripted"] = 3;
+  CHECK(error_of(j).find("must be one of") != std::string::npos);
+  j = connect_four_config("unused", "beat_last");
+  j["policies"]["opponent"]["observation_space"] = {{"type", "box"}, {"shape", {84}}};
+  CHECK(error_of(j).find("beat_last") != std::string::npos);
+  j = connect_four_config("unused", "random");
+  j["policies"]["opponent"]["action_space"] = {{"type", "box"}, {"shape", {2}}};
+  CHECK(error_of(j).find("Discrete") != std::string::npos);
+  j = connect_four_config("unused", "random");
+  j["policies_to_train"] = {"opponent"};
+  CHECK(error_of(j).find("scripted policy") != std::string::npos);
+  j = connect_four_config("unused", "random");
+  j["policies"]["learned"]["scripted"] = "linear";
+  CHECK(error_of(j).find("every policy is scripted") != std::string::npos);
+}
