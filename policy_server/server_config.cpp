@@ -117,7 +117,7 @@ ServerConfig parse_server_config(const nlohmann::json& j) {
              {"algorithm", "host", "port", "seed", "results_dir", "config", "policies",
               "policy_mapping", "stop", "io_threads", "max_open_episodes", "episode_timeout_s",
               "metrics_num_episodes_for_smoothing", "log_level", "sample_backpressure", "sample_ahead_steps", "checkpoint_frequency", "checkpoint_at_end",
-              "keep_checkpoints_num", "report_interval_s", "output", "policies_to_train",
+              "keep_checkpoints_num", "report_interval_s", "output", "policies_to_train", "policy_order",
               "auth_token_file", "insecure_listen_any", "idle_timeout_s", "max_episodes_per_client",
               "tls_cert_file", "tls_key_file"});
   ServerConfig c;

@@ -58,3 +58,17 @@ TEST_CASE("server config: unknown keys and bad values are named") {
   j["report_interval_s"] = 0.5;
   CHECK(parse_server_config(j).report_interval_s == 0.5);
 }
+
+TEST_CASE("server config: to_json() parses back (a checkpoint's state.json config, policy_order included)") {
+  auto j = base();
+  j["policies"]["q"] = j["policies"]["p"];
+  j["policies"]["q"]["scripted"] = "linear";
+  j["policy_mapping"] = {{"a", "p"}, {"b", "q"}};
+  const auto c = parse_server_config(j);
+  const auto back = parse_server_config(c.to_json());
+  CHECK(back.to_json() == c.to_json());
+  REQUIRE(back.policies.size() == 2);
+  CHECK(back.policies[1].script == tandem::core::ScriptKind::kLinear);
+  CHECK(!back.is_trained("q"));
+  CHECK(back.is_trained("p"));
+}

@@ -72,6 +72,7 @@ class NumpyPolicy:
         if d.get("format") != "tandem-mlp-actor-critic/1":
             raise WeightsMismatch(f"model format {d.get('format')!r} is not supported by this client")
         self.version = int(version)
+        self.description = d  # GetConfig's description (tandem/onnx_export.py reads it)
         self.observation_space = Space(d["observation_space"])
         self.action_space = Space(d["action_space"])
         self.input_size = int(d["input_size"])
