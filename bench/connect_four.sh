@@ -40,5 +40,5 @@ for opp in random always_same linear beat_last; do
          --report-every 100000000 | tail -n 1)
   kill -TERM "$SERVER_PID"; wait "$SERVER_PID" || true
   # "games G env_steps S wall_s W player_0 won A drew B lost C"
-  echo "$line" | awk -v o="$opp" '{printf "%-12s %7d %7d %7d %7d   win rate %.3f\n", o, $2, $10, $12, $14, $10 / $2}'
+  echo "$line" | awk -v o="$opp" '{printf "%-12s %7d %7d %7d %7d   win rate %.3f\n", o, $2, $9, $11, $13, $9 / $2}'
 done

@@ -103,6 +103,16 @@ struct VectorRequest {
 using Request = std::variant<StartEpisode, GetAction, LogAction, LogReturns, EndEpisode,
                              GetConfig, GetWeights, ReportSamples, VectorRequest>;
 
+// Stateless inference outside any episode (the HTTP JSON codec): one action per row of
+// `observations` from the policy's newest weights; nothing is recorded or trained on.
+// Answered with Actions (agent ids "0", "1", ... by row) or Error.
+struct ComputeActions {
+  std::string policy_id;
+  std::vector<std::vector<float>> observations;  // raw, one row per observation
+  std::vector<std::vector<float>> action_masks;  // empty, or one (possibly empty) per row
+  bool explore = false;                          // false: the greedy action
+};
+
 // ---- replies ----
 struct EpisodeStarted {
   std::string episode_id;

@@ -330,4 +330,25 @@ Status check_report(const PolicyResolver& policies, const ReportSamples& r,
   return {};
 }
 
+Status check_compute_actions(const PolicyResolver& policies, const ComputeActions& m, int& policy) {
+  policy = -1;
+  for (int p = 0; p < policies.num_policies(); ++p)
+    if (policies.spec(p).policy_id == m.policy_id) policy = p;
+  if (policy < 0) return Status::error(ErrorCode::UnknownPolicy, "no policy " + quote(m.policy_id) + " here");
+  if (m.observations.empty()) return Status::error(ErrorCode::BadRequest, "no observations");
+  if (m.observations.size() > kMaxAgentsPerFrame)
+    return Status::error(ErrorCode::BadRequest, "at most " + std::to_string(kMaxAgentsPerFrame) +
+                                                    " observations per request, got " +
+                                                    std::to_string(m.observations.size()));
+  if (!m.action_masks.empty() && m.action_masks.size() != m.observations.size())
+    return Status::error(ErrorCode::BadRequest, std::to_string(m.action_masks.size()) + " action masks for " +
+                                                    std::to_string(m.observations.size()) + " observations");
+  const auto& spec = policies.spec(policy);
+  for (size_t i = 0; i < m.observations.size(); ++i) {
+    const std::span<const float> mask = m.action_masks.empty() ? std::span<const float>{} : m.action_masks[i];
+    if (auto st = check_observation(spec, "row " + std::to_string(i), m.observations[i], mask); !st.ok()) return st;
+  }
+  return {};
+}
+
 }  // namespace tandem::core

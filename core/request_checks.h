@@ -53,6 +53,10 @@ Status check_agents(const PolicyResolver& policies, const std::string& episode_i
                     const std::vector<AgentObs>& agents, bool allow_empty,
                     std::vector<int>& policy_of_agent);
 
+// ComputeActions: a hosted policy (UnknownPolicy), 1..kMaxAgentsPerFrame rows, no more masks
+// than rows, each row's observation and mask as check_observation. Fills `policy`.
+Status check_compute_actions(const PolicyResolver& policies, const ComputeActions& m, int& policy);
+
 // LogAction: the client's action replaces the model's sample in `r`, and its log-probability
 // under the model's distribution becomes the behaviour log-prob (server and local client).
 void adopt_logged_action(const Space& action_space, const AgentAction& logged, ActionResult& r);

@@ -4,6 +4,7 @@
 
 #include <boost/beast/websocket/rfc6455.hpp>
 
+#include "policy_server/request_handler.h"
 #include "policy_server/run_stats.h"
 #include "policy_server/websocket_session.h"
 
@@ -54,12 +55,35 @@ template <class Stream>
 void HttpSession<Stream>::do_read() {
   parser_.emplace();
   parser_->header_limit(8192);
-  parser_->body_limit(kMaxBody);
+  // Beast checks a Content-Length against the limit with the header: the largest any request
+  // may have here; on_header lowers it for everything but an authorized inference POST.
+  parser_->body_limit(kMaxInferenceBody);
+  http::async_read_header(stream_, buffer_, *parser_,
+                          beast::bind_front_handler(&HttpSession::on_header, this->shared_from_this()));
+}
+
+template <class Stream>
+void HttpSession<Stream>::on_header(beast::error_code ec, std::size_t) {
+  keep_alive_ = false;
+  if (ec == http::error::body_limit) return too_large();
+  if (ec) return;
+  // Only an authorized POST to an inference path may carry observations: a larger body.
+  const auto& h = parser_->get();
+  const std::string_view target(h.target().data(), h.target().size());
+  const bool inference = h.method() == http::verb::post &&
+                         inference_route(target.substr(0, target.find('?')), options_->inference_paths) &&
+                         session_detail::authorized(h, options_->auth_token);
+  if (!inference) {
+    if (parser_->content_length() && *parser_->content_length() > kMaxBody) return too_large();
+    parser_->body_limit(kMaxBody);  // a chunked body is checked chunk by chunk
+  }
   http::async_read(stream_, buffer_, *parser_, beast::bind_front_handler(&HttpSession::on_read, this->shared_from_this()));
 }
 
 template <class Stream>
 void HttpSession<Stream>::on_read(beast::error_code ec, std::size_t) {
+  keep_alive_ = false;
+  if (ec == http::error::body_limit) return too_large();  // a chunked body over the limit
   if (ec) return;
   req_ = parser_->release();
   parser_.reset();
@@ -76,14 +100,62 @@ void HttpSession<Stream>::on_read(beast::error_code ec, std::size_t) {
     return respond(http::status::unauthorized, "text/plain", "401: send 'Authorization: Bearer <token>'\n");
   }
   if (is_upgrade) return upgrade();
+  keep_alive_ = req_.keep_alive();
+  if (auto route = inference_route(path, options_->inference_paths)) {
+    if (req_.method() == http::verb::post) return infer(*route);
+    return respond(http::status::method_not_allowed, "application/json",
+                   inference_error(core::Status::error(core::ErrorCode::BadRequest, "POST a JSON body here")).body);
+  }
   HttpReply r;
   if (req_.method() != http::verb::get)
-    r = {405, "text/plain", "only GET is served here\n"};
+    r = {405, "text/plain", "only GET is served here (and POST to /v1/policies/<policy_id>/actions)\n"};
   else
     r = http_handler_(path);
   log()->debug("HTTP {} {} -> {}", std::string_view(req_.method_string().data(), req_.method_string().size()),
                target, r.status);
   respond(static_cast<http::status>(r.status), r.content_type, std::move(r.body));
+}
+
+namespace {
+// Hands a reply of the request core to a function (the session's, posted to its executor).
+class CallbackSink : public ReplySink {
+ public:
+  explicit CallbackSink(std::function<void(core::Reply)> fn) : fn_(std::move(fn)) {}
+  void send(uint64_t, core::Reply reply) override { fn_(std::move(reply)); }
+
+ private:
+  std::function<void(core::Reply)> fn_;
+};
+}  // namespace
+
+template <class Stream>
+void HttpSession<Stream>::infer(const InferenceRoute& route) {
+  stats_.http_inference_requests.fetch_add(1);
+  core::ComputeActions m;
+  if (auto st = parse_inference_body(req_.body(), route, m); !st.ok()) {
+    auto e = inference_error(st);
+    return respond(static_cast<http::status>(e.status), "application/json", std::move(e.body));
+  }
+  auto self = this->shared_from_this();
+  auto sink = std::make_shared<CallbackSink>([self, route](core::Reply r) {
+    net::post(beast::get_lowest_layer(self->stream_).get_executor(), [self, route, r = std::move(r)] {
+      auto j = format_inference_reply(r, route);
+      self->respond(static_cast<http::status>(j.status), "application/json", std::move(j.body));
+    });
+  });
+  handler_.compute_actions(Caller{"http", next_request_id_++, false, std::move(sink)}, m);
+}
+
+template <class Stream>
+void HttpSession<Stream>::too_large() {
+  req_ = {};
+  req_.version(11);
+  keep_alive_ = false;
+  respond(http::status::payload_too_large, "application/json",
+          inference_error(core::Status::error(core::ErrorCode::BadRequest,
+                                              "the body is too large: at most 8 MiB for an authorized inference "
+                                              "POST, 1 KiB for anything else"))
+              .body);
 }
 
 template <class Stream>
@@ -110,7 +182,8 @@ void HttpSession<Stream>::respond(http::status status, std::string content_type,
   res_->set(http::field::content_type, content_type);
   if (status == http::status::unauthorized) res_->set(http::field::www_authenticate, "Bearer");
   res_->body() = std::move(body);
-  res_->keep_alive(false);
+  if (status == http::status::unauthorized) keep_alive_ = false;
+  res_->keep_alive(keep_alive_);
   res_->prepare_payload();
   http::async_write(stream_, *res_, beast::bind_front_handler(&HttpSession::on_write, this->shared_from_this()));
 }
@@ -118,7 +191,10 @@ void HttpSession<Stream>::respond(http::status status, std::string content_type,
 template <class Stream>
 void HttpSession<Stream>::on_write(beast::error_code ec, std::size_t) {
   if (ec) return;  // the peer is gone: returning closes the socket
-  do_close();
+  if (!keep_alive_) return do_close();
+  res_.reset();
+  beast::get_lowest_layer(stream_).expires_after(options_->idle_timeout);
+  do_read();
 }
 
 template <class Stream>

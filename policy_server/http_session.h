@@ -3,12 +3,15 @@
 // 1.2+, within SessionOptions::handshake_timeout; a client speaking plain HTTP or WebSocket
 // to a TLS port fails it at once and is closed). Then one HTTP request, read within the same
 // deadline: a WebSocket upgrade becomes a WebsocketSession<Stream> (after the auth and
-// identity checks), any other request is answered (GET /healthz, /metrics, /results) and the
-// connection is closed.
+// identity checks); a POST to an inference path goes to the request core as a
+// ComputeActions (policy_server/http_inference.h) and is answered in JSON when its actions
+// are computed; any other request is answered (GET /healthz, /metrics, /results). HTTP/1.1
+// keep-alive: the next request is read within SessionOptions::idle_timeout; a 401 closes.
 #include <functional>
 #include <memory>
 #include <optional>
 
+#include "policy_server/http_inference.h"
 #include "policy_server/session.h"
 
 namespace tandem::server {
@@ -27,7 +30,13 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
  private:
   void on_handshake(beast::error_code ec);
   void do_read();
+  void on_header(beast::error_code ec, std::size_t bytes);
   void on_read(beast::error_code ec, std::size_t bytes);
+  // A POST to an inference path: parsed, then RequestHandler::compute_actions; its reply
+  // comes back through a ReplySink posted onto this session's executor.
+  void infer(const InferenceRoute& route);
+  // 413 and close: a body over the limit (the rest of it is never read).
+  void too_large();
   void upgrade();
   void respond(http::status status, std::string content_type, std::string body);
   void on_write(beast::error_code ec, std::size_t bytes);
@@ -36,9 +45,12 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
 
   Stream stream_;
   beast::flat_buffer buffer_;
-  // No request served here has a body: a peer (authenticated or not) can make the server
-  // hold at most the 8 KiB header and kMaxBody bytes of body per connection.
+  // Only inference POSTs have a body: a peer can make the server hold at most the 8 KiB
+  // header and kMaxBody bytes of body per connection, kMaxInferenceBody once authorized.
   static constexpr uint64_t kMaxBody = 1024;
+  static constexpr uint64_t kMaxInferenceBody = 8u << 20;
+  bool keep_alive_ = false;  // of the request being answered
+  uint64_t next_request_id_ = 1;
   std::optional<http::request_parser<http::string_body>> parser_;
   http::request<http::string_body> req_;
   std::shared_ptr<http::response<http::string_body>> res_;

@@ -155,13 +155,55 @@ void RequestHandler::act(Caller caller, const std::string& episode_id,
       ctx_.policies.batcher(req->policies[i]).enqueue(req, static_cast<int>(i));
 }
 
+void RequestHandler::compute_actions(Caller caller, const core::ComputeActions& m) {
+  int p = -1;
+  if (auto st = core::check_compute_actions(ctx_.policies, m, p); !st.ok()) return reply(caller, core::error_reply(st));
+  const auto& spec = ctx_.policies.spec(p);
+  const size_t n = m.observations.size();
+  auto req = std::make_shared<PendingAction>();
+  req->explore = m.explore;
+  req->results.resize(n);
+  for (size_t i = 0; i < n; ++i) {
+    req->agent_ids.push_back(std::to_string(i));
+    req->policies.push_back(p);
+    std::vector<float> pre;
+    core::preprocess_observation(spec, m.observations[i], pre);
+    req->obs.push_back(std::move(pre));
+    req->masks.push_back(m.action_masks.empty() ? std::vector<float>{} : m.action_masks[i]);
+    req->logged.emplace_back();
+  }
+  if (spec.script) {  // no episode, so no memory: the stateless model answers at once
+    auto model = ctx_.policies.model(p);
+    std::mt19937_64 rng(ctx_.config.seed ^ caller.request_id);
+    for (size_t i = 0; i < n; ++i) {
+      std::vector<core::ActionResult> out;
+      const uint8_t e = m.explore;
+      model->compute_actions(req->obs[i], 1, req->masks[i], {&e, 1}, rng, out);
+      req->results[i] = std::move(out[0]);
+    }
+    req->caller = std::move(caller);
+    return complete(req);
+  }
+  req->remaining.store(static_cast<int>(n));
+  req->caller = std::move(caller);  // last: until here a failure is answered through `caller`
+  for (size_t i = 0; i < n; ++i) ctx_.policies.batcher(p).enqueue(req, static_cast<int>(i));
+}
+
 void RequestHandler::complete(const std::shared_ptr<PendingAction>& req) {
   {
     std::lock_guard lk(req->failure_mu);
     if (!req->failure.empty()) return reply(req->caller, core::Error{ErrorCode::Internal, req->failure});
   }
-  auto& ep = *req->episode;
   const size_t n = req->agent_ids.size();
+  if (!req->episode) {  // ComputeActions: nothing to record
+    core::Actions a;
+    a.policy_version = req->version.load();
+    for (size_t i = 0; i < n; ++i)
+      a.actions.push_back({req->agent_ids[i], req->results[i].discrete, req->results[i].continuous});
+    ctx_.stats.stateless_actions.fetch_add(static_cast<int64_t>(n));
+    return reply(req->caller, std::move(a));
+  }
+  auto& ep = *req->episode;
   core::Reply r = core::Ack{};
   if (!req->is_log_action) {
     core::Actions a;

@@ -31,7 +31,11 @@ class RequestHandler {
   explicit RequestHandler(ServerContext& ctx) : ctx_(ctx) {}
 
   void handle(Caller caller, uint64_t fingerprint, core::Request request);
-  // A GetAction/LogAction whose batchers have filled every slot (any thread).
+  // Stateless inference (the HTTP JSON codec): checked, then the policy's batcher (a scripted
+  // policy: its stateless model, here); replies Actions or Error through `caller.sink`. Not
+  // in the ledger, never recorded. Any thread.
+  void compute_actions(Caller caller, const core::ComputeActions& m);
+  // A GetAction/LogAction (or ComputeActions) whose batchers have filled every slot (any thread).
   void complete(const std::shared_ptr<PendingAction>& req);
   // A connection ended (its session's I/O thread).
   void connection_closed(const std::string& client);

@@ -79,6 +79,8 @@ class RunStats {
   std::atomic<int64_t> refused_upgrades{0};   // upgrades refused with 400 (bad X-Tandem-Client)
   std::atomic<int64_t> idle_closed{0};        // connections closed after idle_timeout_s
   std::atomic<int64_t> vector_entries{0};     // entries of VectorRequests (each also counted as its request)
+  std::atomic<int64_t> stateless_actions{0};  // actions answered outside episodes (HTTP JSON)
+  std::atomic<int64_t> http_inference_requests{0};  // POSTs to the HTTP JSON endpoint (any answer)
 
  private:
   IterationMetrics build(bool reset_iteration);

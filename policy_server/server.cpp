@@ -101,10 +101,12 @@ void Server::start() {
           ss << in.rdbuf();
           return {200, "application/x-ndjson", ss.str()};
         }
-        return {404, "text/plain", "not found: try /healthz, /metrics, /results\n"};
+        return {404, "text/plain", "not found: try /healthz, /metrics, /results, or POST /v1/policies/<policy_id>/actions\n"};
       },
-      SessionOptions{c.auth_token, std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-                                       std::chrono::duration<double>(c.idle_timeout_s))},
+      SessionOptions{c.auth_token,
+                     std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                         std::chrono::duration<double>(c.idle_timeout_s)),
+                     std::chrono::seconds(30), c.http_inference_paths},
       c.tls_cert_file.empty() ? nullptr : make_server_tls_context(c.tls_cert_file, c.tls_key_file));
   listener_->run();
   sweep_ = std::make_unique<boost::asio::steady_timer>(*ioc_);
@@ -287,6 +289,10 @@ std::string Server::metrics_text() const {
         static_cast<double>(ctx_->stats.inference_agents()));
   e.one("tandem_vector_entries_total", "counter", "Entries of vectorised frames (VectorRequest)",
         static_cast<double>(ctx_->stats.vector_entries.load()));
+  e.one("tandem_http_inference_requests_total", "counter", "POSTs to the HTTP JSON inference endpoint",
+        static_cast<double>(ctx_->stats.http_inference_requests.load()));
+  e.one("tandem_stateless_actions_total", "counter", "Actions answered outside episodes (HTTP JSON)",
+        static_cast<double>(ctx_->stats.stateless_actions.load()));
   e.one("tandem_checkpoint_errors_total", "counter", "Periodic checkpoints that failed",
         static_cast<double>(ctx_->stats.checkpoint_errors.load()));
   e.one("tandem_episode_reward_mean", "gauge",

@@ -109,6 +109,7 @@ nlohmann::json ServerConfig::to_json() const {
   j["max_episodes_per_client"] = max_episodes_per_client;
   if (!output.empty()) j["output"] = output;
   if (!policies_to_train.empty()) j["policies_to_train"] = policies_to_train;
+  if (!http_inference_paths.empty()) j["http_inference_paths"] = http_inference_paths;
   return j;
 }
 
@@ -119,7 +120,7 @@ ServerConfig parse_server_config(const nlohmann::json& j) {
               "metrics_num_episodes_for_smoothing", "log_level", "sample_backpressure", "sample_ahead_steps", "checkpoint_frequency", "checkpoint_at_end",
               "keep_checkpoints_num", "report_interval_s", "output", "policies_to_train", "policy_order",
               "auth_token_file", "insecure_listen_any", "idle_timeout_s", "max_episodes_per_client",
-              "tls_cert_file", "tls_key_file"});
+              "tls_cert_file", "tls_key_file", "http_inference_paths"});
   ServerConfig c;
   if (j.contains("algorithm")) c.algorithm = get<std::string>(j, "algorithm", "");
   {
@@ -227,6 +228,19 @@ ServerConfig parse_server_config(const nlohmann::json& j) {
   }
   if (std::none_of(c.policies.begin(), c.policies.end(), [](const auto& p) { return !p.script; }))
     bad("every policy is scripted: host at least one learned policy");
+  if (j.contains("http_inference_paths")) {
+    const auto& h = j.at("http_inference_paths");
+    if (!h.is_object()) bad("'http_inference_paths' must be an object {\"/path\": policy_id}");
+    for (const auto& [path, pid] : h.items()) {
+      if (path.size() < 2 || path[0] != '/' || path.find_first_of("?# ") != std::string::npos || path.size() > 256)
+        bad("'http_inference_paths': '" + path.substr(0, 40) + "' must be a path like /predict");
+      if (path == "/healthz" || path == "/metrics" || path == "/results" || path.rfind("/v1/", 0) == 0)
+        bad("'http_inference_paths': '" + path + "' is taken by the server");
+      if (!pid.is_string() || c.policy_index(pid.get<std::string>()) < 0)
+        bad("'http_inference_paths." + path + "' names a policy that is not hosted: " + pid.dump());
+      c.http_inference_paths[path] = pid.get<std::string>();
+    }
+  }
   if (j.contains("stop")) {
     const auto& s = j.at("stop");
     check_keys(s, "stop", {"training_iteration", "timesteps_total", "episode_reward_mean"});

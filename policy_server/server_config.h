@@ -66,6 +66,7 @@ struct ServerConfig {
   // serves only wss:// and https:// (TLS 1.2+); checked (loaded) when the config is parsed.
   std::string tls_cert_file;
   std::string tls_key_file;
+  std::map<std::string, std::string> http_inference_paths;  // POST path -> policy id (single-observation JSON)
   double idle_timeout_s = 300.0;                // a WebSocket with no frame from its client this long is closed
   int64_t max_episodes_per_client = 1000;       // open episodes one client may hold (max_open_episodes stays)
 

@@ -17,6 +17,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -57,6 +58,9 @@ struct SessionOptions {
   std::chrono::steady_clock::duration idle_timeout = std::chrono::seconds(300);
   // A connection must finish its TLS handshake and send its HTTP request within this.
   std::chrono::steady_clock::duration handshake_timeout = std::chrono::seconds(30);
+  // HTTP JSON inference under configured paths (path -> policy id), besides
+  // /v1/policies/<id>/actions (policy_server/http_inference.h).
+  std::map<std::string, std::string> inference_paths;
 };
 
 // Logs at most once per interval (per instance); counts what it did not log.
