@@ -56,7 +56,9 @@ bool WeightFetcher::complete() const {
 
 int64_t WeightFetcher::first_version() const {
   std::lock_guard lk(mu_);
-  return models_.empty() || !models_[0] ? 0 : models_[0]->version();
+  for (size_t p = 0; p < models_.size(); ++p)  // scripted policies have no weights (version 0)
+    if (!specs_[p].script) return models_[p] ? models_[p]->version() : 0;
+  return 0;
 }
 
 bool WeightFetcher::behind(const std::vector<int64_t>& server_versions) const {
@@ -73,7 +75,7 @@ void WeightFetcher::fill(LocalStats& s) const {
   for (size_t p = 0; p < models_.size(); ++p) {
     const auto v = models_[p] ? models_[p]->version() : -1;
     s.policy_versions[specs_[p].policy_id] = v;
-    s.weights_version = s.weights_version < 0 ? v : std::min(s.weights_version, v);
+    if (!specs_[p].script) s.weights_version = s.weights_version < 0 ? v : std::min(s.weights_version, v);
   }
 }
 

@@ -29,7 +29,7 @@ class WeightFetcher {
   // Any thread.
   std::shared_ptr<const algo::InferenceModel> model(int policy) const;
   bool complete() const;                     // every policy has a model
-  int64_t first_version() const;             // version of the first policy (0 without one)
+  int64_t first_version() const;             // version of the first learned (not scripted) policy (0 without one)
   bool behind(const std::vector<int64_t>& server_versions) const;  // any newer on the server
   void fill(LocalStats& s) const;            // weights_version, policy_versions, weight_updates
 

@@ -86,7 +86,6 @@ Status parse_inference_body(std::string_view body, const InferenceRoute& route, 
   }
   const auto& rows = j[obs_key];
   if (!rows.is_array()) return bad("'observations' must be a list of observations (lists of numbers)");
-  if (rows.size() > 1024) return bad("at most 1024 observations per request");
   out.observations.resize(rows.size());
   for (size_t i = 0; i < rows.size(); ++i)
     if (auto st = floats_of(rows[i], "observations[" + std::to_string(i) + "]", out.observations[i]); !st.ok())

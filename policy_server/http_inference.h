@@ -10,7 +10,7 @@
 //        -> {"action": a, "policy_version": N}
 // An action is an int (Discrete), a list of ints (MultiDiscrete) or a list of floats (Box).
 // Errors: {"error": CODE, "message": ...} with 400 (bad JSON, sizes, values), 404 (unknown
-// policy or path), 500 (the server failed).
+// policy), 500 (the server failed); the session adds 401, 405 and 413 (http_session.h).
 #include <map>
 #include <optional>
 #include <string>

@@ -97,6 +97,9 @@ void HttpSession<Stream>::on_read(beast::error_code ec, std::size_t) {
       log()->warn("refused {} from {}: missing or wrong bearer token ({} more refusals not logged)",
                   is_upgrade ? "an upgrade" : "an HTTP request",
                   session_detail::peer_of(beast::get_lowest_layer(stream_).socket()), skipped);
+    if (inference_route(path, options_->inference_paths))
+      return respond(http::status::unauthorized, "application/json",
+                     R"({"error":"Unauthorized","message":"send 'Authorization: Bearer <token>'"})");
     return respond(http::status::unauthorized, "text/plain", "401: send 'Authorization: Bearer <token>'\n");
   }
   if (is_upgrade) return upgrade();
@@ -136,6 +139,8 @@ void HttpSession<Stream>::infer(const InferenceRoute& route) {
     auto e = inference_error(st);
     return respond(static_cast<http::status>(e.status), "application/json", std::move(e.body));
   }
+  // The request core always answers (its batcher flushes); the write gets its own deadline.
+  beast::get_lowest_layer(stream_).expires_never();
   auto self = this->shared_from_this();
   auto sink = std::make_shared<CallbackSink>([self, route](core::Reply r) {
     net::post(beast::get_lowest_layer(self->stream_).get_executor(), [self, route, r = std::move(r)] {
@@ -153,7 +158,7 @@ void HttpSession<Stream>::too_large() {
   keep_alive_ = false;
   respond(http::status::payload_too_large, "application/json",
           inference_error(core::Status::error(core::ErrorCode::BadRequest,
-                                              "the body is too large: at most 8 MiB for an authorized inference "
+                                              "the body is too large: at most 1 MiB for an authorized inference "
                                               "POST, 1 KiB for anything else"))
               .body);
 }
@@ -185,6 +190,8 @@ void HttpSession<Stream>::respond(http::status status, std::string content_type,
   if (status == http::status::unauthorized) keep_alive_ = false;
   res_->keep_alive(keep_alive_);
   res_->prepare_payload();
+  req_ = {};  // its body (up to kMaxInferenceBody) is not kept while the connection idles
+  beast::get_lowest_layer(stream_).expires_after(options_->handshake_timeout);
   http::async_write(stream_, *res_, beast::bind_front_handler(&HttpSession::on_write, this->shared_from_this()));
 }
 
@@ -193,7 +200,7 @@ void HttpSession<Stream>::on_write(beast::error_code ec, std::size_t) {
   if (ec) return;  // the peer is gone: returning closes the socket
   if (!keep_alive_) return do_close();
   res_.reset();
-  beast::get_lowest_layer(stream_).expires_after(options_->idle_timeout);
+  beast::get_lowest_layer(stream_).expires_after(options_->handshake_timeout);
   do_read();
 }
 

@@ -6,7 +6,9 @@
 // identity checks); a POST to an inference path goes to the request core as a
 // ComputeActions (policy_server/http_inference.h) and is answered in JSON when its actions
 // are computed; any other request is answered (GET /healthz, /metrics, /results). HTTP/1.1
-// keep-alive: the next request is read within SessionOptions::idle_timeout; a 401 closes.
+// keep-alive: each next request must arrive within handshake_timeout (30 s) of the last
+// response, a response must be written within it too; while actions are computed there is
+// no deadline (the batcher always answers). A 401 or 413 closes.
 #include <functional>
 #include <memory>
 #include <optional>
@@ -48,7 +50,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
   // Only inference POSTs have a body: a peer can make the server hold at most the 8 KiB
   // header and kMaxBody bytes of body per connection, kMaxInferenceBody once authorized.
   static constexpr uint64_t kMaxBody = 1024;
-  static constexpr uint64_t kMaxInferenceBody = 8u << 20;
+  // 1 MiB: 1024 observations of ~100 floats, and a parsed JSON tree of tens of MB at most.
+  static constexpr uint64_t kMaxInferenceBody = 1u << 20;
   bool keep_alive_ = false;  // of the request being answered
   uint64_t next_request_id_ = 1;
   std::optional<http::request_parser<http::string_body>> parser_;

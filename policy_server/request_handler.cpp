@@ -122,14 +122,9 @@ void RequestHandler::act(Caller caller, const std::string& episode_id,
   req->episode = ep;
   req->is_log_action = actions != nullptr;
   req->results.resize(n);
-  for (size_t i = 0; i < n; ++i) {
-    req->agent_ids.push_back(agents[i].agent_id);
-    std::vector<float> pre;
-    core::preprocess_observation(ctx_.policies.spec(req->policies[i]), agents[i].obs, pre);
-    req->obs.push_back(std::move(pre));
-    req->masks.push_back(agents[i].action_mask);
-    req->logged.push_back(actions ? std::optional((*actions)[i]) : std::nullopt);
-  }
+  for (size_t i = 0; i < n; ++i)
+    add_row(*req, agents[i].agent_id, agents[i].obs, agents[i].action_mask,
+            actions ? std::optional((*actions)[i]) : std::nullopt);
   // Scripted policies answer here, with the memory their episode keeps; the others in their
   // policy's batch.
   int batched = 0;
@@ -155,7 +150,25 @@ void RequestHandler::act(Caller caller, const std::string& episode_id,
       ctx_.policies.batcher(req->policies[i]).enqueue(req, static_cast<int>(i));
 }
 
+void RequestHandler::add_row(PendingAction& req, const std::string& agent_id, const std::vector<float>& raw_obs,
+                             const std::vector<float>& mask, std::optional<core::AgentAction> logged) {
+  req.agent_ids.push_back(agent_id);
+  std::vector<float> pre;
+  core::preprocess_observation(ctx_.policies.spec(req.policies[req.agent_ids.size() - 1]), raw_obs, pre);
+  req.obs.push_back(std::move(pre));
+  req.masks.push_back(mask);
+  req.logged.push_back(std::move(logged));
+}
+
 void RequestHandler::compute_actions(Caller caller, const core::ComputeActions& m) {
+  try {
+    compute_actions_checked(caller, m);
+  } catch (const std::exception& e) {  // never a request without an answer
+    reply(caller, core::Error{ErrorCode::Internal, e.what()});
+  }
+}
+
+void RequestHandler::compute_actions_checked(Caller& caller, const core::ComputeActions& m) {
   int p = -1;
   if (auto st = core::check_compute_actions(ctx_.policies, m, p); !st.ok()) return reply(caller, core::error_reply(st));
   const auto& spec = ctx_.policies.spec(p);
@@ -163,18 +176,14 @@ void RequestHandler::compute_actions(Caller caller, const core::ComputeActions& 
   auto req = std::make_shared<PendingAction>();
   req->explore = m.explore;
   req->results.resize(n);
-  for (size_t i = 0; i < n; ++i) {
-    req->agent_ids.push_back(std::to_string(i));
-    req->policies.push_back(p);
-    std::vector<float> pre;
-    core::preprocess_observation(spec, m.observations[i], pre);
-    req->obs.push_back(std::move(pre));
-    req->masks.push_back(m.action_masks.empty() ? std::vector<float>{} : m.action_masks[i]);
-    req->logged.emplace_back();
-  }
+  req->policies.assign(n, p);
+  static const std::vector<float> kNoMask;
+  for (size_t i = 0; i < n; ++i)
+    add_row(*req, std::to_string(i), m.observations[i], m.action_masks.empty() ? kNoMask : m.action_masks[i],
+            std::nullopt);
   if (spec.script) {  // no episode, so no memory: the stateless model answers at once
     auto model = ctx_.policies.model(p);
-    std::mt19937_64 rng(ctx_.config.seed ^ caller.request_id);
+    std::mt19937_64 rng(ctx_.config.seed * 0x9E3779B97F4A7C15ull + stateless_seq_.fetch_add(1));
     for (size_t i = 0; i < n; ++i) {
       std::vector<core::ActionResult> out;
       const uint8_t e = m.explore;

@@ -18,6 +18,8 @@
 // session hands a connection's requests over in order and a request only while no earlier
 // one about the same episodes (or a barrier) is in flight (RequestOrder), so requests of one
 // connection apply in order whatever the batching or io_threads.
+#include <atomic>
+#include <optional>
 #include <memory>
 
 #include "core/messages.h"
@@ -54,6 +56,10 @@ class RequestHandler {
   void act(Caller caller, const std::string& episode_id, const std::vector<core::AgentObs>& agents,
            const std::vector<core::AgentAction>* actions);
   void report_samples(Caller caller, const core::ReportSamples& m);
+  void compute_actions_checked(Caller& caller, const core::ComputeActions& m);
+  // One agent (row) of a PendingAction whose policies[] already holds its policy.
+  void add_row(PendingAction& req, const std::string& agent_id, const std::vector<float>& raw_obs,
+               const std::vector<float>& mask, std::optional<core::AgentAction> logged);
   void reply_when_learner_ready(Caller caller, std::vector<char> touched_policies, bool held = false);
   // Hands the episode's closed fragments to the learner (training-enabled episodes).
   void push_closed(Episode& ep);
@@ -61,6 +67,7 @@ class RequestHandler {
   void reply(const Caller& caller, core::Reply r);
 
   ServerContext& ctx_;
+  std::atomic<uint64_t> stateless_seq_{0};  // seeds the scripted policies' stateless draws
 };
 
 }  // namespace tandem::server

@@ -117,12 +117,11 @@ StepResult ConnectFour::step(const ActionDict& actions) {
 
 void ConnectFour::set_board_for_test(const std::array<std::string, kRows>& rows, int to_move) {
   if (to_move != 0 && to_move != 1) throw std::invalid_argument("ConnectFour: to_move is 0 or 1");
+  for (const auto& row : rows)
+    if (row.size() != kCols) throw std::invalid_argument("ConnectFour: each row needs 7 characters");
   std::array<Cell, kRows * kCols> board{};
   int stones = 0;
   for (int r = 0; r < kRows; ++r) {
-    if (rows[static_cast<size_t>(r)].size() != kCols) {
-      throw std::invalid_argument("ConnectFour: each row needs 7 characters");
-    }
     for (int c = 0; c < kCols; ++c) {
       const char ch = rows[static_cast<size_t>(r)][static_cast<size_t>(c)];
       Cell v = ch == '.' ? Cell::kEmpty : ch == 'X' ? Cell::kPlayer0 : ch == 'O' ? Cell::kPlayer1

@@ -201,9 +201,16 @@ class LocalBackend(UploadLoop):
         """get_action without raising kept errors first (a vectorised step raises them once, before)."""
         return self._actions_reply(self.act_now(episode_id, agents))
 
+    def _first_version(self):
+        """The weights version of the first learned policy (scripted ones have none)."""
+        for m in self.models:
+            if m is not None and not m.scripted:
+                return m.version
+        return 0
+
     def _actions_reply(self, out):
         return codec.ActionsReply([codec.AgentActionValue(a, d, c) for a, (d, c) in out.items()],
-                                  self.models[0].version)
+                                  self._first_version())
 
     def get_actions_now(self, calls):
         """Consecutive get_actions of a vectorised step, [(episode_id, agents)] of distinct
@@ -296,7 +303,7 @@ class LocalBackend(UploadLoop):
         frags = [_fragment(f) for _, f in ep.take_closed()]
         steps = sum(len(f.rewards) for f in frags)
         before = ep.length - ep.env_steps_unreported
-        r = Report(ep.id, self.models[0].version, frags, ep.take_env_steps(steps), ep.training_enabled, ep.explore,
+        r = Report(ep.id, self._first_version(), frags, ep.take_env_steps(steps), ep.training_enabled, ep.explore,
                    env_steps_before=before)
         if done:
             r.episode_done = True
@@ -321,7 +328,8 @@ class LocalBackend(UploadLoop):
             s.resent_requests = self.conn.resent
         versions = {spec.policy_id: (m.version if m else -1) for spec, m in zip(self.specs, self.models)}
         s.policy_versions = versions
-        s.weights_version = min(versions.values()) if versions else -1
+        learned = [v for p, v in zip(self.specs, versions.values()) if p.description.get("format") != SCRIPTED_FORMAT]
+        s.weights_version = min(learned) if learned else -1
         return s
 
     def close(self):

@@ -50,6 +50,19 @@ def _softmax(seg):
     return mx, ps, sum(ps)
 
 
+def categorical_logp(logits, parts, offsets, discrete):
+    """log-prob of a (Multi)Discrete action under concatenated logits, in double (as
+    core/action_logp.cpp)."""
+    logits = np.asarray(logits, np.float32).tolist()
+    lp = 0.0
+    for c, n in enumerate(parts):
+        o = int(offsets[c])
+        seg = logits[o:o + n]
+        mx, _, total = _softmax(seg)
+        lp += seg[int(discrete[c])] - mx - math.log(total)
+    return float(np.float32(lp))
+
+
 @dataclass
 class ActionResult:
     discrete: list          # Discrete: [a]; MultiDiscrete: one per component; Box: []
@@ -172,14 +185,7 @@ class NumpyPolicy:
                 z = (x - mean) / math.exp(log_std)
                 lp += -0.5 * z * z - log_std - _LOG_SQRT_2PI
             return float(np.float32(lp))
-        logits = np.asarray(dist_inputs, np.float32).tolist()
-        lp = 0.0
-        for c, n in enumerate(self.parts):
-            o = int(self.offsets[c])
-            seg = logits[o:o + n]
-            mx, _, total = _softmax(seg)
-            lp += seg[int(discrete[c])] - mx - math.log(total)
-        return float(np.float32(lp))
+        return categorical_logp(dist_inputs, self.parts, self.offsets, discrete)
 
     def forward_batch(self, x):
         """The forward pass of n preprocessed observations [n, input_size]: (dist_inputs

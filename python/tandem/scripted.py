@@ -12,11 +12,9 @@
 
 A ScriptMemory per agent and episode holds what always_same and beat_last remember.
 """
-import math
-
 import numpy as np
 
-from tandem.model import ActionResult, WeightsMismatch
+from tandem.model import ActionResult, WeightsMismatch, categorical_logp
 from tandem.spaces import Space
 
 FORMAT = "tandem-scripted/1"
@@ -95,9 +93,7 @@ class ScriptedPolicy:
         return ActionResult([a], _EMPTY, self.logp(dist, [a], _EMPTY), 0.0, dist)
 
     def logp(self, dist_inputs, discrete, continuous):
-        logits = np.asarray(dist_inputs, np.float64)
-        mx = logits.max()
-        return float(np.float32(logits[int(discrete[0])] - mx - math.log(np.exp(logits - mx).sum())))
+        return categorical_logp(dist_inputs, self.parts, (0,), discrete)
 
     def value(self, raw):
         return 0.0

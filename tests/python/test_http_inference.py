@@ -63,7 +63,17 @@ def test_actions_match_the_websocket_path_and_respect_masks(start_server):
         eid = c.start_episode(explore=False, training_enabled=False)
         ws = [c.get_action(eid, {"agent0": np.array(o, np.float32)}, action_mask={"agent0": m})["agent0"]
               for o, m in zip(obs, masks)]
-    assert ws == r["actions"]
+    # Equal wherever the greedy choice is not a near-tie (a 300-row batch and batch-1 round
+    # differently): the gap between the two best allowed logits of the numpy model.
+    with tandem.PolicyClient(s.address, inference_mode="local") as c:
+        model = c._b.models[c._b.policy_ids.index("learned")]
+        clear = []
+        for o, m in zip(obs, masks):
+            dist, _ = model.forward1(model.preprocess(np.array(o, np.float32)))
+            top = np.sort(np.where(np.array(m) > 0, dist, -np.inf))[::-1]
+            clear.append(len(top) < 2 or not np.isfinite(top[1]) or top[0] - top[1] > 1e-4)
+    assert sum(clear) > 250
+    assert [w for w, ok in zip(ws, clear) if ok] == [a for a, ok in zip(r["actions"], clear) if ok]
     # The single shape (Ray Serve's), on the same keep-alive connection.
     for k in range(0, 300, 30):
         status, one = h.post("/connect4", {"observation": obs[k], "action_mask": masks[k]})
@@ -75,8 +85,10 @@ def test_actions_match_the_websocket_path_and_respect_masks(start_server):
     # Scripted policies answer too (stateless: beat_last without memory, linear).
     status, r = h.post("/heuristic", {"observation": obs[0], "action_mask": [0, 0, 0, 1, 1, 0, 0]})
     assert status == 200 and r["action"] == 3
-    status, r = h.post("/v1/policies/beat_last/actions", {"observations": [obs[0]], "action_masks": [[0, 1, 0, 0, 0, 0, 0]]})
-    assert status == 200 and r["actions"] == [1]
+    one_stone = [0.0] * 84
+    one_stone[(5 * 7 + 4) * 2 + 1] = 1.0  # the opponent's only stone: column 4
+    status, r = h.post("/v1/policies/beat_last/actions", {"observations": [one_stone], "action_masks": [[1, 1, 0, 1, 1, 1, 1]]})
+    assert status == 200 and r["actions"] == [4]
     assert s.metric("tandem_http_inference_requests_total") == 14
     assert s.metric("tandem_stateless_actions_total") >= 300 + 10 + 500 + 2
     assert s.metric("tandem_open_episodes") == 1  # the WebSocket client's: HTTP inference opens none
@@ -141,4 +153,4 @@ def test_the_bearer_token_guards_the_endpoint(start_server, tmp_path):
     # Before authentication a body is at most 1 KiB, even on an inference path.
     c = http.client.HTTPConnection("127.0.0.1", s.port, timeout=10)
     c.request("POST", "/v1/policies/learned/actions", json.dumps({"observations": [z] * 20}))
-    assert c.getresponse().status in (401, 413)
+    assert c.getresponse().status == 413  # ~8 KB > 1 KiB, refused before it is read

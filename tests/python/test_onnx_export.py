@@ -90,7 +90,12 @@ def test_export_matches_the_servers_greedy_actions(checkpoint, start_server, tmp
                        for j in range(k, k + 100)]
             c.end_episode(eid, {"agent0": obs[0]})
     served = np.asarray(served)
-    assert (served == got["action"]).mean() == 1.0, np.nonzero(served != got["action"])[0][:10]
+    # Equal wherever the choice is not a near-tie (float rounding differs between numpy and
+    # LibTorch): the gap between the two best allowed logits.
+    top2 = np.sort(got["masked_logits"], axis=1)[:, -2:]
+    clear = (top2[:, 1] - top2[:, 0] > 1e-4) | (top2[:, 0] < -1e8)
+    assert clear.sum() > 1400
+    assert (served[clear] == got["action"][clear]).all(), np.nonzero((served != got["action"]) & clear)[0][:10]
 
     # The logits and value equal the numpy model's (the client's local inference) within 1e-5.
     with tandem.PolicyClient(s.address, inference_mode="local") as c:
