@@ -11,8 +11,8 @@
 namespace tandem::core {
 
 EpisodeCore::EpisodeCore(const PolicyResolver& policies, std::string id, bool training_enabled,
-                         bool explore)
-    : policies_(policies), id_(std::move(id)), training_enabled_(training_enabled), explore_(explore) {}
+                         bool explore, std::map<std::string, int, std::less<>> seats)
+    : policies_(policies, std::move(seats)), id_(std::move(id)), training_enabled_(training_enabled), explore_(explore) {}
 
 ActionResult EpisodeCore::scripted_act(const std::string& agent_id, int policy,
                                        std::span<const float> raw_obs, std::span<const float> mask,

@@ -43,9 +43,30 @@ struct ClosedFragment {
   Trajectory steps;
 };
 
+// The policy mapping of one episode: `seats` (agent id -> policy index, drawn by the server's
+// self-play league for this episode) first, then the hosted mapping.
+class SeatedResolver final : public PolicyResolver {
+ public:
+  SeatedResolver(const PolicyResolver& base, std::map<std::string, int, std::less<>> seats)
+      : base_(base), seats_(std::move(seats)) {}
+  int policy_for(std::string_view episode_id, std::string_view agent_id) const override {
+    auto it = seats_.find(agent_id);
+    return it != seats_.end() ? it->second : base_.policy_for(episode_id, agent_id);
+  }
+  const PolicySpec& spec(int policy) const override { return base_.spec(policy); }
+  int num_policies() const override { return base_.num_policies(); }
+
+ private:
+  const PolicyResolver& base_;
+  const std::map<std::string, int, std::less<>> seats_;
+};
+
 class EpisodeCore {
  public:
-  EpisodeCore(const PolicyResolver& policies, std::string id, bool training_enabled, bool explore);
+  // `seats`: agents whose policy this episode fixes (the league's draw); the others follow
+  // `policies`' mapping.
+  EpisodeCore(const PolicyResolver& policies, std::string id, bool training_enabled, bool explore,
+              std::map<std::string, int, std::less<>> seats = {});
 
   const std::string& id() const { return id_; }
   bool training_enabled() const { return training_enabled_; }
@@ -107,7 +128,7 @@ class EpisodeCore {
   Agent& agent(const std::string& agent_id, int policy);
   void close(const std::string& agent_id, Agent& a, bool terminated, float bootstrap_value);
 
-  const PolicyResolver& policies_;
+  const SeatedResolver policies_;
   const std::string id_;
   const bool training_enabled_, explore_;
   std::map<std::string, Agent> agents_;

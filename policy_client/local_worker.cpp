@@ -62,7 +62,12 @@ LocalWorker::LocalWorker(const std::string& address, const ClientOptions& option
     conn_->reconnects = 0;
     config_json_ = conn_->call_as<core::Config>(conn_->next_id(), core::GetConfig{}, "GetConfig").json;
     try {
-      policies_ = core::read_policies(nlohmann::json::parse(config_json_), core::AlgoConfig{});
+      const auto cfg = nlohmann::json::parse(config_json_);
+      // A league seats each episode's agents on the server, which a local client never asks.
+      if (cfg.contains("league"))
+        throw std::invalid_argument("it runs a self-play league, which seats every episode's agents on the "
+                                    "server: connect with inference_mode remote");
+      policies_ = core::read_policies(cfg, core::AlgoConfig{});
     } catch (const std::exception& e) {
       throw ConnectionError("cannot use the configuration of tandem-server at " + conn_->endpoint() +
                             ": " + e.what());

@@ -38,6 +38,7 @@ std::string save_checkpoint(ServerContext& ctx) {
                           {"episodes_total", m.episodes_total},
                           {"time_total_s", ctx.time_total_s.load()},
                           {"config", cfg.to_json()}};
+  if (ctx.league) state["league"] = ctx.league->state();  // its slots' weights are above
   std::ofstream(tmp / "state.json") << state.dump(2) << '\n';
   fs::remove_all(dir);
   fs::rename(tmp, dir);
@@ -76,9 +77,14 @@ void restore_checkpoint(ServerContext& ctx, const std::string& path) {
     const auto& spec = cfg.policies[p];
     if (spec.script) continue;  // scripted: nothing was saved, the config says what it is
     const auto& pols = saved.at("policies");
-    if (!pols.contains(spec.policy_id))
-      throw std::runtime_error("checkpoint '" + path + "' has no policy '" + spec.policy_id + "'");
-    const auto& sp = pols.at(spec.policy_id);
+    // A league's snapshot slot is a copy of its main policy; a checkpoint without its weights
+    // (written before the slot held a snapshot, or without a league) leaves it as it is.
+    const bool slot = cfg.is_league_slot(spec.policy_id);
+    if (slot && !fs::exists(dir / (spec.policy_id + ".weights"))) continue;
+    const std::string& saved_id = slot ? cfg.league->main_policy : spec.policy_id;
+    if (!pols.contains(saved_id))
+      throw std::runtime_error("checkpoint '" + path + "' has no policy '" + saved_id + "'");
+    const auto& sp = pols.at(saved_id);
     for (const char* key : {"observation_space", "action_space"}) {
       const auto now = key == std::string("observation_space") ? spec.observation_space.to_json()
                                                                : spec.action_space.to_json();
@@ -109,6 +115,13 @@ void restore_checkpoint(ServerContext& ctx, const std::string& path) {
       }
     } catch (const std::exception& e) {
       throw std::runtime_error("checkpoint '" + path + "': policy '" + spec.policy_id + "': " + e.what());
+    }
+  }
+  if (ctx.league && state.contains("league")) {
+    try {
+      ctx.league->restore_state(state.at("league"));
+    } catch (const std::exception& e) {
+      throw std::runtime_error("checkpoint '" + path + "': " + e.what());
     }
   }
   ctx.training_iteration = state.value("training_iteration", int64_t{0});

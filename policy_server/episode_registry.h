@@ -8,7 +8,9 @@
 #include <chrono>
 #include <climits>
 #include <memory>
+#include <map>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -16,14 +18,17 @@
 
 #include "core/episode_book.h"
 #include "core/episode_core.h"
+#include "core/league.h"
 #include "core/status.h"
 
 namespace tandem::server {
 
 struct Episode {
-  Episode(const core::PolicyResolver& policies, std::string id, bool training_enabled, bool explore)
-      : core(policies, std::move(id), training_enabled, explore) {}
+  Episode(const core::PolicyResolver& policies, std::string id, bool training_enabled, bool explore,
+          std::map<std::string, int, std::less<>> seats, std::optional<core::Seating> seating)
+      : core(policies, std::move(id), training_enabled, explore, std::move(seats)), seating(std::move(seating)) {}
   std::mutex mutex;
+  const std::optional<core::Seating> seating;  // who plays which seat, when the league drew it
   core::EpisodeCore core;  // guarded by mutex
   std::chrono::steady_clock::time_point last_active = std::chrono::steady_clock::now();  // guarded by mutex
   void touch() { last_active = std::chrono::steady_clock::now(); }
@@ -39,8 +44,10 @@ class EpisodeRegistry {
     core::Status status;
   };
   // Opens an episode for `client` (counted against its max_per_client until it ends, whoever
-  // ends it); an empty id gets a generated one.
-  Started start(std::string_view id, bool training_enabled, bool explore, const std::string& client = "");
+  // ends it); an empty id gets a generated one. `seating`: the league's draw for it (its
+  // seats then map to those policies).
+  Started start(std::string_view id, bool training_enabled, bool explore, const std::string& client = "",
+                std::optional<core::Seating> seating = std::nullopt);
   // The open episode, or null; `status` then says whether it is unknown or has ended.
   std::shared_ptr<Episode> find(std::string_view id, core::Status* status = nullptr);
   // Removes an open episode and leaves its tombstone.

@@ -95,6 +95,27 @@ LastRow Learner::last_row() const {
   return last_row_;
 }
 
+void Learner::add_league(nlohmann::json& row, bool judge) {
+  auto& league = *ctx_.league;
+  const auto& lc = league.config();
+  const int main = ctx_.policies.index_of(lc.main_policy);
+  // A snapshot: the main policy's newest published weights (immutable) served by the slot.
+  auto it = league.end_iteration(judge, [&](int slot) {
+    ctx_.policies.install(ctx_.policies.index_of(lc.slot_policy(slot)), ctx_.policies.model(main));
+  });
+  row["league"] = core::league_json(it);
+  if (it.evaluation.games) {
+    if (!row.contains("evaluation")) row["evaluation"] = nlohmann::json::object();
+    row["evaluation"]["league"] = core::evaluation_league_json(it);
+  }
+  if (it.added)
+    learner_log()->info("league: {} joins (win rate {:.3f} over {} games){}; league size {}", *it.added,
+                        it.all.win_rate(), it.all.games, it.dropped ? ", " + *it.dropped + " leaves" : "",
+                        it.league_size);
+  std::lock_guard lk(mu_);
+  last_row_.league = std::move(it);
+}
+
 void Learner::write_row(nlohmann::json row, const IterationMetrics& m, int64_t iter,
                         double learn_time) {
   const auto now = std::chrono::steady_clock::now();
@@ -211,6 +232,7 @@ void Learner::loop() {
     row["num_bad_batches_skipped"] = ctx_.stats.bad_batches_skipped.load();
     row["num_bad_sgd_steps_skipped"] = ctx_.stats.bad_sgd_steps_skipped.load();
     row["info"] = {{"learner", learner}};
+    if (ctx_.league) add_league(row, /*judge=*/true);
     write_row(std::move(row), m, iter, learn_time);
     const auto last = last_row();
     std::string pol;
@@ -257,6 +279,7 @@ void Learner::report_loop() {
     auto row = metrics_to_json(m);
     row["num_steps_trained_this_iter"] = 0;
     row["info"] = {{"learner", nlohmann::json::object()}};
+    if (ctx_.league) add_league(row, /*judge=*/false);
     write_row(std::move(row), m, ctx_.training_iteration.load(), 0.0);
     log->info(
         "no-train report  steps {:8d}  episodes {:6d}  reward_mean {:8.2f}  evaluation {} "

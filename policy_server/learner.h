@@ -20,6 +20,7 @@
 #include <string>
 #include <thread>
 
+#include "core/league.h"
 #include "policy_server/results_writer.h"
 #include "policy_server/server_context.h"
 
@@ -33,6 +34,7 @@ struct LastRow {
   double env_steps_per_s = 0;  // env steps served during that iteration / its wall time
   std::optional<double> evaluation_reward_mean;       // newest row that had evaluation episodes
   std::map<std::string, double> custom_metric_means;  // newest value of each custom metric
+  std::optional<core::LeagueIteration> league;        // the league at the newest row (with a league)
 };
 
 class Learner {
@@ -52,6 +54,8 @@ class Learner {
  private:
   void loop();
   void report_loop();
+  // With a league: its iteration (win rates; with `judge`, maybe a new snapshot) into `row`.
+  void add_league(nlohmann::json& row, bool judge);
   // Completes `row` with the iteration's timing, writes it and remembers it.
   void write_row(nlohmann::json row, const IterationMetrics& m, int64_t iter, double learn_time);
 

@@ -2,6 +2,9 @@
 
 #include "policy_server/inference_batcher.h"
 
+#include <stdexcept>
+#include <string>
+
 namespace tandem::server {
 
 PolicyTable::PolicyTable(core::PolicySet set) : set_(std::move(set)) {
@@ -12,12 +15,18 @@ PolicyTable::~PolicyTable() = default;
 
 std::shared_ptr<const algo::InferenceModel> PolicyTable::model(int p) const {
   const auto& e = at(p);
-  return e.algorithm ? e.algorithm->snapshot() : e.fixed;
+  return e.algorithm ? e.algorithm->snapshot() : e.fixed.load();
+}
+
+void PolicyTable::install(int p, std::shared_ptr<const algo::InferenceModel> model) {
+  auto& e = at(p);
+  if (e.algorithm) throw std::logic_error("install: policy " + std::to_string(p) + " is trained, not frozen");
+  e.fixed.store(std::move(model));
 }
 
 void PolicyTable::freeze(int p, std::shared_ptr<const algo::InferenceModel> model) {
   auto& e = at(p);
-  e.fixed = std::move(model);
+  e.fixed.store(std::move(model));
   e.algorithm.reset();
 }
 

@@ -6,9 +6,10 @@
 //
 // A policy with an algorithm is trained by the learner and serves its newest snapshot; one
 // without serves a fixed model and is never trained (policies_to_train: a frozen opponent,
-// an evaluated checkpoint). The table is set up before the server starts and does not change
-// afterwards, so readers take no lock. (Adding policies while the server runs is for the
-// self-play league, issue 14.)
+// an evaluated checkpoint). The table is set up before the server starts and its policies do
+// not change afterwards, so readers take no lock; only the model a frozen policy serves may be
+// replaced while it runs (install: the self-play league's snapshot slots), atomically.
+#include <atomic>
 #include <memory>
 #include <string>
 #include <vector>
@@ -37,6 +38,8 @@ class PolicyTable : public core::PolicyResolver {
   algo::Algorithm* algorithm(int p) const { return at(p).algorithm.get(); }
   InferenceBatcher& batcher(int p) const { return *at(p).batcher; }
   std::vector<int64_t> versions() const;  // every policy's newest weight version, in order
+  // A frozen policy (no algorithm) serves `model` from now on. Any thread.
+  void install(int p, std::shared_ptr<const algo::InferenceModel> model);
 
   // ---- setup only (before the server starts) ----
   void set_algorithm(int p, std::unique_ptr<algo::Algorithm> a) { at(p).algorithm = std::move(a); }
@@ -47,7 +50,7 @@ class PolicyTable : public core::PolicyResolver {
  private:
   struct Entry {
     std::unique_ptr<algo::Algorithm> algorithm;        // null: served, never trained
-    std::shared_ptr<const algo::InferenceModel> fixed; // the model when there is no algorithm
+    std::atomic<std::shared_ptr<const algo::InferenceModel>> fixed;  // the model when there is no algorithm
     std::unique_ptr<InferenceBatcher> batcher;
   };
   Entry& at(int p) const { return *entries_.at(static_cast<size_t>(p)); }

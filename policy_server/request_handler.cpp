@@ -98,7 +98,9 @@ void RequestHandler::push_closed(Episode& ep) {
 }
 
 core::Reply RequestHandler::start_episode(const core::StartEpisode& m, const std::string& client) {
-  auto r = ctx_.episodes.start(m.episode_id, m.training_enabled, m.explore, client);
+  // With a league, the league seats the episode's agents (evaluation games: round robin).
+  auto r = ctx_.episodes.start(m.episode_id, m.training_enabled, m.explore, client,
+                               ctx_.league ? std::optional(ctx_.league->seat(!m.explore)) : std::nullopt);
   if (!r.episode) return core::error_reply(r.status);
   ctx_.stats.open_episodes.store(static_cast<int64_t>(ctx_.episodes.size()));
   return core::EpisodeStarted{r.episode->core.id()};
@@ -269,7 +271,9 @@ core::Reply RequestHandler::end_episode(const core::EndEpisode& m) {
   if (!ctx_.episodes.end(m.episode_id)) return core::Ack{};  // another client ended it meanwhile
   ctx_.stats.open_episodes.store(static_cast<int64_t>(ctx_.episodes.size()));
   std::lock_guard lk(ep->mutex);
-  // The summary first: a learner woken by the last fragments reports this episode with them.
+  // The league's game, then the summary: a learner woken by the last fragments reports this
+  // episode with them.
+  if (ep->seating) ctx_.league->record(*ep->seating, ep->core.agent_returns());
   ctx_.stats.episode_finished(ep->core.finish(m.truncated, last_values, std::move(metrics)));
   push_closed(*ep);
   return core::Ack{};

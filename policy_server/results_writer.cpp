@@ -14,6 +14,14 @@ void flatten(const nlohmann::json& j, const std::string& prefix, nlohmann::json&
       out[key] = v;
   }
 }
+
+// RFC 4180: a field with a comma, quote or line break is quoted, its quotes doubled.
+std::string csv_field(const std::string& s) {
+  if (s.find_first_of(",\"\r\n") == std::string::npos) return s;
+  std::string q = "\"";
+  for (char ch : s) q += ch == '"' ? std::string("\"\"") : std::string(1, ch);
+  return q + '"';
+}
 }  // namespace
 
 ResultsWriter::ResultsWriter(const std::string& dir) : dir_(dir) {
@@ -24,25 +32,58 @@ ResultsWriter::ResultsWriter(const std::string& dir) : dir_(dir) {
   if (!json_ || !csv_) throw std::runtime_error("cannot write results to '" + dir + "'");
 }
 
+void ResultsWriter::write_csv_row(std::ostream& out, const nlohmann::json& flat) const {
+  for (size_t i = 0; i < columns_.size(); ++i) {
+    if (i) out << ',';
+    if (flat.contains(columns_[i]) && !flat[columns_[i]].is_null()) {
+      const auto& v = flat[columns_[i]];
+      out << csv_field(v.is_string() ? v.get<std::string>() : v.dump());
+    }
+  }
+  out << '\n';
+}
+
 void ResultsWriter::write(const nlohmann::json& row) {
   json_ << row.dump() << '\n';
   json_.flush();
   nlohmann::json flat = nlohmann::json::object();
   flatten(row, "", flat);
-  if (columns_.empty()) {
-    for (const auto& [k, v] : flat.items()) columns_.push_back(k);
-    for (size_t i = 0; i < columns_.size(); ++i) csv_ << (i ? "," : "") << columns_[i];
-    csv_ << '\n';
-  }
-  for (size_t i = 0; i < columns_.size(); ++i) {
-    if (i) csv_ << ',';
-    if (flat.contains(columns_[i]) && !flat[columns_[i]].is_null()) {
-      const auto& v = flat[columns_[i]];
-      csv_ << (v.is_string() ? v.get<std::string>() : v.dump());
+  bool grew = false;
+  for (const auto& [k, v] : flat.items())
+    if (known_.insert(k).second) {
+      columns_.push_back(k);
+      grew |= rows_written_ > 0;
     }
+  if (!grew) {
+    if (!rows_written_) {
+      for (size_t i = 0; i < columns_.size(); ++i) csv_ << (i ? "," : "") << csv_field(columns_[i]);
+      csv_ << '\n';
+    }
+    write_csv_row(csv_, flat);
+    csv_.flush();
+    ++rows_written_;
+    return;
   }
-  csv_ << '\n';
-  csv_.flush();
+  // A key no earlier row had (a new snapshot's win rate, the first evaluation episodes): the
+  // CSV is written anew from result.json with the wider header, earlier rows blank there.
+  const std::string path = dir_ + "/progress.csv", tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    for (size_t i = 0; i < columns_.size(); ++i) out << (i ? "," : "") << csv_field(columns_[i]);
+    out << '\n';
+    std::ifstream in(result_json_path());
+    for (std::string line; std::getline(in, line);) {
+      if (line.empty()) continue;
+      nlohmann::json f = nlohmann::json::object();
+      flatten(nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false), "", f);
+      write_csv_row(out, f);
+    }
+    if (!out) throw std::runtime_error("cannot write '" + tmp + "'");
+  }
+  csv_.close();
+  std::filesystem::rename(tmp, path);
+  csv_.open(path, std::ios::app);
+  ++rows_written_;
 }
 
 }  // namespace tandem::server

@@ -1,7 +1,12 @@
 #pragma once
-// One row per training iteration: a JSON line in result.json, a row in progress.csv
-// (columns fixed by the first row, nested keys flattened with '/'), one console line.
+// One row per training iteration: a JSON line in result.json and a row in progress.csv
+// (nested keys flattened with '/', fields quoted as RFC 4180). A row with a key no earlier row
+// had adds a column: progress.csv is then rewritten from result.json, the earlier rows blank in
+// it. Not thread-safe (the learner thread writes).
+#include <cstdint>
 #include <fstream>
+#include <ostream>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -17,9 +22,13 @@ class ResultsWriter {
   std::string result_json_path() const { return dir_ + "/result.json"; }
 
  private:
+  void write_csv_row(std::ostream& out, const nlohmann::json& flat) const;
+
   std::string dir_;
   std::ofstream json_, csv_;
-  std::vector<std::string> columns_;
+  std::vector<std::string> columns_;  // in the order the keys first appeared
+  std::set<std::string> known_;
+  int64_t rows_written_ = 0;
 };
 
 }  // namespace tandem::server

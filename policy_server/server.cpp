@@ -30,6 +30,7 @@ ServerContext::ServerContext(ServerConfig cfg, boost::asio::io_context& ctx_ioc)
       episodes(policies, config.max_open_episodes, config.seed, config.max_episodes_per_client),
       reports(config.max_open_episodes, config.max_episodes_per_client) {
   for (const auto& p : config.policies) max_abs_reward = std::max(max_abs_reward, p.config.max_abs_reward);
+  if (config.league) league = std::make_unique<core::League>(*config.league, config.seed);
   if (!config.output.empty()) {
     output = std::make_unique<SampleOutput>(config.output);
     std::vector<std::string> ids;
@@ -324,6 +325,20 @@ std::string Server::metrics_text() const {
   e.family("tandem_custom_metric_mean", "gauge",
            "Per-iteration mean of each custom metric, from the newest result row that had it",
            "metric", cm);
+  if (row.league) {  // the self-play league at the newest result row
+    const auto& l = *row.league;
+    e.one("tandem_league_win_rate", "gauge",
+          "The main policy's win rate over the training games of the newest result row (NaN without games)",
+          l.all.win_rate());
+    e.one("tandem_league_size", "gauge", "League members, snapshots included, plus the main policy",
+          static_cast<double>(l.league_size));
+    e.one("tandem_league_snapshots", "gauge", "Frozen snapshots of the main policy in the league",
+          static_cast<double>(l.snapshots));
+    std::vector<std::pair<std::string, double>> vs;
+    for (const auto& [name, t] : l.by_opponent) vs.emplace_back(name, t.win_rate());
+    e.family("tandem_league_opponent_win_rate", "gauge",
+             "The main policy's win rate per opponent over the newest result row's training games", "opponent", vs);
+  }
   return e.o.str();
 }
 

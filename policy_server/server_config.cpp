@@ -58,6 +58,29 @@ bool is_loopback(const std::string& host) {
   return !ec && a.is_loopback();
 }
 
+// The league's config, and its snapshot slots as policies: copies of the main policy's spec
+// that are never trained (policies_to_train then defaults to the main policy).
+void add_league(const nlohmann::json& lj, ServerConfig& c) {
+  c.league = core::LeagueConfig::from_json(
+      lj, [&](const std::string& id) { return c.policy_index(id) >= 0; },
+      [&](const std::string& id) {
+        const int p = c.policy_index(id);
+        return p >= 0 && c.policies[static_cast<size_t>(p)].script.has_value();
+      });
+  const auto main = c.policies[static_cast<size_t>(c.policy_index(c.league->main_policy))];
+  for (int k = 0; k < c.league->num_slots(); ++k) {
+    auto slot = main;
+    slot.policy_id = c.league->slot_policy(k);
+    if (c.policy_index(slot.policy_id) >= 0)
+      bad("'league': the snapshot slot '" + slot.policy_id + "' is also a configured policy: rename that policy");
+    c.policies.push_back(std::move(slot));
+  }
+  if (c.policies_to_train.empty()) c.policies_to_train = {c.league->main_policy};
+  if (std::find(c.policies_to_train.begin(), c.policies_to_train.end(), c.league->main_policy) ==
+      c.policies_to_train.end())
+    bad("'policies_to_train' must include the league's main policy '" + c.league->main_policy + "'");
+}
+
 }  // namespace
 
 core::PolicySet ServerConfig::policy_set() const {
@@ -73,7 +96,15 @@ int ServerConfig::policy_index(const std::string& policy_id) const {
   return -1;
 }
 
+bool ServerConfig::is_league_slot(const std::string& policy_id) const {
+  if (!league) return false;
+  for (int k = 0; k < league->num_slots(); ++k)
+    if (league->slot_policy(k) == policy_id) return true;
+  return false;
+}
+
 bool ServerConfig::is_trained(const std::string& policy_id) const {
+  if (is_league_slot(policy_id)) return false;  // snapshots: frozen copies
   const int p = policy_index(policy_id);
   if (p >= 0 && policies[static_cast<size_t>(p)].script) return false;  // scripted: nothing to train
   return policies_to_train.empty() ||
@@ -88,7 +119,10 @@ nlohmann::json ServerConfig::to_json() const {
   j["seed"] = seed;
   j["results_dir"] = results_dir;
   j["config"] = config.to_json();
-  core::write_policies(policy_set(), j);
+  auto written = policy_set();  // the policies as configured: the league makes its slots
+  std::erase_if(written.policies, [this](const core::PolicySpec& p) { return is_league_slot(p.policy_id); });
+  core::write_policies(written, j);
+  if (league) j["league"] = league->to_json();
   nlohmann::json stop_j = nlohmann::json::object();
   if (stop.training_iteration) stop_j["training_iteration"] = stop.training_iteration;
   if (stop.timesteps_total) stop_j["timesteps_total"] = stop.timesteps_total;
@@ -120,7 +154,7 @@ ServerConfig parse_server_config(const nlohmann::json& j) {
               "metrics_num_episodes_for_smoothing", "log_level", "sample_backpressure", "sample_ahead_steps", "checkpoint_frequency", "checkpoint_at_end",
               "keep_checkpoints_num", "report_interval_s", "output", "policies_to_train", "policy_order",
               "auth_token_file", "insecure_listen_any", "idle_timeout_s", "max_episodes_per_client",
-              "tls_cert_file", "tls_key_file", "http_inference_paths"});
+              "tls_cert_file", "tls_key_file", "http_inference_paths", "league"});
   ServerConfig c;
   if (j.contains("algorithm")) c.algorithm = get<std::string>(j, "algorithm", "");
   {
@@ -211,7 +245,11 @@ ServerConfig parse_server_config(const nlohmann::json& j) {
     }
   }
   // The one policy reader the local client uses too (on GetConfig's reply).
-  auto set = core::read_policies(j, c.config);
+  // A league seats its agents itself: without a policy_mapping, other agents go to its main policy.
+  nlohmann::json with_mapping = j;
+  if (j.contains("league") && j.at("league").is_object() && !j.contains("policy_mapping"))
+    with_mapping["policy_mapping"] = {{"*", j.at("league").value("main_policy", "learned")}};
+  auto set = core::read_policies(with_mapping, c.config);
   c.policies = std::move(set.policies);
   c.policy_mapping = std::move(set.mapping);
   if (j.contains("policies_to_train")) {
@@ -226,6 +264,7 @@ ServerConfig parse_server_config(const nlohmann::json& j) {
     }
     if (c.policies_to_train.empty()) bad("'policies_to_train' must name at least one policy (omit it to train all)");
   }
+  if (j.contains("league")) add_league(j.at("league"), c);
   if (std::none_of(c.policies.begin(), c.policies.end(), [](const auto& p) { return !p.script; }))
     bad("every policy is scripted: host at least one learned policy");
   if (j.contains("http_inference_paths")) {

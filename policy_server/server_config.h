@@ -19,6 +19,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/league.h"
 #include "core/policy_set.h"
 
 namespace tandem::server {
@@ -69,8 +70,13 @@ struct ServerConfig {
   std::map<std::string, std::string> http_inference_paths;  // POST path -> policy id (single-observation JSON)
   double idle_timeout_s = 300.0;                // a WebSocket with no frame from its client this long is closed
   int64_t max_episodes_per_client = 1000;       // open episodes one client may hold (max_open_episodes stays)
+  // The self-play league (core/league.h): its slot policies ("<main>_slot1".."K", copies of
+  // the main policy's spec, never trained) are appended to `policies`; policies_to_train
+  // defaults to the main policy. to_json writes the league, not its slots.
+  std::optional<core::LeagueConfig> league;
 
   int policy_index(const std::string& policy_id) const;
+  bool is_league_slot(const std::string& policy_id) const;
   bool is_trained(const std::string& policy_id) const;
   core::PolicySet policy_set() const;  // a copy of policies + policy_mapping
   nlohmann::json to_json() const;

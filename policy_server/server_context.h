@@ -27,6 +27,7 @@ struct ServerContext {
   RunStats stats;
   SampleQueue samples;
   std::unique_ptr<SampleOutput> output;  // config "output": experience as JSON lines
+  std::unique_ptr<core::League> league;  // config "league": seats episodes, adds snapshots
   PolicyTable policies;
   EpisodeRegistry episodes;
   RequestLedger ledger;

@@ -88,6 +88,9 @@ class LocalBackend(UploadLoop):
             raise ProtocolError(f"tandem-server at {self.conn.endpoint} does not describe its models for local "
                                 f"inference (protocol {cfg.get('protocol_version')}, this client speaks "
                                 f"{codec.PROTOCOL_VERSION})")
+        if "league" in cfg:  # the server seats each episode's agents, and a local client never asks it
+            raise ProtocolError(f"tandem-server at {self.conn.endpoint} runs a self-play league, which seats every "
+                                f"episode's agents on the server: connect with inference_mode='remote'")
         self.policy_ids = list(cfg["policy_order"])
         self.mapping = dict(cfg.get("policy_mapping", {}))
         self.specs = []
