@@ -117,9 +117,9 @@ def request(port, method, path, body=None, headers=None):
         c.close()
 
 
-def server_action(port, replica):
+def server_action(port, replica, policy_id):
     """The policy's greedy column for its own observation of the replica's board."""
-    status, _, body = request(port, "POST", "/v1/policies/learned/actions",
+    status, _, body = request(port, "POST", f"/v1/policies/{policy_id}/actions",
                               json.dumps({"observations": [replica.observation_of_policy()],
                                           "action_masks": [replica.mask()], "explore": False}),
                               {"Content-Type": "application/json"})
@@ -190,7 +190,7 @@ def new_game(d, human_starts):
     click(d, "new-game")
 
 
-def take_policy_move(d, port, replica):
+def take_policy_move(d, port, replica, policy_id):
     """Waits for the policy's stone, checks it against the rules and the server, applies it."""
     s = wait_for(d, lambda s: s["moves"] == replica.moves + 1 or s["state"] == "error", "the policy's move")
     assert s["state"] != "error", s["error"]
@@ -200,19 +200,27 @@ def take_policy_move(d, port, replica):
     assert s["cells"][r][c] == POLICY
     assert replica.legal(c), f"the policy played the full column {c}"
     # The page asked with the policy's own observation: the server answers the same column.
-    assert server_action(port, replica) == c
+    assert server_action(port, replica, policy_id) == c
     replica.drop(c, POLICY)
     assert s["cells"] == replica.cells  # the stone landed on the lowest empty row
 
 
-def play_game(d, port, human_starts, rng):
+def set_policy_id(d, policy_id):
+    field = d.find_element("id", "policy-id")
+    field.clear()
+    field.send_keys(policy_id)
+
+
+def play_game(d, port, human_starts, rng, careless=False, policy_id="learned", avoid=()):
+    """One game by clicks; careless: never takes a winning move; avoid: columns not played."""
+    set_policy_id(d, policy_id)
     new_game(d, human_starts)
     replica = Replica()
     s = dom(d)
     if human_starts:
         assert s["cells"] == replica.cells and s["moves"] == 0 and s["result"] == "Your move"
     else:
-        take_policy_move(d, port, replica)
+        take_policy_move(d, port, replica, policy_id)
     while not replica.over:
         s = wait_for(d, lambda s: s["state"] in ("human", "over", "error"), "the person's turn")
         assert s["cells"] == replica.cells and s["moves"] == replica.moves
@@ -222,16 +230,17 @@ def play_game(d, port, human_starts, rng):
             click(d, f"col-{full[0]}")
             after = dom(d)
             assert after["cells"] == replica.cells and after["state"] == "human" and after["moves"] == replica.moves
-        # Win when possible, else stack mostly in the middle (columns fill up: illegal clicks).
-        col = replica.winning_move(HUMAN)
+        # Win when possible (careless: never look), else stack mostly in the middle (columns
+        # fill up: illegal clicks).
+        col = None if careless else replica.winning_move(HUMAN)
         if col is None:
-            legal = replica.legal_columns()
+            legal = [c for c in replica.legal_columns() if c not in avoid] or replica.legal_columns()
             col = 3 if 3 in legal and rng.random() < 0.5 else rng.choice(legal)
         click(d, f"col-{col}")
         replica.drop(col, HUMAN)
         if replica.over:
             break
-        take_policy_move(d, port, replica)
+        take_policy_move(d, port, replica, policy_id)
     s = wait_for(d, lambda s: s["state"] == "over", "the end of the game")
     assert s["cells"] == replica.cells
     assert s["result"] == replica.result_text()
@@ -254,7 +263,7 @@ def test_browser_plays_full_games_by_clicking(start_server, browser, tmp_path):
     outcomes = []
     shot = tmp_path / "connect_four_play.png"
     for k in range(6):
-        replica = play_game(browser, s.port, human_starts=(k % 2 == 0), rng=rng)
+        replica = play_game(browser, s.port, human_starts=(k % 2 == 0), rng=rng, careless=(k >= 2))
         outcomes.append(replica.result_text())
         if replica.winner is not None and not shot.exists():
             assert browser.save_screenshot(str(shot))
@@ -263,6 +272,11 @@ def test_browser_plays_full_games_by_clicking(start_server, browser, tmp_path):
         cleared = dom(browser)
         assert all(v == EMPTY for row in cleared["cells"] for v in row)
         assert cleared["moves"] == 0 and cleared["state"] == "human" and cleared["result"] == "Your move"
+    # The scripted "linear" policy (the leftmost legal column) wins when it starts and
+    # column 0 is left to it: "Policy wins" is shown.
+    replica = play_game(browser, s.port, human_starts=False, rng=rng, careless=True, policy_id="linear", avoid=(0,))
+    assert replica.winner == POLICY
+    outcomes.append(replica.result_text())
     if not shot.exists():
         assert browser.save_screenshot(str(shot))
     assert shot.stat().st_size > 1000
@@ -274,9 +288,7 @@ def test_browser_plays_full_games_by_clicking(start_server, browser, tmp_path):
 def test_browser_shows_an_error_when_the_request_fails(start_server, browser):
     s = start(start_server)
     browser.get(f"http://127.0.0.1:{s.port}/play")  # without the slash: the same page
-    pid = browser.find_element("id", "policy-id")
-    pid.clear()
-    pid.send_keys("no_such_policy")
+    set_policy_id(browser, "no_such_policy")
     new_game(browser, human_starts=False)
     st = wait_for(browser, lambda s: s["state"] == "error", "the error")
     assert "404" in st["error"] and st["result"] == "Error"
@@ -284,8 +296,7 @@ def test_browser_shows_an_error_when_the_request_fails(start_server, browser):
     for c in range(COLS):  # no moves while in error
         click(browser, f"col-{c}")
     assert dom(browser)["moves"] == 0
-    pid.clear()
-    pid.send_keys("learned")
+    set_policy_id(browser, "learned")
     new_game(browser, human_starts=False)
     st = wait_for(browser, lambda s: s["moves"] == 1, "the policy's first move")
     assert st["error"] == "" and st["result"] == "Your move"
