@@ -6,6 +6,7 @@
 
 #include "policy_server/request_handler.h"
 #include "policy_server/run_stats.h"
+#include "policy_server/static_files.h"
 #include "policy_server/websocket_session.h"
 
 namespace tandem::server {
@@ -110,13 +111,20 @@ void HttpSession<Stream>::on_read(beast::error_code ec, std::size_t) {
                    inference_error(core::Status::error(core::ErrorCode::BadRequest, "POST a JSON body here")).body);
   }
   HttpReply r;
-  if (req_.method() != http::verb::get)
-    r = {405, "text/plain", "only GET is served here (and POST to /v1/policies/<policy_id>/actions)\n"};
-  else
+  const bool head = req_.method() == http::verb::head;
+  if (req_.method() != http::verb::get && !head) {
+    if (is_static_path(path)) {
+      auto e = static_method_not_allowed();
+      r = {e.status, std::move(e.content_type), std::move(e.body)};
+    } else {
+      r = {405, "text/plain", "only GET is served here (and POST to /v1/policies/<policy_id>/actions)\n"};
+    }
+  } else {
     r = http_handler_(path);
+  }
   log()->debug("HTTP {} {} -> {}", std::string_view(req_.method_string().data(), req_.method_string().size()),
                target, r.status);
-  respond(static_cast<http::status>(r.status), r.content_type, std::move(r.body));
+  respond(static_cast<http::status>(r.status), r.content_type, std::move(r.body), head);
 }
 
 namespace {
@@ -182,14 +190,17 @@ void HttpSession<Stream>::upgrade() {
 }
 
 template <class Stream>
-void HttpSession<Stream>::respond(http::status status, std::string content_type, std::string body) {
+void HttpSession<Stream>::respond(http::status status, std::string content_type, std::string body,
+                                  bool head_only) {
   res_ = std::make_shared<http::response<http::string_body>>(status, req_.version());
   res_->set(http::field::content_type, content_type);
+  res_->set("X-Content-Type-Options", "nosniff");  // browsers take Content-Type as given
   if (status == http::status::unauthorized) res_->set(http::field::www_authenticate, "Bearer");
   res_->body() = std::move(body);
   if (status == http::status::unauthorized) keep_alive_ = false;
   res_->keep_alive(keep_alive_);
   res_->prepare_payload();
+  if (head_only) res_->body().clear();  // HEAD: the GET's headers (Content-Length too), no body
   req_ = {};  // its body (up to kMaxInferenceBody) is not kept while the connection idles
   beast::get_lowest_layer(stream_).expires_after(options_->handshake_timeout);
   http::async_write(stream_, *res_, beast::bind_front_handler(&HttpSession::on_write, this->shared_from_this()));

@@ -5,7 +5,8 @@
 // deadline: a WebSocket upgrade becomes a WebsocketSession<Stream> (after the auth and
 // identity checks); a POST to an inference path goes to the request core as a
 // ComputeActions (policy_server/http_inference.h) and is answered in JSON when its actions
-// are computed; any other request is answered (GET /healthz, /metrics, /results). HTTP/1.1
+// are computed; any other request is answered (GET or HEAD /healthz, /metrics, /results, the
+// static files under /play/: policy_server/static_files.h). HTTP/1.1
 // keep-alive: each next request must arrive within handshake_timeout (30 s) of the last
 // response, a response must be written within it too; while actions are computed there is
 // no deadline (the batcher always answers). A 401 or 413 closes.
@@ -40,7 +41,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
   // 413 and close: a body over the limit (the rest of it is never read).
   void too_large();
   void upgrade();
-  void respond(http::status status, std::string content_type, std::string body);
+  // head_only (a HEAD request): the headers of the full response, no body.
+  void respond(http::status status, std::string content_type, std::string body, bool head_only = false);
   void on_write(beast::error_code ec, std::size_t bytes);
   void do_close();
   void on_shutdown(beast::error_code ec);

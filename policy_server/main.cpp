@@ -16,7 +16,7 @@ int main(int argc, char** argv) {
   double stop_reward = std::nan("");
   bool no_train = false, insecure_listen_any = false;
   std::string auth_token_file, tls_cert_file, tls_key_file;
-  std::string restore;
+  std::string restore, static_dir;
   app.add_option("-c,--config", config_path, "JSON config file")->required()->check(CLI::ExistingFile);
   app.add_option("--algo", algorithm, "override 'algorithm' (ppo, a2c)");
   app.add_option("--host", host, "override 'host'");
@@ -34,6 +34,7 @@ int main(int argc, char** argv) {
   app.add_option("--tls-key-file", tls_key_file, "the PEM private key of --tls-cert-file");
   app.add_flag("--insecure-listen-any", insecure_listen_any,
                "allow a non-loopback --host without --auth-token-file");
+  app.add_option("--static-dir", static_dir, "override 'static_dir': serve the files of DIR under /play/");
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error");
   CLI11_PARSE(app, argc, argv);
 
@@ -50,6 +51,7 @@ int main(int argc, char** argv) {
     if (insecure_listen_any) j["insecure_listen_any"] = true;
     if (!tls_cert_file.empty()) j["tls_cert_file"] = tls_cert_file;
     if (!tls_key_file.empty()) j["tls_key_file"] = tls_key_file;
+    if (!static_dir.empty()) j["static_dir"] = static_dir;
     if (stop_iters >= 0) j["stop"]["training_iteration"] = stop_iters;
     if (stop_steps >= 0) j["stop"]["timesteps_total"] = stop_steps;
     if (!std::isnan(stop_reward)) j["stop"]["episode_reward_mean"] = stop_reward;

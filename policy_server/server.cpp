@@ -16,6 +16,7 @@
 #include "policy_server/learner.h"
 #include "policy_server/request_handler.h"
 #include "policy_server/listener.h"
+#include "policy_server/static_files.h"
 #include "policy_server/tls_context.h"
 #include "schemas/codec.h"
 
@@ -95,6 +96,10 @@ void Server::start() {
       *ioc_, tcp::endpoint(addr, c.port), c.io_threads > 1, *handler_, ctx_->stats,
       [this](std::string_view target) -> HttpReply {
         if (target == "/healthz") return {200, "text/plain", "ok\n"};
+        if (is_static_path(target)) {
+          auto r = serve_static(ctx_->config.static_dir, target);
+          return {r.status, std::move(r.content_type), std::move(r.body)};
+        }
         if (target == "/metrics") return {200, "text/plain; version=0.0.4", metrics_text()};
         if (target == "/results") {
           std::ifstream in(ctx_->config.results_dir + "/result.json");
@@ -102,7 +107,7 @@ void Server::start() {
           ss << in.rdbuf();
           return {200, "application/x-ndjson", ss.str()};
         }
-        return {404, "text/plain", "not found: try /healthz, /metrics, /results, or POST /v1/policies/<policy_id>/actions\n"};
+        return {404, "text/plain", "not found: try /healthz, /metrics, /results, /play/, or POST /v1/policies/<policy_id>/actions\n"};
       },
       SessionOptions{c.auth_token,
                      std::chrono::duration_cast<std::chrono::steady_clock::duration>(

@@ -3,6 +3,7 @@
 #include "algorithms/policy.h"
 #include "policy_server/tls_context.h"
 
+#include <filesystem>
 #include <fstream>
 
 #include <boost/asio/ip/address.hpp>
@@ -142,6 +143,7 @@ nlohmann::json ServerConfig::to_json() const {
   if (insecure_listen_any) j["insecure_listen_any"] = true;
   j["max_episodes_per_client"] = max_episodes_per_client;
   if (!output.empty()) j["output"] = output;
+  if (!static_dir.empty()) j["static_dir"] = static_dir;
   if (!policies_to_train.empty()) j["policies_to_train"] = policies_to_train;
   if (!http_inference_paths.empty()) j["http_inference_paths"] = http_inference_paths;
   return j;
@@ -151,6 +153,7 @@ ServerConfig parse_server_config(const nlohmann::json& j) {
   check_keys(j, "",
              {"algorithm", "host", "port", "seed", "results_dir", "config", "policies",
               "policy_mapping", "stop", "io_threads", "max_open_episodes", "episode_timeout_s",
+              "static_dir",
               "metrics_num_episodes_for_smoothing", "log_level", "sample_backpressure", "sample_ahead_steps", "checkpoint_frequency", "checkpoint_at_end",
               "keep_checkpoints_num", "report_interval_s", "output", "policies_to_train", "policy_order",
               "auth_token_file", "insecure_listen_any", "idle_timeout_s", "max_episodes_per_client",
@@ -189,6 +192,12 @@ ServerConfig parse_server_config(const nlohmann::json& j) {
   }
   if (j.contains("log_level")) c.log_level = get<std::string>(j, "log_level", "");
   if (j.contains("output")) c.output = get<std::string>(j, "output", "");
+  if (j.contains("static_dir")) {  // served under /play/ (policy_server/static_files.h)
+    c.static_dir = get<std::string>(j, "static_dir", "");
+    std::error_code ec;
+    if (c.static_dir.empty() || !std::filesystem::is_directory(c.static_dir, ec))
+      bad("'static_dir' must be an existing directory (--static-dir), got '" + c.static_dir + "'");
+  }
   if (j.contains("io_threads")) {
     c.io_threads = get<int>(j, "io_threads", "");
     if (c.io_threads < 1 || c.io_threads > 64)

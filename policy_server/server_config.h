@@ -59,6 +59,7 @@ struct ServerConfig {
   double report_interval_s = 10.0;              // --no-train: a result row this often (if episodes ended)
   std::string log_level = "info";               // spdlog level
   std::string output;                           // experience as JSON lines in OUTPUT/samples.jsonl ("" = none)
+  std::string static_dir;                       // files served under /play/ (the browser page); "" = none
   // --- untrusted clients (docs/SECURITY.md) ---
   std::string auth_token_file;                  // clients must send "Authorization: Bearer <its content>"
   std::string auth_token;                       // read from auth_token_file; never written out
