@@ -139,10 +139,11 @@ Seating League::seat(bool evaluation) {
 }
 
 void League::record(const Seating& seating, const std::map<std::string, double>& returns) {
-  auto ret = [&](const std::string& seat) {
-    auto it = returns.find(seat);
-    return it == returns.end() ? 0.0 : it->second;
-  };
+  // A seat that never played (no step, no reward: the simulator named its agents otherwise,
+  // or ended the episode at once) makes it no game of the league.
+  for (const auto& seat : config_.seats)
+    if (!returns.count(seat)) return;
+  auto ret = [&](const std::string& seat) { return returns.at(seat); };
   const double mine = ret(seating.main_seat);
   double best_other = -INFINITY;
   for (const auto& seat : config_.seats)

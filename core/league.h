@@ -88,8 +88,9 @@ class League {
 
   // The seats of a new episode.
   Seating seat(bool evaluation);
-  // A finished game: `returns` per agent id (seats without an entry count 0). The main
-  // policy wins when its return is above every other seat's, loses when one is above it.
+  // A finished game: `returns` per agent id. The main policy wins when its return is above
+  // every other seat's, loses when one is above it. Not counted unless every seat has an
+  // entry (it acted or was rewarded in the episode).
   void record(const Seating& seating, const std::map<std::string, double>& returns);
   // Takes this iteration's tallies. With `judge` (a training iteration) and a win rate above
   // the threshold over at least min_games games, a snapshot joins: install(slot) must put the

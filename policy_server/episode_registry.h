@@ -28,8 +28,8 @@ struct Episode {
           std::map<std::string, int, std::less<>> seats, std::optional<core::Seating> seating)
       : core(policies, std::move(id), training_enabled, explore, std::move(seats)), seating(std::move(seating)) {}
   std::mutex mutex;
-  const std::optional<core::Seating> seating;  // who plays which seat, when the league drew it
   core::EpisodeCore core;  // guarded by mutex
+  const std::optional<core::Seating> seating;  // who plays which seat, when the league drew it
   std::chrono::steady_clock::time_point last_active = std::chrono::steady_clock::now();  // guarded by mutex
   void touch() { last_active = std::chrono::steady_clock::now(); }
 };

@@ -107,6 +107,16 @@ std::map<int64_t, int> sample_masked(client::PolicyClient& c, int rounds, int ba
   return seen;
 }
 
+// The message parse_server_config refuses `j` with ("" when it accepts it).
+std::string config_error(const nlohmann::json& j) {
+  try {
+    server::parse_server_config(j);
+  } catch (const std::invalid_argument& e) {
+    return e.what();
+  }
+  return "";
+}
+
 }  // namespace
 
 TEST_CASE("connect four: masks hold end to end and beat_last is served with its memory") {
@@ -185,31 +195,100 @@ TEST_CASE("connect four: every scripted opponent plays legal moves from the serv
 }
 
 TEST_CASE("connect four: the config checks of scripted policies") {
-  auto error_of = [](const nlohmann::json& j) -> std::string {
-    try {
-      server::parse_server_config(j);
-    } catch (const std::invalid_argument& e) {
-      return e.what();
-    }
-    return "";
-  };
   auto j = connect_four_config("unused", "beat_last");
-  CHECK(error_of(j).empty());
+  CHECK(config_error(j).empty());
   CHECK(server::parse_server_config(j).policies[1].script == core::ScriptKind::kBeatLast);
   j["policies"]["opponent"]["scripted"] = "minimax";
-  CHECK(error_of(j).find("must be one of") != std::string::npos);
+  CHECK(config_error(j).find("must be one of") != std::string::npos);
   j["policies"]["opponent"]["scripted"] = 3;
-  CHECK(error_of(j).find("must be one of") != std::string::npos);
+  CHECK(config_error(j).find("must be one of") != std::string::npos);
   j = connect_four_config("unused", "beat_last");
   j["policies"]["opponent"]["observation_space"] = {{"type", "box"}, {"shape", {84}}};
-  CHECK(error_of(j).find("beat_last") != std::string::npos);
+  CHECK(config_error(j).find("beat_last") != std::string::npos);
   j = connect_four_config("unused", "random");
   j["policies"]["opponent"]["action_space"] = {{"type", "box"}, {"shape", {2}}};
-  CHECK(error_of(j).find("Discrete") != std::string::npos);
+  CHECK(config_error(j).find("Discrete") != std::string::npos);
   j = connect_four_config("unused", "random");
   j["policies_to_train"] = {"opponent"};
-  CHECK(error_of(j).find("scripted policy") != std::string::npos);
+  CHECK(config_error(j).find("scripted policy") != std::string::npos);
   j = connect_four_config("unused", "random");
   j["policies"]["learned"]["scripted"] = "linear";
-  CHECK(error_of(j).find("every policy is scripted") != std::string::npos);
+  CHECK(config_error(j).find("every policy is scripted") != std::string::npos);
+}
+
+TEST_CASE("connect four league: slots in the server config, to_json round trip, refused configs") {
+  auto league_config = [] {
+    auto j = connect_four_config("unused", "linear");
+    j.erase("policy_mapping");  // the league seats the players; others go to its main policy
+    j["league"] = {{"seats", {"player_0", "player_1"}}, {"opponents", {"opponent"}}, {"max_opponents", 3}};
+    return j;
+  };
+  const auto c = server::parse_server_config(league_config());
+  REQUIRE(c.policies.size() == 4);
+  CHECK(c.policies[2].policy_id == "learned_slot1");
+  CHECK(c.policies[3].policy_id == "learned_slot2");
+  CHECK(c.policies[3].observation_space.to_json() == c.policies[0].observation_space.to_json());
+  CHECK(c.is_league_slot("learned_slot2"));
+  CHECK_FALSE(c.is_trained("learned_slot1"));
+  CHECK(c.is_trained("learned"));
+  CHECK(c.policy_mapping.at("*") == "learned");
+  // A checkpoint's config: the policies as written and the league, which makes its slots again.
+  const auto j = c.to_json();
+  CHECK_FALSE(j["policies"].contains("learned_slot1"));
+  CHECK(server::parse_server_config(j).policies.size() == 4);
+  auto bad = league_config();
+  bad["policies"]["learned_slot1"] = bad["policies"]["learned"];
+  bad["policy_mapping"] = {{"*", "learned"}};
+  CHECK(config_error(bad).find("also a configured policy") != std::string::npos);
+  bad = league_config();
+  bad["policies_to_train"] = {"opponent2"};
+  bad["policies"]["opponent2"] = bad["policies"]["learned"];
+  CHECK(config_error(bad).find("main policy") != std::string::npos);
+  bad = league_config();
+  bad["league"]["opponents"] = {"learned"};
+  CHECK(config_error(bad).find("main policy") != std::string::npos);
+}
+
+TEST_CASE("connect four league: games seated by the server in remote mode; local clients refused") {
+  const std::string name = "connect_four_league";
+  auto j = connect_four_config(name, "linear");
+  j.erase("policy_mapping");
+  j["league"] = {{"seats", {"player_0", "player_1"}}, {"opponents", {"opponent"}}, {"max_opponents", 3},
+                 {"min_games", 5}, {"win_rate_threshold", 0.99}};  // no snapshot: linear opposite
+  j["config"]["train_batch_size"] = 100;
+  test::ServerProcess s(j, name);
+  try {
+    client::PolicyClient local(s.address(), client::InferenceMode::Local);
+    FAIL("a local client connected to a league server");
+  } catch (const client::ConnectionError& e) {
+    CHECK(std::string(e.what()).find("self-play league") != std::string::npos);
+  }
+  // Real games: whoever is to move asks; the server decides who answers. `linear` plays
+  // the leftmost legal column, so a seat that always did is the one the league gave it.
+  client::PolicyClient c(s.address(), client::InferenceMode::Remote);
+  int linear_seats = 0;
+  for (int g = 0; g < 60; ++g) {
+    ConnectFour env;
+    const auto ep = c.start_episode();
+    auto obs = env.reset();
+    std::map<std::string, bool> leftmost{{"player_0", true}, {"player_1", true}};
+    sims::StepResult r;
+    while (!env.game_over()) {
+      const std::string mover = env.to_move_id();
+      const auto mask = env.action_mask();
+      const auto a = c.get_action(ep, {{mover, obs.at(mover)}}, {{mover, mask}}).at(mover).as_int();
+      int first_legal = 0;
+      while (mask[static_cast<size_t>(first_legal)] == 0.f) ++first_legal;
+      leftmost[mover] = leftmost[mover] && a == first_legal;
+      r = env.step({{mover, a}});
+      obs = r.obs;
+      c.log_returns(ep, r.rewards);
+    }
+    c.end_episode(ep, r.obs);
+    linear_seats += leftmost["player_0"] != leftmost["player_1"];
+  }
+  c.flush();
+  // Both seats played by the learned policy (no league) would almost never give one seat
+  // that always played the leftmost column over a whole game.
+  CHECK(linear_seats >= 55);
 }

@@ -113,7 +113,7 @@ TEST_CASE("league seating: evaluation games are an exact round robin of opponent
   for (const auto& [k, n] : pairs) CHECK(n == 10);
   // Evaluation games are tallied apart and never judged.
   const Seating s = league.seat(true);
-  league.record(s, {{s.main_seat, 1.0}});
+  league.record(s, {{"player_0", s.main_seat == "player_0" ? 1.0 : -1.0}, {"player_1", s.main_seat == "player_1" ? 1.0 : -1.0}});
   const auto it = league.end_iteration(true, [](int) { FAIL("an evaluation game added a snapshot"); });
   CHECK(it.evaluation.games == 1);
   CHECK(it.evaluation.wins == 1);
@@ -128,7 +128,9 @@ TEST_CASE("league tallies: win, loss and draw of the main seat, per opponent") {
   league.record(s, {{s.main_seat, 1.0}, {other, -1.0}});
   league.record(s, {{s.main_seat, -1.0}, {other, 1.0}});
   league.record(s, {{s.main_seat, 0.0}, {other, 0.0}});
-  league.record(s, {});  // no returns at all: a draw
+  league.record(s, {});                      // no seat played: not a game
+  league.record(s, {{s.main_seat, 1.0}});    // one seat never played: not a game
+  league.record(s, {{"player_0", 0.0}, {"player_1", 0.0}, {"referee", 5.0}});  // a draw; others do not count
   const auto it = league.end_iteration(false, [](int) { FAIL("judge=false added a snapshot"); });
   CHECK(it.all.games == 4);
   CHECK(it.all.wins == 1);
