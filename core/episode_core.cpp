@@ -39,6 +39,11 @@ bool EpisodeCore::agent_done(const std::string& agent_id) const {
   return it != agents_.end() && it->second.done;
 }
 
+int64_t EpisodeCore::agent_steps(const std::string& agent_id) const {
+  auto it = agents_.find(agent_id);
+  return it == agents_.end() ? 0 : it->second.steps;
+}
+
 Status EpisodeCore::check_act(const std::vector<AgentObs>& agents,
                               const std::vector<AgentAction>* actions,
                               std::vector<int>& policy_of_agent) const {

@@ -106,6 +106,8 @@ class EpisodeCore {
   std::map<std::string, double> agent_returns() const;
   double reward_total() const { return reward_total_; }
   bool agent_done(const std::string& agent_id) const;
+  // Steps the agent acted in (GetAction/LogAction) in this episode.
+  int64_t agent_steps(const std::string& agent_id) const;
 
   // The action of a scripted policy (`policy` has spec().script) for `agent_id`, with the
   // memory the script keeps for that agent in this episode (always_same's column, beat_last's

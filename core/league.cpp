@@ -26,7 +26,7 @@ std::vector<std::string> id_list(const nlohmann::json& j, const std::string& key
 
 nlohmann::json tally_json(const GameTally& t) {
   const double w = t.win_rate();
-  return {{"games", t.games},
+  return nlohmann::json{{"games", t.games},
           {"wins", t.wins},
           {"draws", t.draws},
           {"losses", t.losses},
@@ -100,7 +100,11 @@ nlohmann::json league_json(const LeagueIteration& it) {
   j["added"] = it.added ? nlohmann::json(*it.added) : nlohmann::json();
   j["dropped"] = it.dropped ? nlohmann::json(*it.dropped) : nlohmann::json();
   nlohmann::json by = nlohmann::json::object();
-  for (const auto& [name, t] : it.by_opponent) by[name] = tally_json(t);
+  for (const auto& [policy, t] : it.by_opponent) {
+    by[policy] = tally_json(t);
+    auto n = it.names.find(policy);
+    by[policy]["name"] = n != it.names.end() ? n->second : policy;  // a snapshot that left: its slot
+  }
   j["opponents"] = by;
   return j;
 }
@@ -126,13 +130,12 @@ Seating League::seat(bool evaluation) {
   if (evaluation) {  // round robin: each opponent plays every seat once, then the next one
     const uint64_t g = evaluation_games_++;
     s.main_seat = config_.seats[g % n_seats];
-    s.opponent = opponent_policy = config_.evaluation_opponents[(g / n_seats) % config_.evaluation_opponents.size()];
+    opponent_policy = config_.evaluation_opponents[(g / n_seats) % config_.evaluation_opponents.size()];
   } else {
     s.main_seat = config_.seats[std::uniform_int_distribution<size_t>(0, n_seats - 1)(rng_)];
-    const auto& m = members_[std::uniform_int_distribution<size_t>(0, members_.size() - 1)(rng_)];
-    s.opponent = m.name;
-    opponent_policy = m.policy;
+    opponent_policy = members_[std::uniform_int_distribution<size_t>(0, members_.size() - 1)(rng_)].policy;
   }
+  s.opponent = opponent_policy;
   for (const auto& seat : config_.seats)
     s.policy_of_seat[seat] = seat == s.main_seat ? config_.main_policy : opponent_policy;
   return s;
@@ -170,6 +173,7 @@ LeagueIteration League::view_locked() const {
   it.evaluation_by_opponent = evaluation_by_opponent_;
   for (const auto& m : members_) {
     it.members.push_back(m.name);
+    it.names[m.policy] = m.name;
     it.snapshots += m.slot >= 0;
   }
   it.league_size = static_cast<int64_t>(members_.size()) + 1;

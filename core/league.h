@@ -55,7 +55,7 @@ struct LeagueConfig {
 struct Seating {
   std::string main_seat;                      // the agent id the main policy plays
   std::map<std::string, std::string> policy_of_seat;  // every seat -> policy id
-  std::string opponent;                       // the member's name ("random", "learned_v3")
+  std::string opponent;                       // the member's policy ("random", "learned_slot2")
   bool evaluation = false;                    // an explore=false game (tallied apart)
 };
 
@@ -64,20 +64,23 @@ struct GameTally {
   double win_rate() const;  // wins / games; NaN without games
 };
 
-// One result row's view of the league.
+// One result row's view of the league. Tallies are keyed by the opponent's policy (a
+// configured opponent's id, or a snapshot's slot policy), so the keys stay few and stable
+// however many snapshots come and go; `names` gives each member policy's current name.
 struct LeagueIteration {
   GameTally all;                                // training games finished since the last row
-  std::map<std::string, GameTally> by_opponent; // the same, per member name
+  std::map<std::string, GameTally> by_opponent; // the same, per opponent policy
   GameTally evaluation;                         // evaluation games
   std::map<std::string, GameTally> evaluation_by_opponent;
-  std::vector<std::string> members;             // after this iteration, oldest first
+  std::vector<std::string> members;             // member names after this iteration, oldest first
+  std::map<std::string, std::string> names;     // member policy -> name ("learned_slot2" -> "learned_v7")
   int64_t league_size = 0;                      // members + the main policy (the reference's)
   int64_t snapshots = 0;                        // snapshot members
   std::optional<std::string> added, dropped;    // a snapshot that joined / left at this row
 };
 // {"win_rate", "games", "wins", "draws", "losses", "size", "snapshots", "members", "added",
-//  "dropped", "opponents": {name: {games, wins, draws, losses, win_rate}}} ("evaluation"
-// games go under the row's "evaluation" object: evaluation_json).
+//  "dropped", "opponents": {policy: {name, games, wins, draws, losses, win_rate}}}
+// ("evaluation" games go under the row's "evaluation" object: evaluation_league_json).
 nlohmann::json league_json(const LeagueIteration& it);
 nlohmann::json evaluation_league_json(const LeagueIteration& it);
 
@@ -88,9 +91,9 @@ class League {
 
   // The seats of a new episode.
   Seating seat(bool evaluation);
-  // A finished game: `returns` per agent id. The main policy wins when its return is above
-  // every other seat's, loses when one is above it. Not counted unless every seat has an
-  // entry (it acted or was rewarded in the episode).
+  // A finished game: `returns` per agent id of the agents that acted in it. The main policy
+  // wins when its return is above every other seat's, loses when one is above it. Not
+  // counted unless every seat has an entry.
   void record(const Seating& seating, const std::map<std::string, double>& returns);
   // Takes this iteration's tallies. With `judge` (a training iteration) and a win rate above
   // the threshold over at least min_games games, a snapshot joins: install(slot) must put the

@@ -3,22 +3,25 @@
 namespace tandem::server {
 
 EpisodeRegistry::EpisodeRegistry(const core::PolicyResolver& policies, int64_t max_open, uint64_t seed,
-                                 int64_t max_per_client)
-    : policies_(policies), book_(max_open, seed, max_per_client) {}
+                                 int64_t max_per_client, core::League* league)
+    : policies_(policies), league_(league), book_(max_open, seed, max_per_client) {}
 
 EpisodeRegistry::Started EpisodeRegistry::start(std::string_view id, bool training_enabled, bool explore,
-                                                const std::string& client, std::optional<core::Seating> seating) {
+                                                const std::string& client) {
+  std::lock_guard lk(mu_);
+  std::string key(id);
+  if (auto st = book_.open(key, client); !st.ok()) return {nullptr, std::move(st)};
+  std::optional<core::Seating> seating;
   std::map<std::string, int, std::less<>> seats;
-  if (seating)
+  if (league_) {  // evaluation games: the round robin's next turn
+    seating = league_->seat(!explore);
     for (const auto& [agent, policy_id] : seating->policy_of_seat) {
       int p = -1;
       for (int i = 0; i < policies_.num_policies(); ++i)
         if (policies_.spec(i).policy_id == policy_id) p = i;
       seats[agent] = p;
     }
-  std::lock_guard lk(mu_);
-  std::string key(id);
-  if (auto st = book_.open(key, client); !st.ok()) return {nullptr, std::move(st)};
+  }
   auto ep = std::make_shared<Episode>(policies_, key, training_enabled, explore, std::move(seats), std::move(seating));
   open_.emplace(key, ep);
   return {ep, {}};

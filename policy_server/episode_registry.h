@@ -36,18 +36,18 @@ struct Episode {
 
 class EpisodeRegistry {
  public:
+  // `league` (may be null): seats every episode it opens (core::League::seat).
   EpisodeRegistry(const core::PolicyResolver& policies, int64_t max_open, uint64_t seed,
-                  int64_t max_per_client = INT64_MAX);
+                  int64_t max_per_client = INT64_MAX, core::League* league = nullptr);
 
   struct Started {
     std::shared_ptr<Episode> episode;  // null on error
     core::Status status;
   };
   // Opens an episode for `client` (counted against its max_per_client until it ends, whoever
-  // ends it); an empty id gets a generated one. `seating`: the league's draw for it (its
-  // seats then map to those policies).
-  Started start(std::string_view id, bool training_enabled, bool explore, const std::string& client = "",
-                std::optional<core::Seating> seating = std::nullopt);
+  // ends it); an empty id gets a generated one. With a league, the league seats it once it is
+  // open (a refused start draws nothing).
+  Started start(std::string_view id, bool training_enabled, bool explore, const std::string& client = "");
   // The open episode, or null; `status` then says whether it is unknown or has ended.
   std::shared_ptr<Episode> find(std::string_view id, core::Status* status = nullptr);
   // Removes an open episode and leaves its tombstone.
@@ -59,6 +59,7 @@ class EpisodeRegistry {
 
  private:
   const core::PolicyResolver& policies_;
+  core::League* const league_;
   mutable std::mutex mu_;
   core::EpisodeBook book_;                                          // under mu_
   std::unordered_map<std::string, std::shared_ptr<Episode>> open_;  // under mu_

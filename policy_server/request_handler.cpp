@@ -98,9 +98,7 @@ void RequestHandler::push_closed(Episode& ep) {
 }
 
 core::Reply RequestHandler::start_episode(const core::StartEpisode& m, const std::string& client) {
-  // With a league, the league seats the episode's agents (evaluation games: round robin).
-  auto r = ctx_.episodes.start(m.episode_id, m.training_enabled, m.explore, client,
-                               ctx_.league ? std::optional(ctx_.league->seat(!m.explore)) : std::nullopt);
+  auto r = ctx_.episodes.start(m.episode_id, m.training_enabled, m.explore, client);
   if (!r.episode) return core::error_reply(r.status);
   ctx_.stats.open_episodes.store(static_cast<int64_t>(ctx_.episodes.size()));
   return core::EpisodeStarted{r.episode->core.id()};
@@ -273,7 +271,11 @@ core::Reply RequestHandler::end_episode(const core::EndEpisode& m) {
   std::lock_guard lk(ep->mutex);
   // The league's game, then the summary: a learner woken by the last fragments reports this
   // episode with them.
-  if (ep->seating) ctx_.league->record(*ep->seating, ep->core.agent_returns());
+  if (ep->seating && !m.truncated) {  // a game cut short has no outcome
+    auto returns = ep->core.agent_returns();
+    std::erase_if(returns, [&](const auto& r) { return ep->core.agent_steps(r.first) == 0; });
+    ctx_.league->record(*ep->seating, returns);
+  }
   ctx_.stats.episode_finished(ep->core.finish(m.truncated, last_values, std::move(metrics)));
   push_closed(*ep);
   return core::Ack{};
@@ -293,6 +295,10 @@ core::Reply RequestHandler::get_weights(const core::GetWeights& m) {
 }
 
 void RequestHandler::report_samples(Caller caller, const core::ReportSamples& m) {
+  if (ctx_.league)  // its episodes are seated here; a local client's never were
+    return reply(caller, core::Error{ErrorCode::BadRequest,
+                                     "this server runs a self-play league, which seats every episode's agents on "
+                                     "the server: ReportSamples (local inference) is refused; use remote inference"});
   std::vector<core::ReportedFragment> frags;
   if (auto st = core::check_report(ctx_.policies, m, frags); !st.ok())
     return reply(caller, core::error_reply(st));

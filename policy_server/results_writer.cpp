@@ -48,42 +48,55 @@ void ResultsWriter::write(const nlohmann::json& row) {
   json_.flush();
   nlohmann::json flat = nlohmann::json::object();
   flatten(row, "", flat);
-  bool grew = false;
+  const size_t had = columns_.size();
   for (const auto& [k, v] : flat.items())
-    if (known_.insert(k).second) {
-      columns_.push_back(k);
-      grew |= rows_written_ > 0;
+    if (known_.insert(k).second) columns_.push_back(k);
+  if (rows_written_ > 0 && columns_.size() > had) {
+    // A key no earlier row had (the first evaluation episodes, an opponent's first game): the
+    // CSV is written anew from result.json with the wider header, earlier rows blank there.
+    // If that fails, the CSV keeps its columns (a later row tries again).
+    if (rewrite_csv()) {
+      ++rows_written_;
+      return;
     }
-  if (!grew) {
-    if (!rows_written_) {
-      for (size_t i = 0; i < columns_.size(); ++i) csv_ << (i ? "," : "") << csv_field(columns_[i]);
-      csv_ << '\n';
-    }
-    write_csv_row(csv_, flat);
-    csv_.flush();
-    ++rows_written_;
-    return;
+    for (size_t i = had; i < columns_.size(); ++i) known_.erase(columns_[i]);
+    columns_.resize(had);
   }
-  // A key no earlier row had (a new snapshot's win rate, the first evaluation episodes): the
-  // CSV is written anew from result.json with the wider header, earlier rows blank there.
+  if (rows_written_ == 0) {
+    for (size_t i = 0; i < columns_.size(); ++i) csv_ << (i ? "," : "") << csv_field(columns_[i]);
+    csv_ << '\n';
+  }
+  write_csv_row(csv_, flat);
+  csv_.flush();
+  ++rows_written_;
+}
+
+bool ResultsWriter::rewrite_csv() {
   const std::string path = dir_ + "/progress.csv", tmp = path + ".tmp";
+  std::error_code ec;
   {
     std::ofstream out(tmp, std::ios::trunc);
     for (size_t i = 0; i < columns_.size(); ++i) out << (i ? "," : "") << csv_field(columns_[i]);
     out << '\n';
     std::ifstream in(result_json_path());
     for (std::string line; std::getline(in, line);) {
-      if (line.empty()) continue;
+      const auto j = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
+      if (!j.is_object()) continue;
       nlohmann::json f = nlohmann::json::object();
-      flatten(nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false), "", f);
+      flatten(j, "", f);
       write_csv_row(out, f);
     }
-    if (!out) throw std::runtime_error("cannot write '" + tmp + "'");
+    out.flush();
+    if (!out || in.bad()) {
+      std::filesystem::remove(tmp, ec);
+      return false;
+    }
   }
   csv_.close();
-  std::filesystem::rename(tmp, path);
-  csv_.open(path, std::ios::app);
-  ++rows_written_;
+  std::filesystem::rename(tmp, path, ec);
+  csv_.open(path, std::ios::app);  // the old file when the rename failed
+  if (ec) std::filesystem::remove(tmp, ec);
+  return !ec && csv_.is_open();
 }
 
 }  // namespace tandem::server

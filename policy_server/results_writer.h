@@ -2,7 +2,8 @@
 // One row per training iteration: a JSON line in result.json and a row in progress.csv
 // (nested keys flattened with '/', fields quoted as RFC 4180). A row with a key no earlier row
 // had adds a column: progress.csv is then rewritten from result.json, the earlier rows blank in
-// it. Not thread-safe (the learner thread writes).
+// it (rare: the league keys its opponents by policy, a bounded set). Never throws on a failed
+// rewrite (the CSV keeps its columns). Not thread-safe (the learner thread writes).
 #include <cstdint>
 #include <fstream>
 #include <ostream>
@@ -23,6 +24,7 @@ class ResultsWriter {
 
  private:
   void write_csv_row(std::ostream& out, const nlohmann::json& flat) const;
+  bool rewrite_csv();  // progress.csv anew from result.json with columns_; false on failure
 
   std::string dir_;
   std::ofstream json_, csv_;

@@ -27,11 +27,11 @@ ServerContext::ServerContext(ServerConfig cfg, boost::asio::io_context& ctx_ioc)
       ioc(ctx_ioc),
       stats(config.metrics_num_episodes_for_smoothing),
       samples(config.policies.size()),
+      league(config.league ? std::make_unique<core::League>(*config.league, config.seed) : nullptr),
       policies(config.policy_set()),
-      episodes(policies, config.max_open_episodes, config.seed, config.max_episodes_per_client),
+      episodes(policies, config.max_open_episodes, config.seed, config.max_episodes_per_client, league.get()),
       reports(config.max_open_episodes, config.max_episodes_per_client) {
   for (const auto& p : config.policies) max_abs_reward = std::max(max_abs_reward, p.config.max_abs_reward);
-  if (config.league) league = std::make_unique<core::League>(*config.league, config.seed);
   if (!config.output.empty()) {
     output = std::make_unique<SampleOutput>(config.output);
     std::vector<std::string> ids;
@@ -340,7 +340,10 @@ std::string Server::metrics_text() const {
     e.one("tandem_league_snapshots", "gauge", "Frozen snapshots of the main policy in the league",
           static_cast<double>(l.snapshots));
     std::vector<std::pair<std::string, double>> vs;
-    for (const auto& [name, t] : l.by_opponent) vs.emplace_back(name, t.win_rate());
+    for (const auto& [policy, t] : l.by_opponent) {
+      auto n = l.names.find(policy);
+      vs.emplace_back(n != l.names.end() ? n->second : policy, t.win_rate());
+    }
     e.family("tandem_league_opponent_win_rate", "gauge",
              "The main policy's win rate per opponent over the newest result row's training games", "opponent", vs);
   }

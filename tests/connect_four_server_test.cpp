@@ -13,7 +13,10 @@
 #include "policy_client/policy_client.h"
 #include "policy_server/server_config.h"
 #include "sims/connect_four.h"
+#include "support/raw_client.h"
+#include "support/requests.h"
 #include "support/server_process.h"
+#include "support/uniform_report.h"
 
 using namespace tandem;
 using sims::ConnectFour;
@@ -265,8 +268,18 @@ TEST_CASE("connect four league: games seated by the server in remote mode; local
   }
   // Real games: whoever is to move asks; the server decides who answers. `linear` plays
   // the leftmost legal column, so a seat that always did is the one the league gave it.
+  // The server refuses a local client's experience too (it never asked for seats).
+  {
+    test::RawClient raw(s.port(), "local-impostor");
+    REQUIRE(test::started(raw.call(1, core::StartEpisode{"e1"}), "e1"));
+    const auto r = raw.call(2, test::uniform_report("e1", 3, std::vector<float>(84, 0.f), 7, true, "player_0"));
+    const auto* e = std::get_if<core::Error>(&r);
+    REQUIRE_MESSAGE(e, test::describe(r));
+    CHECK(std::string(e->message).find("self-play league") != std::string::npos);
+  }
   client::PolicyClient c(s.address(), client::InferenceMode::Remote);
   int linear_seats = 0;
+  std::map<std::string, int> linear_at;
   for (int g = 0; g < 60; ++g) {
     ConnectFour env;
     const auto ep = c.start_episode();
@@ -285,10 +298,16 @@ TEST_CASE("connect four league: games seated by the server in remote mode; local
       c.log_returns(ep, r.rewards);
     }
     c.end_episode(ep, r.obs);
-    linear_seats += leftmost["player_0"] != leftmost["player_1"];
+    if (leftmost["player_0"] != leftmost["player_1"]) {
+      ++linear_seats;
+      ++linear_at[leftmost["player_0"] ? "player_0" : "player_1"];
+    }
   }
   c.flush();
   // Both seats played by the learned policy (no league) would almost never give one seat
   // that always played the leftmost column over a whole game.
   CHECK(linear_seats >= 55);
+  // ... and the league put it on both seats.
+  CHECK(linear_at["player_0"] >= 15);
+  CHECK(linear_at["player_1"] >= 15);
 }

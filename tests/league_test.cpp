@@ -179,15 +179,19 @@ TEST_CASE("league snapshots: added above the threshold, oldest dropped past the 
   CHECK(installed == std::vector<int>{0, 1, 0});
   CHECK(it.league_size == 5);
 
-  // The new member is drawn, and plays from its slot's policy.
+  // The new member is drawn, and plays from its slot's policy; tallies are keyed by policy.
+  CHECK(it.names.at("learned_slot1") == "learned_v3");
+  CHECK(it.names.at("learned_slot2") == "learned_v2");
   std::set<std::string> drawn;
   for (int g = 0; g < 400; ++g) {
     const Seating s = league.seat(false);
     drawn.insert(s.opponent);
-    if (s.opponent == "learned_v3") CHECK(s.policy_of_seat.at(s.main_seat == "player_0" ? "player_1" : "player_0") == "learned_slot1");
-    if (s.opponent == "learned_v2") CHECK(s.policy_of_seat.at(s.main_seat == "player_0" ? "player_1" : "player_0") == "learned_slot2");
+    CHECK(s.policy_of_seat.at(s.main_seat == "player_0" ? "player_1" : "player_0") == s.opponent);
   }
-  CHECK(drawn == std::set<std::string>{"random", "linear", "learned_v2", "learned_v3"});
+  CHECK(drawn == std::set<std::string>{"random", "linear", "learned_slot1", "learned_slot2"});
+  const auto j = tandem::core::league_json(it);
+  CHECK(j["opponents"].size() == it.by_opponent.size());
+  for (const auto& [policy, o] : j["opponents"].items()) CHECK(o["name"] == (it.names.count(policy) ? it.names.at(policy) : policy));
 
   // State round trip: a new league carries on with the same members and generation.
   League restored(parse(base()), 99);

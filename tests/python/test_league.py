@@ -9,6 +9,7 @@ time loses, and a game in which both or neither did is a draw. So the main polic
 only if the server really put the drawn opponent on the other seat."""
 import json
 import pathlib
+import time
 import urllib.request
 
 import numpy as np
@@ -87,9 +88,13 @@ def test_league_seats_games_adds_snapshots_and_drops_the_oldest(start_server):
         assert lg["games"] == sum(o["games"] for o in lg["opponents"].values())
     # Summed over the run: the main policy beat linear (it never was the all-3 seat but by a
     # ~1/4^6 chance) and drew with every snapshot of itself (both sampled).
-    tot = {}
+    tot, slots = {}, set()
     for r in rs:
-        for name, o in r["league"]["opponents"].items():
+        for policy, o in r["league"]["opponents"].items():
+            name = o["name"]
+            if policy != name:
+                assert policy in ("learned_slot1", "learned_slot2") and name.startswith("learned_v")
+                slots.add(policy)
             t = tot.setdefault(name, [0, 0, 0, 0])
             for i, k in enumerate(("games", "wins", "draws", "losses")):
                 t[i] += o[k]
@@ -101,10 +106,13 @@ def test_league_seats_games_adds_snapshots_and_drops_the_oldest(start_server):
     # The whole game count reached the league.
     assert sum(t[0] for t in tot.values()) <= games
     assert sum(t[0] for t in tot.values()) >= games - 40  # at most the last iteration's games unreported
-    # progress.csv has a column for every opponent that played, also those that came later.
+    # progress.csv has a column for every opponent policy that played, also the slots that came
+    # later, and no column per snapshot name (its columns stay few however many snapshots come).
     header = (pathlib.Path(s.config["results_dir"]) / "progress.csv").read_text().splitlines()[0].split(",")
-    for n in ["linear"] + snaps:
+    for n in ["linear"] + sorted(slots):
         assert f"league/opponents/{n}/win_rate" in header
+        assert f"league/opponents/{n}/name" in header
+    assert not [h for h in header if "learned_v" in h]
     assert "league/win_rate" in header and "league/size" in header
 
 
@@ -117,7 +125,21 @@ def test_league_metrics_evaluation_round_robin_and_restore(start_server, tmp_pat
     text = urllib.request.urlopen(f"http://127.0.0.1:{s.port}/metrics", timeout=10).read().decode()
     assert "tandem_league_size " in text and 'tandem_league_opponent_win_rate{opponent="linear"}' in text
     assert s.metric("tandem_league_snapshots") >= 1
+    # Training stops once the games do (at most the batch collected meanwhile): wait for it.
+    last = None
+    while last != len(rows(s)):
+        last = len(rows(s))
+        time.sleep(1.5)
     members = rows(s)[-1]["league"]["members"]
+    # What the slots serve, to compare after --restore (greedy, so deterministic).
+    boards = [np.random.default_rng(i).integers(0, 2, 84).astype(float).tolist() for i in range(20)]
+
+    def greedy(server, policy):
+        body = json.dumps({"observations": boards, "explore": False}).encode()
+        req = urllib.request.Request(f"http://127.0.0.1:{server.port}/v1/policies/{policy}/actions", body)
+        return json.loads(urllib.request.urlopen(req, timeout=10).read())["actions"]
+
+    served = {p: greedy(s, p) for p in ("learned", "learned_slot1")}
     assert s.stop() == 0
     ckpt = sorted(pathlib.Path(s.config["results_dir"]).glob("checkpoint_*"))[-1]
     state = json.loads((ckpt / "state.json").read_text())
@@ -130,6 +152,7 @@ def test_league_metrics_evaluation_round_robin_and_restore(start_server, tmp_pat
     cfg = league_config(max_opponents=4, evaluation_opponents=["linear", "random"])
     cfg["report_interval_s"] = 0.2
     r = start_server(cfg, extra_args=["--no-train", "--restore", str(ckpt)], whole=True, name="restored")
+    assert {p: greedy(r, p) for p in served} == served
     with tandem.PolicyClient(r.address, inference_mode="remote", seed=7) as c:
         for _ in range(40):
             play(c, explore=False)
