@@ -24,6 +24,7 @@ from tandem import codec
 from tandem.arrays import f32_flat
 from tandem.errors import BadRequest, ProtocolError, RequestError, first_of, request_error
 from tandem.episode import mapped_policy_id
+from tandem.mapping import PolicyMapping
 from tandem.spaces import Space
 
 DEFAULT_AGENT = "agent0"
@@ -146,7 +147,7 @@ class PolicyClient:
 
     def _read_spaces(self, cfg):
         self.config = cfg
-        self._mapping = cfg.get("policy_mapping", {})
+        self._mapping = PolicyMapping(cfg.get("policy_mapping"))
         self._spaces = {pid: Space(p["action_space"]) for pid, p in cfg["policies"].items()}
         self._kinds = {}  # agent id -> its action space's kind
 
