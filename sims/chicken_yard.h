@@ -6,10 +6,10 @@
 // - The yard is the unit square [0,1]^2. N chickens (num_chickens, default 10) and 2 robots,
 //   "robot_1" (index 0) and "robot_2" (index 1). Every chicken and robot has a position,
 //   uniform in the square, and a personality: a 5-dim OCEAN vector of unit norm, uniform on
-//   the unit sphere (5 standard normals, Box-Muller from sims/random_util.h, divided by
-//   their norm; every component is therefore in [-1,1]). Chickens do not move. reset()
-//   draws a new yard from a std::mt19937_64 seeded once with `seed` in the constructor, so
-//   the sequence of yards is deterministic for a seed.
+//   the unit sphere (5 standard normals by Box-Muller on uniform01 of sims/random_util.h,
+//   divided by their norm; every component is therefore in [-1,1]). Chickens do not move.
+//   reset() draws a new yard from a std::mt19937_64 seeded once with `seed` in the
+//   constructor, so the sequence of yards is deterministic for a seed.
 // - Agents, two per robot r in {1, 2}: "robot_r_high" picks a chicken, Discrete(N);
 //   "robot_r_low" moves the robot, Discrete(8), directions in this order: 0=N (+y), 1=NE,
 //   2=E (+x), 3=SE, 4=S, 5=SW, 6=W, 7=NW. Every move has length `speed` (diagonals are
