@@ -63,7 +63,7 @@ def main():
 
     with tandem.PolicyClient(a.server) as client:
         cfg = json.loads(client.get_config())
-        agent = next(k for k, v in cfg["policy_mapping"].items() if v == a.policy)
+        agent = next(k for k, v in cfg["policy_mapping"] if v == a.policy and "*" not in k and "?" not in k)
         eid = client.start_episode(explore=False, training_enabled=False)
         arrs = [np.array(o, np.float32) for o in obs]
 

@@ -71,10 +71,8 @@ int PolicySet::index_of(std::string_view policy_id) const {
 }
 
 int PolicySet::policy_for_agent(std::string_view agent_id) const {
-  auto it = mapping.find(std::string(agent_id));
-  if (it == mapping.end()) it = mapping.find("*");
-  if (it == mapping.end()) return -1;
-  return index_of(it->second);
+  const std::string* pid = mapping.policy_for(agent_id);
+  return pid ? index_of(*pid) : -1;
 }
 
 PolicySet read_policies(const nlohmann::json& j, const AlgoConfig& base) {
@@ -100,16 +98,12 @@ PolicySet read_policies(const nlohmann::json& j, const AlgoConfig& base) {
     s.policies.push_back(read_policy(id, pols.at(id), base));
   }
   if (j.contains("policy_mapping")) {
-    const auto& m = j.at("policy_mapping");
-    if (!m.is_object()) bad("'policy_mapping' must be an object {agent_id: policy_id}");
-    for (const auto& [agent, pid] : m.items()) {
-      if (!pid.is_string()) bad("'policy_mapping." + agent + "' must be a policy id string");
-      if (s.index_of(pid.get<std::string>()) < 0)
-        bad("'policy_mapping." + agent + "' names unknown policy '" + pid.get<std::string>() + "'");
-      s.mapping[agent] = pid.get<std::string>();
-    }
+    s.mapping = PolicyMapping::from_json(j.at("policy_mapping"));
+    for (const auto& r : s.mapping.rules())
+      if (s.index_of(r.policy_id) < 0)
+        bad("'policy_mapping." + r.pattern + "' names unknown policy '" + r.policy_id + "'");
   } else if (s.policies.size() == 1) {
-    s.mapping["*"] = s.policies.front().policy_id;
+    s.mapping.add("*", s.policies.front().policy_id);
   } else {
     bad("'policy_mapping' is required when more than one policy is hosted");
   }
@@ -128,7 +122,7 @@ void write_policies(const PolicySet& s, nlohmann::json& j) {
   }
   j["policies"] = pols;
   j["policy_order"] = order;  // JSON objects are unordered: the index order of policy_versions
-  j["policy_mapping"] = s.mapping;
+  j["policy_mapping"] = s.mapping.to_json();  // [[pattern, policy_id], ...]: keeps the order
 }
 
 }  // namespace tandem::core

@@ -1,6 +1,6 @@
 #pragma once
-// The hosted policies and the policy mapping (agent id -> policy id, "*" = default), as
-// RLlib's `multiagent` config. One reader serves the server (its config file) and the local
+// The hosted policies and the policy mapping (agent id or glob pattern -> policy id,
+// core/policy_mapping.h), as RLlib's `multiagent` config. One reader serves the server (its config file) and the local
 // client (the server's GetConfig reply), so both place agents and read spaces alike.
 #include <map>
 #include <string>
@@ -9,6 +9,7 @@
 
 #include <nlohmann/json_fwd.hpp>
 
+#include "core/policy_mapping.h"
 #include "core/policy_spec.h"
 
 namespace tandem::core {
@@ -26,7 +27,7 @@ class PolicyResolver {
 
 struct PolicySet : PolicyResolver {
   std::vector<PolicySpec> policies;           // in policy_order
-  std::map<std::string, std::string> mapping; // agent id -> policy id ("*" = default)
+  PolicyMapping mapping;                       // agent id or pattern -> policy id
 
   int index_of(std::string_view policy_id) const;  // -1 when not hosted
   int policy_for_agent(std::string_view agent_id) const;
@@ -38,8 +39,8 @@ struct PolicySet : PolicyResolver {
 };
 
 // Reads `j["policies"]` ({id: {observation_space, action_space, config}}), in the order of
-// `j["policy_order"]` when present, and `j["policy_mapping"]` (required with several
-// policies; one policy maps "*"). Each policy's "config" is applied on top of `base`.
+// `j["policy_order"]` when present, and `j["policy_mapping"]` (PolicyMapping::from_json;
+// required with several policies; one policy maps "*"). Each policy's "config" is applied on top of `base`.
 // Throws std::invalid_argument naming the bad key.
 PolicySet read_policies(const nlohmann::json& j, const AlgoConfig& base);
 // {"policies": ..., "policy_order": [...], "policy_mapping": ...} (read back by read_policies).

@@ -39,8 +39,7 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
 
   try {
-    std::ifstream in(config_path);
-    nlohmann::json j = nlohmann::json::parse(in, nullptr, true, true);
+    nlohmann::json j = tandem::server::read_config_file(config_path);
     if (!algorithm.empty()) j["algorithm"] = algorithm;
     if (!host.empty()) j["host"] = host;
     if (port >= 0) j["port"] = port;

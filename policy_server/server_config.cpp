@@ -5,6 +5,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 
 #include <boost/asio/ip/address.hpp>
 #include <algorithm>
@@ -304,16 +305,28 @@ ServerConfig parse_server_config(const nlohmann::json& j) {
   return c;
 }
 
-ServerConfig load_server_config(const std::string& path) {
+nlohmann::json read_config_file(const std::string& path) {
   std::ifstream in(path);
   if (!in) bad("cannot open config file '" + path + "'");
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   nlohmann::json j;
   try {
-    j = nlohmann::json::parse(in, nullptr, true, /*ignore_comments=*/true);
+    j = nlohmann::json::parse(text, nullptr, true, /*ignore_comments=*/true);
+    // The mapping's patterns are tried in the order written: read that order (nlohmann::json
+    // sorts object keys) and pass the mapping on in its list form.
+    const auto oj = nlohmann::ordered_json::parse(text, nullptr, true, /*ignore_comments=*/true);
+    if (oj.is_object() && oj.contains("policy_mapping") && oj.at("policy_mapping").is_object()) {
+      nlohmann::json rules = nlohmann::json::array();
+      for (const auto& [pattern, pid] : oj.at("policy_mapping").items())
+        rules.push_back({pattern, nlohmann::json::parse(pid.dump())});
+      j["policy_mapping"] = std::move(rules);
+    }
   } catch (const nlohmann::json::parse_error& e) {
     bad("config file '" + path + "' is not valid JSON: " + e.what());
   }
-  return parse_server_config(j);
+  return j;
 }
+
+ServerConfig load_server_config(const std::string& path) { return parse_server_config(read_config_file(path)); }
 
 }  // namespace tandem::server

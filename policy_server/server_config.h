@@ -7,7 +7,8 @@
 //   "config": { "lr": 3e-4, "train_batch_size": 4000, "model": {"fcnet_hiddens": [64, 64]} },
 //   "policies": { "default_policy": { "observation_space": {...}, "action_space": {...},
 //                                     "config": { per-policy overrides } } },
-//   "policy_mapping": { "agent1": "policy1", "*": "default_policy" },
+//   "policy_mapping": { "agent1": "policy1", "*_low": "low_policy", "*": "default_policy" },
+//                     (exact ids first, then glob patterns in the written order: core/policy_mapping.h)
 //   "stop": { "training_iteration": 100, "timesteps_total": 100000, "episode_reward_mean": 475 }
 // }
 // Unknown keys and invalid values are rejected with std::invalid_argument naming the key.
@@ -38,7 +39,7 @@ struct ServerConfig {
   std::string results_dir = "results/run";      // result.json, progress.csv, checkpoints
   core::AlgoConfig config;                      // hyperparameters shared by all policies
   std::vector<core::PolicySpec> policies;       // hosted policies (config merged with overrides)
-  std::map<std::string, std::string> policy_mapping;  // agent id -> policy id ("*" = default)
+  core::PolicyMapping policy_mapping;           // agent id or glob pattern -> policy id
   // Policies the learner trains (RLlib's policies_to_train); empty = all. The others are
   // served with their initial (or restored) weights and never trained: frozen opponents.
   std::vector<std::string> policies_to_train;
@@ -86,6 +87,9 @@ struct ServerConfig {
 // Parses and validates (reads auth_token_file, loads tls_cert_file / tls_key_file). A host other than loopback needs a token
 // or insecure_listen_any.
 ServerConfig parse_server_config(const nlohmann::json& j);
-ServerConfig load_server_config(const std::string& path);
+// The config file as JSON (comments allowed); an object "policy_mapping" is turned into its
+// list form in the written order (core/policy_mapping.h). Throws std::invalid_argument.
+nlohmann::json read_config_file(const std::string& path);
+ServerConfig load_server_config(const std::string& path);  // parse_server_config(read_config_file(path))
 
 }  // namespace tandem::server

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "policy_client/policy_client.h"
+#include "support/each_client.h"
 #include "support/requests.h"
 #include "support/samples_file.h"
 #include "support/server_process.h"
@@ -17,13 +18,11 @@ using namespace tandem;
 using client::InferenceMode;
 using client::PolicyClient;
 using client::RequestError;
+using test::code_of;
+using test::for_each_mode;
 using test::ServerProcess;
 
 namespace {
-
-constexpr InferenceMode kModes[] = {InferenceMode::Remote, InferenceMode::Local};
-
-std::string mode_name(InferenceMode m) { return m == InferenceMode::Remote ? "remote" : "local"; }
 
 nlohmann::json semantics_config(const std::string& name, int64_t fragment = 1000) {
   auto j = nlohmann::json::parse(R"({
@@ -43,43 +42,12 @@ client::ClientOptions options() { return test::client_options(7); }
 
 std::vector<float> obs(int t) { return {0.1f * static_cast<float>(t), -0.2f}; }
 
-template <typename F>
-std::string code_of(F&& f) {
-  try {
-    f();
-  } catch (const RequestError& e) {
-    return e.code;
-  }
-  return "no error";
-}
-
-// Runs `drive(client, mode)` with a remote client, then with a local one, on `server`.
-template <typename F>
-void with_each_client(ServerProcess& server, F drive) {
-  for (auto mode : kModes) {
-    const std::string m = mode_name(mode);
-    CAPTURE(m);
-    PolicyClient c(server.address(), mode, options());
-    drive(c, m);
-  }
-}
-
-// Runs `check(mode)` for each mode (reading what the learner received in that mode).
-template <typename F>
-void for_each_mode(F check) {
-  for (auto mode : kModes) {
-    const std::string m = mode_name(mode);
-    CAPTURE(m);
-    check(m);
-  }
-}
-
 }  // namespace
 
 TEST_CASE("rewards between two actions add up; a step without reward gets 0; rewards before the first action count only in the return") {
   const std::string name = "episode_semantics_rewards";
   ServerProcess server(semantics_config(name), name, {"--no-train"});
-  with_each_client(server, [&](PolicyClient& c, const std::string& m) {
+  test::with_each_client(server, options(), [&](PolicyClient& c, const std::string& m) {
     const auto ep = c.start_episode(m + "-rewards");
     c.log_returns(ep, 10.f);  // before agent0's first action
     c.get_action(ep, obs(0));
@@ -114,7 +82,7 @@ TEST_CASE("rewards between two actions add up; a step without reward gets 0; rew
 TEST_CASE("rollout_fragment_length cuts fragments, each bootstrapped with the next step's value") {
   const std::string name = "episode_semantics_fragments";
   ServerProcess server(semantics_config(name, /*fragment=*/2), name, {"--no-train"});
-  with_each_client(server, [&](PolicyClient& c, const std::string& m) {
+  test::with_each_client(server, options(), [&](PolicyClient& c, const std::string& m) {
     const auto ep = c.start_episode(m + "-cut");
     for (int t = 0; t < 5; ++t) {
       c.get_action(ep, obs(t));
@@ -147,7 +115,7 @@ TEST_CASE("a truncated episode is bootstrapped from the value of its last observ
   const std::string name = "episode_semantics_truncation";
   ServerProcess server(semantics_config(name), name, {"--no-train"});
   const std::vector<float> last{0.7f, 0.3f};
-  with_each_client(server, [&](PolicyClient& c, const std::string& m) {
+  test::with_each_client(server, options(), [&](PolicyClient& c, const std::string& m) {
     const auto ep = c.start_episode(m + "-truncated");
     for (int t = 0; t < 3; ++t) {
       c.get_action(ep, obs(t));
@@ -186,7 +154,7 @@ TEST_CASE("multi-agent: a done agent's fragment is terminated and the agent may 
   })");
   j["policy_mapping"] = {{"agent1", "p1"}, {"agent2", "p2"}};
   ServerProcess server(j, name, {"--no-train"});
-  with_each_client(server, [&](PolicyClient& c, const std::string& m) {
+  test::with_each_client(server, options(), [&](PolicyClient& c, const std::string& m) {
     const auto ep = c.start_episode(m + "-ma");
     const client::AgentObs both{{"agent1", {0.1f, 0.2f}}, {"agent2", {0.3f, 0.4f}}};
     CHECK(c.get_action(ep, both).size() == 2);
@@ -220,7 +188,7 @@ TEST_CASE("multi-agent: a done agent's fragment is terminated and the agent may 
 TEST_CASE("training_enabled=false episodes never reach the learner") {
   const std::string name = "episode_semantics_not_trained";
   ServerProcess server(semantics_config(name), name, {"--no-train"});
-  with_each_client(server, [&](PolicyClient& c, const std::string& m) {
+  test::with_each_client(server, options(), [&](PolicyClient& c, const std::string& m) {
     const auto off = c.start_episode(m + "-off", /*training_enabled=*/false);
     for (int t = 0; t < 4; ++t) {
       c.get_action(off, obs(t));
@@ -250,7 +218,7 @@ TEST_CASE("training_enabled=false episodes never reach the learner") {
 TEST_CASE("an agent done by LogReturns may neither LogAction nor GetAction again") {
   const std::string name = "episode_semantics_done_agent";
   ServerProcess server(semantics_config(name), name, {"--no-train"});
-  with_each_client(server, [&](PolicyClient& c, const std::string& m) {
+  test::with_each_client(server, options(), [&](PolicyClient& c, const std::string& m) {
     const auto ep = c.start_episode(m + "-done");
     client::Action a;
     a.discrete = {1};
@@ -280,7 +248,7 @@ TEST_CASE("an agent done by LogReturns may neither LogAction nor GetAction again
 TEST_CASE("an ended episode: a second end_episode is acknowledged, any other call says it has ended") {
   const std::string name = "episode_semantics_ended";
   ServerProcess server(semantics_config(name), name, {"--no-train"});
-  with_each_client(server, [&](PolicyClient& c, const std::string& m) {
+  test::with_each_client(server, options(), [&](PolicyClient& c, const std::string& m) {
     const auto ep = c.start_episode(m + "-ended");
     c.get_action(ep, obs(0));
     c.end_episode(ep, obs(1));

@@ -32,6 +32,7 @@ from tandem.arrays import f32_flat
 from tandem.errors import (BadObservation, BadRequest, ProtocolError, RequestError, UnknownAgent, first_of,
                            request_error)
 from tandem.episode import mapped_policy_id
+from tandem.mapping import PolicyMapping
 from tandem.spaces import Space, flatten_named
 
 DEFAULT_AGENT = "agent0"
@@ -158,7 +159,7 @@ class PolicyClient:
 
     def _read_spaces(self, cfg):
         self.config = cfg
-        self._mapping = cfg.get("policy_mapping", {})
+        self._mapping = PolicyMapping(cfg.get("policy_mapping"))
         self._spaces = {pid: Space(p["action_space"]) for pid, p in cfg["policies"].items()}
         self._kinds = {}  # agent id -> its action space's kind
         self._obs_spaces = {pid: Space(p["observation_space"]) for pid, p in cfg["policies"].items()}

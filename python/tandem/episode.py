@@ -42,8 +42,8 @@ def check_id(s, max_bytes, what):
 
 
 def mapped_policy_id(mapping, agent_id):
-    """The policy id the mapping gives an agent (its own entry, else "*"), or None."""
-    return mapping.get(agent_id, mapping.get("*"))
+    """The policy id the mapping (tandem.mapping.PolicyMapping) gives an agent, or None."""
+    return mapping.policy_for(agent_id)
 
 
 def policy_for(mapping, policy_ids, episode_id, agent_id):

@@ -24,6 +24,7 @@ from tandem import codec
 from tandem.arrays import f32_join, f32_rows, f32_split_rows
 from tandem.connection import Connection, expect, new_episode_id
 from tandem.episode import MAX_EPISODE_ID_BYTES, LocalEpisode, check_id
+from tandem.mapping import PolicyMapping
 from tandem.errors import (DuplicateEpisode, ProtocolError, RequestError, TooManyEpisodes, UnknownEpisode,
                            first_of, request_error)
 from tandem.model import NumpyPolicy, WeightAssembler
@@ -92,7 +93,7 @@ class LocalBackend(UploadLoop):
             raise ProtocolError(f"tandem-server at {self.conn.endpoint} runs a self-play league, which seats every "
                                 f"episode's agents on the server: connect with inference_mode='remote'")
         self.policy_ids = list(cfg["policy_order"])
-        self.mapping = dict(cfg.get("policy_mapping", {}))
+        self.mapping = PolicyMapping(cfg.get("policy_mapping"))
         self.specs = []
         for pid in self.policy_ids:
             p = cfg["policies"][pid]
