@@ -25,6 +25,9 @@ int64_t dist_dim(const Space& action_space) {
       return action_space.preprocessed_size();
     case SpaceKind::Box:
       return 2 * action_space.raw_size();
+    case SpaceKind::Dict:  // never an action space (core/policy_set.cpp refuses it)
+    case SpaceKind::Tuple:
+      break;
   }
   return 0;
 }
@@ -70,6 +73,9 @@ float action_logp(const Space& space, std::span<const float> dist_inputs,
       }
       return static_cast<float>(lp);
     }
+    case SpaceKind::Dict:  // never an action space
+    case SpaceKind::Tuple:
+      return 0.f;
     case SpaceKind::Box: {
       const size_t d = continuous.size();
       double lp = 0;

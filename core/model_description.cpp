@@ -46,11 +46,15 @@ Layout layout(const PolicySpec& spec) {
 }
 
 // The name of a space's kind: Box, Discrete, MultiDiscrete.
+// Dict/Tuple observations: "composite" (each component preprocessed as its own kind, in
+// the flattening order of core/spaces.h). Action spaces are never composite.
 const char* by_kind(const Space& s, const char* box, const char* discrete, const char* multi_discrete) {
   switch (s.kind) {
     case SpaceKind::Box: return box;
     case SpaceKind::Discrete: return discrete;
     case SpaceKind::MultiDiscrete: return multi_discrete;
+    case SpaceKind::Dict:
+    case SpaceKind::Tuple: return "composite";
   }
   return "";
 }

@@ -38,6 +38,10 @@ PolicySpec read_policy(const std::string& id, const nlohmann::json& pj, const Al
   } catch (const std::exception& e) {
     bad("'" + where + ".action_space': " + e.what());
   }
+  if (spec.action_space.composite())
+    bad("'" + where + ".action_space': a " + spec.action_space.describe().substr(0, 200) +
+        " action space is not supported (Dict and Tuple are observation spaces only; use Box, "
+        "Discrete or MultiDiscrete)");
   if (pj.contains("scripted")) {
     const auto& sj = pj.at("scripted");
     if (sj.is_string()) spec.script = script_kind_from_name(sj.get<std::string>());

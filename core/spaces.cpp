@@ -1,5 +1,7 @@
 #include "core/spaces.h"
 
+#include "core/composite_space.h"
+
 #include <algorithm>
 #include <cmath>
 #include <nlohmann/json.hpp>
@@ -120,6 +122,9 @@ int64_t Space::raw_size() const {
       return 1;
     case SpaceKind::MultiDiscrete:
       return static_cast<int64_t>(nvec.size());
+    case SpaceKind::Dict:
+    case SpaceKind::Tuple:
+      return composite::raw_size(*this);
   }
   return 0;
 }
@@ -135,11 +140,15 @@ int64_t Space::preprocessed_size() const {
       for (int64_t x : nvec) s += x;
       return s;
     }
+    case SpaceKind::Dict:
+    case SpaceKind::Tuple:
+      return composite::preprocessed_size(*this);
   }
   return 0;
 }
 
 std::string Space::validate(std::span<const float> raw) const {
+  if (composite()) return composite::validate(*this, raw);
   const int64_t want = raw_size();
   if (static_cast<int64_t>(raw.size()) != want)
     return "expected " + std::to_string(want) + " value" + (want == 1 ? "" : "s") + " for " +
@@ -186,6 +195,10 @@ void Space::preprocess(std::span<const float> raw, float* out, float clip) const
       }
       return;
     }
+    case SpaceKind::Dict:
+    case SpaceKind::Tuple:
+      composite::preprocess(*this, raw, out, clip);
+      return;
   }
 }
 
@@ -224,7 +237,8 @@ Space Space::from_json(const nlohmann::json& j) {
     if (!j.contains("nvec")) bad("missing key 'nvec'");
     return multi_discrete(json_int_list(j["nvec"], "nvec", 1, /*allow_empty=*/false));
   }
-  bad("unknown 'type' '" + type + "' (known: box, discrete, multi_discrete)");
+  if (type == "dict" || type == "tuple") return composite::from_json(j, 0);
+  bad("unknown 'type' '" + type + "' (known: box, discrete, multi_discrete, dict, tuple)");
 }
 
 nlohmann::json Space::to_json() const {
@@ -252,6 +266,9 @@ nlohmann::json Space::to_json() const {
       j["type"] = "multi_discrete";
       j["nvec"] = nvec;
       break;
+    case SpaceKind::Dict:
+    case SpaceKind::Tuple:
+      return composite::to_json(*this);
   }
   return j;
 }
@@ -273,6 +290,9 @@ std::string Space::describe() const {
       for (size_t i = 0; i < nvec.size(); ++i) os << (i ? ", " : "") << nvec[i];
       os << "])";
       break;
+    case SpaceKind::Dict:
+    case SpaceKind::Tuple:
+      return composite::describe(*this);
   }
   return os.str();
 }

@@ -1,5 +1,11 @@
 #include "policy_client/policy_client.h"
 
+#include <nlohmann/json.hpp>
+
+#include "core/named_obs.h"
+#include "core/policy_set.h"
+#include "core/text.h"
+
 #include "policy_client/client_backend.h"
 #include "policy_client/request_builders.h"
 #include "policy_client/vector_step.h"
@@ -11,6 +17,9 @@ using core::kDefaultAgentId;
 struct PolicyClient::Impl {
   InferenceMode mode = InferenceMode::Remote;
   std::unique_ptr<ClientBackend> backend;
+  // The server's policies, read at the first call with named components (GetConfig).
+  std::mutex policies_mutex;
+  std::optional<core::PolicySet> policies;
 };
 
 PolicyClient::PolicyClient(const std::string& address, InferenceMode mode, ClientOptions options)
@@ -71,6 +80,50 @@ void PolicyClient::end_episode(const std::string& episode_id, std::span<const fl
 void PolicyClient::end_episode(const std::string& episode_id, const AgentObs& obs, bool truncated,
                                const std::map<std::string, double>& custom_metrics) {
   impl_->backend->end_episode(requests::end_episode(episode_id, obs, truncated, custom_metrics));
+}
+
+AgentObs PolicyClient::flatten(const std::string& request, const AgentNamedObs& obs) {
+  const core::PolicySet* set = nullptr;
+  {
+    std::lock_guard lock(impl_->policies_mutex);
+    if (!impl_->policies)
+      impl_->policies = core::read_policies(nlohmann::json::parse(impl_->backend->config_json()), core::AlgoConfig{});
+    set = &*impl_->policies;
+  }
+  AgentObs flat;
+  for (const auto& [agent_id, named] : obs) {
+    const int p = set->policy_for_agent(agent_id);
+    if (p < 0)
+      throw RequestError("UnknownAgent", request,
+                         "agent " + core::quote(agent_id) + ": the policy mapping places no policy");
+    auto& out = flat[agent_id];
+    if (auto st = core::flatten_named(set->spec(p).observation_space, named, out); !st.ok())
+      throw RequestError(core::error_code_name(st.code), request, "agent " + core::quote(agent_id) + ": " + st.message);
+  }
+  return flat;
+}
+
+std::map<std::string, Action> PolicyClient::get_action(const std::string& episode_id, const AgentNamedObs& obs,
+                                                       const AgentObs& action_masks) {
+  return get_action(episode_id, flatten(requests::call_name("GetAction", episode_id), obs), action_masks);
+}
+
+void PolicyClient::log_action(const std::string& episode_id, const AgentNamedObs& obs,
+                              const std::map<std::string, Action>& actions) {
+  const auto flat = flatten(requests::call_name("LogAction", episode_id), obs);
+  core::LogAction r{episode_id, requests::agents_of(flat), {}};
+  for (const auto& a : r.agents) {
+    auto it = actions.find(a.agent_id);
+    if (it == actions.end())
+      throw std::invalid_argument("log_action: no action for agent '" + a.agent_id.substr(0, 40) + "'");
+    r.actions.push_back({a.agent_id, it->second.discrete, it->second.continuous});
+  }
+  impl_->backend->log_action(std::move(r));
+}
+
+void PolicyClient::end_episode(const std::string& episode_id, const AgentNamedObs& obs, bool truncated,
+                               const std::map<std::string, double>& custom_metrics) {
+  end_episode(episode_id, flatten(requests::call_name("EndEpisode", episode_id), obs), truncated, custom_metrics);
 }
 
 StepReply PolicyClient::step(const VectorStep& s) {

@@ -102,6 +102,11 @@ struct Action {
 };
 
 using AgentObs = std::map<std::string, std::vector<float>>;
+// A Dict observation by component name (the same type as core::NamedObs, core/named_obs.h):
+// component -> its raw value; a nested component by its path ("outer.inner") or whole.
+using NamedObs = std::map<std::string, std::vector<float>>;
+// Agent id -> its named components (single agent: {{"agent0", named}}).
+using AgentNamedObs = std::map<std::string, NamedObs>;
 
 // One environment's single-agent observation for get_actions().
 struct EpisodeObs {
@@ -177,6 +182,19 @@ class PolicyClient {
   std::map<std::string, Action> get_action(const std::string& episode_id, const AgentObs& obs,
                                            const AgentObs& action_masks = {});
   void log_action(const std::string& episode_id, std::span<const float> obs, const Action& action);
+  // Named components of Dict observation spaces (AgentNamedObs): the client flattens each
+  // agent's components in the documented order (sorted keys, core/spaces.h) with the
+  // observation space of the agent's policy (PolicySet::policy_for_agent over the server's
+  // configuration: local mode has it; remote mode fetches it once, at the first named call)
+  // and sends the flat vector. An unknown or missing component or a wrong size throws
+  // RequestError("BadObservation", "GetAction(<ep>)", "agent 'a': component 'x' ...")
+  // before anything is sent; an agent the mapping cannot place throws UnknownAgent.
+  std::map<std::string, Action> get_action(const std::string& episode_id, const AgentNamedObs& obs,
+                                           const AgentObs& action_masks = {});
+  void log_action(const std::string& episode_id, const AgentNamedObs& obs,
+                  const std::map<std::string, Action>& actions);
+  void end_episode(const std::string& episode_id, const AgentNamedObs& obs, bool truncated = false,
+                   const std::map<std::string, double>& custom_metrics = {});
   void log_returns(const std::string& episode_id, float reward);
   void log_returns(const std::string& episode_id, const std::map<std::string, float>& rewards,
                    const std::map<std::string, bool>& dones = {});
@@ -203,6 +221,7 @@ class PolicyClient {
  private:
   struct Impl;
   std::unique_ptr<Impl> impl_;
+  AgentObs flatten(const std::string& request, const AgentNamedObs& obs);
 };
 
 }  // namespace tandem::client

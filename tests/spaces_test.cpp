@@ -110,7 +110,7 @@ TEST_CASE("spaces: JSON rejection names the key") {
     }
     return std::string("no exception");
   };
-  CHECK(message(R"({"type":"tuple"})").find("'type'") != std::string::npos);
+  CHECK(message(R"({"type":"graph"})").find("'type'") != std::string::npos);
   CHECK(message(R"({"n":3})").find("'type'") != std::string::npos);
   CHECK(message(R"({"type":"discrete"})").find("'n'") != std::string::npos);
   CHECK(message(R"({"type":"discrete","n":0})").find("'n'") != std::string::npos);

@@ -7,7 +7,14 @@
         client.end_episode(eid, obs)
 
 Observations are numpy arrays or lists (flattened row-major); for several agents a dict
-{agent_id: obs} (masks likewise), and get_action returns a dict. Actions: a Python int
+{agent_id: obs} (masks likewise), and get_action returns a dict.
+Dict observation spaces (named components): an agent's observation may be a dict {component:
+value} (nested Dict: a nested dict; Tuple: a list of its parts), flattened here with the
+observation space of the agent's policy in the documented order (sorted keys, core/spaces.h)
+before it is sent; or the flat vector in that order. Single agent: a dict whose keys include a
+component name of the default agent's ("agent0") Dict space is that agent's named observation
+(not a multi-agent dict). An unknown or missing component or a wrong size raises BadObservation
+naming the agent and the component, before anything is sent. Actions: a Python int
 (Discrete), an int64 array (MultiDiscrete) or a float32 array (Box). Errors raise
 tandem.RequestError subclasses; an error of a pipelined call is raised by the next call or by
 flush(). If the connection drops, the client reconnects (backoff, up to reconnect_timeout)
@@ -22,10 +29,11 @@ import numpy as np
 
 from tandem import codec
 from tandem.arrays import f32_flat
-from tandem.errors import BadRequest, ProtocolError, RequestError, first_of, request_error
+from tandem.errors import (BadObservation, BadRequest, ProtocolError, RequestError, UnknownAgent, first_of,
+                           request_error)
 from tandem.episode import mapped_policy_id
 from tandem.mapping import PolicyMapping
-from tandem.spaces import Space
+from tandem.spaces import Space, flatten_named
 
 DEFAULT_AGENT = "agent0"
 
@@ -75,6 +83,8 @@ class VectorStep:
         return self
 
     def get_action(self, episode_id, observation, action_mask=None):
+        if isinstance(observation, dict):
+            observation = self._flat_obs(observation, f"GetAction({episode_id})")
         agents, multi = _agents(observation, action_mask)
         self.entries.append(("GetAction", (episode_id, agents), f"GetAction({episode_id})", multi))
         return self
@@ -84,6 +94,8 @@ class VectorStep:
         return self
 
     def end_episode(self, episode_id, observation=None, truncated=False):
+        if isinstance(observation, dict):
+            observation = self._flat_obs(observation, f"EndEpisode({episode_id})")
         agents = [] if observation is None else _agents(observation, None)[0]
         self.entries.append(("EndEpisode", (episode_id, agents, truncated, []), f"EndEpisode({episode_id})", False))
         return self
@@ -150,6 +162,31 @@ class PolicyClient:
         self._mapping = PolicyMapping(cfg.get("policy_mapping"))
         self._spaces = {pid: Space(p["action_space"]) for pid, p in cfg["policies"].items()}
         self._kinds = {}  # agent id -> its action space's kind
+        self._obs_spaces = {pid: Space(p["observation_space"]) for pid, p in cfg["policies"].items()}
+        default = self._obs_spaces.get(mapped_policy_id(self._mapping, DEFAULT_AGENT))
+        # The component names of the default agent's Dict space: a single-agent named observation.
+        self._default_keys = frozenset(default.keys) if default is not None and default.kind == "dict" else None
+
+    def _flat_obs(self, observation, what):
+        """The observation with named components flattened (module docstring). Flat
+        observations pass untouched: one isinstance check."""
+        if not isinstance(observation, dict):
+            return observation
+        keys = self._default_keys
+        if keys is not None and any(k in keys for k in observation):
+            return self._flatten_agent(DEFAULT_AGENT, observation, what)
+        if any(isinstance(v, dict) for v in observation.values()):
+            return {a: self._flatten_agent(a, v, what) if isinstance(v, dict) else v for a, v in observation.items()}
+        return observation
+
+    def _flatten_agent(self, agent_id, named, what):
+        space = self._obs_spaces.get(mapped_policy_id(self._mapping, agent_id))
+        if space is None:
+            raise UnknownAgent(what, f"agent {agent_id!r}: the policy mapping places no policy")
+        try:
+            return flatten_named(space, named)
+        except ValueError as e:
+            raise BadObservation(what, f"agent {agent_id!r}: {e}") from None
 
     def _kind_of(self, agent_id):
         kind = self._kinds.get(agent_id)
@@ -182,6 +219,8 @@ class PolicyClient:
         return self._b.start_episode(episode_id, training_enabled, explore)
 
     def get_action(self, episode_id, observation, action_mask=None):
+        if isinstance(observation, dict):
+            observation = self._flat_obs(observation, f"GetAction({episode_id})")
         agents, multi = _agents(observation, action_mask)
         if self._local:  # the actions as computed here, no reply to build and read back
             out = self._b.act(episode_id, agents)
@@ -193,6 +232,8 @@ class PolicyClient:
         return self._actions(reply, agents, multi, f"GetAction({episode_id})")
 
     def log_action(self, episode_id, observation, action):
+        if isinstance(observation, dict):
+            observation = self._flat_obs(observation, f"LogAction({episode_id})")
         agents, multi = _agents(observation, None)
         acts = action if multi else {DEFAULT_AGENT: action}
         if not isinstance(acts, dict):
@@ -213,6 +254,8 @@ class PolicyClient:
         self._b.log_returns(episode_id, _rewards(reward, multiagent_done_dict))
 
     def end_episode(self, episode_id, observation=None, truncated=False, custom_metrics=None):
+        if isinstance(observation, dict):
+            observation = self._flat_obs(observation, f"EndEpisode({episode_id})")
         agents = [] if observation is None else _agents(observation, None)[0]
         metrics = [(str(k), float(v)) for k, v in (custom_metrics or {}).items()]
         self._b.end_episode(episode_id, agents, truncated, metrics)

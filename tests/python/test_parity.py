@@ -21,6 +21,14 @@ SPACES = {
                               {"fcnet_hiddens": [16, 16]}),
     "gaussian_head_log_std": ({"type": "box", "shape": [3]}, {"type": "box", "shape": [3]},
                               {"fcnet_hiddens": [], "free_log_std": False}),
+    # Dict: sorted-key flattening, one-hot of the Discrete and MultiDiscrete components, clip of the Box
+    "dict_obs_composite": ({"type": "dict", "spaces": {
+                               "pos": {"type": "box", "shape": [2], "low": -5, "high": 5},
+                               "kind": {"type": "discrete", "n": 3},
+                               "inner": {"type": "dict", "spaces": {"m": {"type": "multi_discrete", "nvec": [2, 3]}}},
+                               "t": {"type": "tuple", "spaces": [{"type": "box", "shape": [1], "low": -5, "high": 5},
+                                                                 {"type": "discrete", "n": 2}]}}},
+                           {"type": "discrete", "n": 3}, {"fcnet_hiddens": [16]}, {"observation_clip": 2.0}),
     # observations of +-3 against observation_clip 1.5: the clipping is part of what is compared
     "categorical_clipped_obs": ({"type": "box", "shape": [4], "low": -5, "high": 5}, {"type": "discrete", "n": 4},
                                 {"fcnet_hiddens": [16]}, {"observation_clip": 1.5}),
@@ -28,6 +36,10 @@ SPACES = {
 
 
 def sample_obs(space, rng):
+    if space["type"] == "dict":  # the flat vector in sorted key order (core/spaces.h)
+        return np.concatenate([sample_obs(space["spaces"][k], rng) for k in sorted(space["spaces"])])
+    if space["type"] == "tuple":
+        return np.concatenate([sample_obs(c, rng) for c in space["spaces"]])
     if space["type"] == "box":
         n = int(np.prod(space["shape"]))
         return rng.uniform(-3, 3, n).astype(np.float32)
