@@ -31,17 +31,7 @@ using tandem::client::InferenceMode;
 using tandem::client::PolicyClient;
 using tandem::sims::ChickenYard;
 
-namespace tandem::client {  // TEMPORARY until the named overloads land
-using NamedObs = std::map<std::string, std::vector<float>>;
-using AgentNamedObs = std::map<std::string, NamedObs>;
-}  // namespace tandem::client
 namespace {
-tandem::client::AgentObs flat(const tandem::client::AgentNamedObs& n) {
-  tandem::client::AgentObs out;
-  for (const auto& [a, comps] : n)
-    for (const auto& [k, v] : comps) out[a].insert(out[a].end(), v.begin(), v.end());
-  return out;
-}
 
 // What one robot did in one episode (the benchmark's raw material).
 struct RobotOutcome {
@@ -82,7 +72,7 @@ class Runner {
       for (const auto& a : yard_.due_agents()) per_server[url_of(a)][a] = obs.at(a);
       tandem::sims::ActionDict actions;
       for (auto& [url, agents] : per_server)
-        for (auto& [a, act] : clients_[url]->get_action(ep[url], flat(agents))) actions[a] = act.as_int();
+        for (auto& [a, act] : clients_[url]->get_action(ep[url], agents)) actions[a] = act.as_int();
       auto r = yard_.step(actions);
       ++env_steps;
       std::map<std::string, std::map<std::string, float>> rewards;
@@ -100,7 +90,7 @@ class Runner {
             last[url_of(a)][a] = r.obs.at(a);
             truncated = true;
           }
-        for (auto& [url, c] : clients_) c->end_episode(ep[url], flat(last[url]), truncated);
+        for (auto& [url, c] : clients_) c->end_episode(ep[url], last[url], truncated);
         break;
       }
       obs = std::move(r.obs);
