@@ -49,6 +49,7 @@ for d in "${dirs[@]}"; do
   scripts/tandem-plot "$dir" -o "$out/reward_$policy.png" --metric "policy_reward_mean/$policy" \
     --title "$policy: mean return per episode ($variant)"
 done
-scripts/tandem-plot "${dirs[0]%%:*}" -o "$out/episode_len.png" --metric episode_len_mean \
+# Episode length as the low level counts it (the high server sees one step per episode).
+scripts/tandem-plot "${dirs[1]%%:*}" -o "$out/episode_len.png" --metric episode_len_mean \
   --title "episode length (env steps), $variant"
 echo "wrote $out/episode.svg, $out/reward_*.png, $out/episode_len.png"

@@ -213,7 +213,9 @@ Space Space::from_json(const nlohmann::json& j) {
     Space s;
     s.kind = SpaceKind::Box;
     s.shape = json_int_list(j["shape"], "shape", 1, /*allow_empty=*/true);
-    const int64_t size = product(s.shape);
+    int64_t size = 1;  // checked before anything is allocated (dimensions >= 1: no overflow below)
+    for (int64_t d : s.shape)
+      if ((size *= d) > kMaxSpaceSize) bad("a Box of more than " + std::to_string(kMaxSpaceSize) + " values");
     s.low = j.contains("low") ? json_bounds(j["low"], "low", size)
                               : std::vector<float>(static_cast<size_t>(size), -kUnbounded);
     s.high = j.contains("high") ? json_bounds(j["high"], "high", size)
@@ -230,12 +232,19 @@ Space Space::from_json(const nlohmann::json& j) {
   if (type == "discrete") {
     check_keys(j, {"type", "n"});
     if (!j.contains("n")) bad("missing key 'n'");
-    return discrete(json_int(j["n"], "n", 1));
+    const int64_t n = json_int(j["n"], "n", 1);
+    if (n > kMaxSpaceSize) bad("'n' above " + std::to_string(kMaxSpaceSize) + " (the model's one-hot input)");
+    return discrete(n);
   }
   if (type == "multi_discrete") {
     check_keys(j, {"type", "nvec"});
     if (!j.contains("nvec")) bad("missing key 'nvec'");
-    return multi_discrete(json_int_list(j["nvec"], "nvec", 1, /*allow_empty=*/false));
+    auto nvec = json_int_list(j["nvec"], "nvec", 1, /*allow_empty=*/false);
+    int64_t total = 0;  // each n <= kMaxSpaceSize before summing: no overflow
+    for (int64_t n : nvec)
+      if (n > kMaxSpaceSize || (total += n) > kMaxSpaceSize)
+        bad("'nvec' sums above " + std::to_string(kMaxSpaceSize) + " (the model's one-hot input)");
+    return multi_discrete(std::move(nvec));
   }
   if (type == "dict" || type == "tuple") return composite::from_json(j, 0);
   bad("unknown 'type' '" + type + "' (known: box, discrete, multi_discrete, dict, tuple)");

@@ -23,6 +23,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "core/policy_mapping.h"
 #include "policy_client/policy_client.h"
 #include "sims/chicken_yard.h"
 #include "sims/chicken_yard_svg.h"
@@ -43,8 +44,9 @@ struct RobotOutcome {
 // Per level ("high", "low"): the server URL; one PolicyClient per distinct URL.
 struct Routing {
   std::map<std::string, std::string> url_of_level;
+  // The level of an agent, by the patterns of configs/chicken_yard_ppo.json's mapping.
   static std::string level_of(const std::string& agent) {
-    return agent.size() > 5 && agent.compare(agent.size() - 5, 5, "_high") == 0 ? "high" : "low";
+    return tandem::core::PolicyMapping::glob_match("*_high", agent) ? "high" : "low";
   }
 };
 

@@ -115,7 +115,8 @@ void PolicyClient::log_action(const std::string& episode_id, const AgentNamedObs
   for (const auto& a : r.agents) {
     auto it = actions.find(a.agent_id);
     if (it == actions.end())
-      throw std::invalid_argument("log_action: no action for agent '" + a.agent_id.substr(0, 40) + "'");
+      throw RequestError("BadAction", requests::call_name("LogAction", episode_id),
+                         "no action for agent " + core::quote(a.agent_id));
     r.actions.push_back({a.agent_id, it->second.discrete, it->second.continuous});
   }
   impl_->backend->log_action(std::move(r));

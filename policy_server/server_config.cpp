@@ -305,20 +305,74 @@ ServerConfig parse_server_config(const nlohmann::json& j) {
   return c;
 }
 
+namespace {
+// What a first, SAX pass over the config file learns (no tree, no recursion whatever the
+// nesting): the keys of the top-level "policy_mapping" object in the order written (a
+// duplicate key once, at its first place), and the deepest nesting.
+class ConfigScan final : public nlohmann::json_sax<nlohmann::json> {
+ public:
+  std::vector<std::string> keys;
+  int max_depth = 0;
+  bool null() override { return value(); }
+  bool boolean(bool) override { return value(); }
+  bool number_integer(number_integer_t) override { return value(); }
+  bool number_unsigned(number_unsigned_t) override { return value(); }
+  bool number_float(number_float_t, const string_t&) override { return value(); }
+  bool string(string_t&) override { return value(); }
+  bool binary(binary_t&) override { return value(); }
+  bool start_object(std::size_t) override { return open(); }
+  bool start_array(std::size_t) override { return open(); }
+  bool end_object() override { return close(); }
+  bool end_array() override { return close(); }
+  bool key(string_t& k) override {
+    if (depth_ == 1) in_mapping_key_ = k == "policy_mapping";
+    if (depth_ == 2 && in_mapping_ && std::find(keys.begin(), keys.end(), k) == keys.end()) keys.push_back(k);
+    return true;
+  }
+  bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception&) override { return false; }
+
+ private:
+  bool value() {
+    if (depth_ == 1) in_mapping_key_ = false;
+    return true;
+  }
+  bool open() {
+    max_depth = std::max(max_depth, ++depth_);
+    if (depth_ == 2) in_mapping_ = in_mapping_key_;
+    return true;
+  }
+  bool close() {
+    if (depth_ == 2) in_mapping_ = in_mapping_key_ = false;
+    --depth_;
+    return true;
+  }
+  int depth_ = 0;
+  bool in_mapping_key_ = false, in_mapping_ = false;
+};
+
+// Deeper configs are refused before a tree is built: copying or walking a tree recurses.
+constexpr int kMaxConfigDepth = 64;
+}  // namespace
+
 nlohmann::json read_config_file(const std::string& path) {
   std::ifstream in(path);
   if (!in) bad("cannot open config file '" + path + "'");
   const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   nlohmann::json j;
   try {
+    ConfigScan scan;
+    // A syntax error stops the scan; the parse below then names it.
+    if (nlohmann::json::sax_parse(text, &scan, nlohmann::json::input_format_t::json, /*strict=*/true,
+                                  /*ignore_comments=*/true) &&
+        scan.max_depth > kMaxConfigDepth)
+      bad("config file '" + path + "' is nested deeper than " + std::to_string(kMaxConfigDepth) + " levels");
     j = nlohmann::json::parse(text, nullptr, true, /*ignore_comments=*/true);
     // The mapping's patterns are tried in the order written: read that order (nlohmann::json
     // sorts object keys) and pass the mapping on in its list form.
-    const auto oj = nlohmann::ordered_json::parse(text, nullptr, true, /*ignore_comments=*/true);
-    if (oj.is_object() && oj.contains("policy_mapping") && oj.at("policy_mapping").is_object()) {
+    if (j.is_object() && j.contains("policy_mapping") && j.at("policy_mapping").is_object()) {
       nlohmann::json rules = nlohmann::json::array();
-      for (const auto& [pattern, pid] : oj.at("policy_mapping").items())
-        rules.push_back({pattern, nlohmann::json::parse(pid.dump())});
+      for (const auto& pattern : scan.keys)
+        rules.push_back({pattern, j.at("policy_mapping").at(pattern)});
       j["policy_mapping"] = std::move(rules);
     }
   } catch (const nlohmann::json::parse_error& e) {

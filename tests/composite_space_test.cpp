@@ -137,6 +137,15 @@ TEST_CASE("composite spaces: JSON round trip and bad JSON") {
   json many = {{"type", "tuple"}, {"spaces", json::array()}};
   for (int i = 0; i < 1100; ++i) many["spaces"].push_back({{"type", "discrete"}, {"n", 2}});
   CHECK(throws_naming(many.dump(), "components"));
+  // Size limits hold for every kind before anything is allocated or summed (no int64 overflow).
+  CHECK(throws_naming(R"({"type": "dict", "spaces": {"a": {"type": "discrete", "n": 4611686018427387904},
+                                                      "b": {"type": "discrete", "n": 4611686018427387904}}})",
+                      "spaces.a"));
+  CHECK(throws_naming(R"({"type": "dict", "spaces": {"a": {"type": "multi_discrete", "nvec": [4611686018427387904, 4611686018427387904]}}})",
+                      "'nvec' sums above"));
+  CHECK(throws_naming(R"({"type": "dict", "spaces": {"a": {"type": "box", "shape": [100000, 100000]}}})",
+                      "a Box of more than"));
+  CHECK(throws_naming(R"({"type": "box", "shape": [4294967296, 4294967296, 4]})", "a Box of more than"));
 }
 
 TEST_CASE("composite spaces: refused as an action space") {

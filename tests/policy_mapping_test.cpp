@@ -114,3 +114,24 @@ TEST_CASE("a config file's mapping keeps its written order (nlohmann::json would
   CHECK_THROWS_WITH_AS(tandem::server::load_server_config(path),
                        doctest::Contains("'policy_mapping.*_x' names unknown policy 'nope'"), std::invalid_argument);
 }
+
+TEST_CASE("a config file nested absurdly deep is refused before a tree is built") {
+  const std::string dir = tandem::test::results_path("policy_mapping_deep");
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  const std::string path = dir + "/config.json";
+  {
+    std::ofstream f(path);
+    f << R"({"algorithm": "ppo", "x": )";
+    for (int i = 0; i < 50000; ++i) f << "{\"a\": [";
+    f << "1";
+    for (int i = 0; i < 50000; ++i) f << "]}";
+    f << "}";
+  }
+  CHECK_THROWS_WITH_AS(tandem::server::load_server_config(path), doctest::Contains("nested deeper than 64 levels"),
+                       std::invalid_argument);
+  // A syntax error still names itself.
+  std::ofstream(path) << R"({"algorithm": "ppo",)";
+  CHECK_THROWS_WITH_AS(tandem::server::load_server_config(path), doctest::Contains("is not valid JSON"),
+                       std::invalid_argument);
+}

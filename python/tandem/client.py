@@ -77,14 +77,26 @@ class VectorStep:
 
     def __init__(self):
         self.entries = []  # (kind, args, name, multi)
+        # Entries whose dict observation the client turns into agents at send time (it knows
+        # the spaces: named components are flattened there); flat calls never land here.
+        self.unresolved = []
+
+    def extend(self, other):
+        """Appends the calls of another VectorStep, in order."""
+        base = len(self.entries)
+        self.entries += other.entries
+        self.unresolved += [base + i for i in other.unresolved]
+        return self
 
     def start_episode(self, episode_id, training_enabled=True, explore=True):
         self.entries.append(("StartEpisode", (episode_id, training_enabled, explore), f"StartEpisode({episode_id})", False))
         return self
 
     def get_action(self, episode_id, observation, action_mask=None):
-        if isinstance(observation, dict):
-            observation = self._flat_obs(observation, f"GetAction({episode_id})")
+        if isinstance(observation, dict):  # agents by id, or named components: resolved by the client
+            self.unresolved.append(len(self.entries))
+            self.entries.append(("GetAction", (episode_id, observation, action_mask), f"GetAction({episode_id})", True))
+            return self
         agents, multi = _agents(observation, action_mask)
         self.entries.append(("GetAction", (episode_id, agents), f"GetAction({episode_id})", multi))
         return self
@@ -95,7 +107,9 @@ class VectorStep:
 
     def end_episode(self, episode_id, observation=None, truncated=False):
         if isinstance(observation, dict):
-            observation = self._flat_obs(observation, f"EndEpisode({episode_id})")
+            self.unresolved.append(len(self.entries))
+            self.entries.append(("EndEpisode", (episode_id, observation, truncated, []), f"EndEpisode({episode_id})", False))
+            return self
         agents = [] if observation is None else _agents(observation, None)[0]
         self.entries.append(("EndEpisode", (episode_id, agents, truncated, []), f"EndEpisode({episode_id})", False))
         return self
@@ -271,12 +285,29 @@ class PolicyClient:
         Several may be in flight (a simulator stepping one group of environments while the
         server computes another's actions); results are read in the order sent. Local mode
         applies the calls at once."""
+        if vector_step.unresolved:
+            self._resolve(vector_step)
         if self.inference_mode == "local":
             try:
                 return PendingStep(self, vector_step, value=self._step_local(vector_step))
             except Exception as e:
                 return PendingStep(self, vector_step, error=e)
         return PendingStep(self, vector_step, ticket=self._b.step_send([(k, a, n) for k, a, n, _ in vector_step.entries]))
+
+    def _resolve(self, v):
+        """Turns the dict observations of v's calls into agents (named components flattened
+        with this server's spaces, as in get_action). A bad name raises here, before sending."""
+        for i in v.unresolved:
+            kind, args, name, _ = v.entries[i]
+            if kind == "GetAction":
+                episode_id, observation, mask = args
+                agents, multi = _agents(self._flat_obs(observation, name), mask)
+                v.entries[i] = (kind, (episode_id, agents), name, multi)
+            else:
+                episode_id, observation, truncated, metrics = args
+                v.entries[i] = (kind, (episode_id, _agents(self._flat_obs(observation, name), None)[0], truncated, metrics),
+                                name, False)
+        v.unresolved = []
 
     def _step_values(self, vector_step, replies):
         out, errors = [], []

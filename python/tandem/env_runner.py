@@ -138,7 +138,7 @@ class EnvRunner:
         # The last steps' rewards and ends, then the open episodes end (cut by the run's limit).
         v = VectorStep()
         for tail in tails:
-            v.entries += tail.entries
+            v.extend(tail)
         for i in range(k):
             if not fresh[i]:
                 v.end_episode(ids[i], obs[i], truncated=True)

@@ -32,14 +32,14 @@ class PolicyMapping:
     def __init__(self, rules=None):
         if isinstance(rules, dict):
             rules = list(rules.items())
-        self.rules = [(str(p), str(pid)) for p, pid in (rules or [])]
-        self._exact = {}
-        self._patterns = []
-        for p, pid in self.rules:
-            if "*" in p or "?" in p:
-                self._patterns.append((p, pid))
-            else:
-                self._exact.setdefault(p, pid)
+        # As PolicyMapping::add: a pattern given twice keeps its first place and takes the
+        # later policy (GetConfig never sends duplicates; this keeps direct use alike).
+        merged = {}
+        for p, pid in (rules or []):
+            merged[str(p)] = str(pid)
+        self.rules = list(merged.items())
+        self._exact = {p: pid for p, pid in self.rules if "*" not in p and "?" not in p}
+        self._patterns = [(p, pid) for p, pid in self.rules if "*" in p or "?" in p]
         self._cache = {}
 
     def policy_for(self, agent_id):

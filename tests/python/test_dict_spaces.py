@@ -96,3 +96,49 @@ def test_a_dict_action_space_is_refused(start_server):
     with pytest.raises(RuntimeError) as e:
         start_server({"policies": {"p": {"observation_space": YARD, "action_space": YARD}}})
     assert "not supported" in str(e.value)
+
+
+class NamedEnv:
+    """A gymnasium-style env whose observations are named components of YARD."""
+
+    def __init__(self):
+        self.rng = np.random.default_rng(1)
+        self.t = 0
+
+    def reset(self, seed=None):
+        self.t = 0
+        return named_obs(self.rng), {}
+
+    def step(self, action):
+        assert 0 <= int(action) < 4
+        self.t += 1
+        return named_obs(self.rng), 1.0, self.t >= 8, False, {}
+
+
+@pytest.mark.parametrize("mode", ["remote", "local"])
+def test_vector_steps_and_run_env_take_dicts(start_server, mode):
+    multi = dict(CONFIG, policies=dict(CONFIG["policies"], q={"observation_space": {"type": "box", "shape": [2]},
+                                                              "action_space": {"type": "discrete", "n": 3}}),
+                 policy_mapping={"robot_*": "p", "*": "q"})
+    s = start_server(multi)
+    rng = np.random.default_rng(2)
+    with tandem.PolicyClient(s.address, inference_mode=mode, reconnect_timeout=10) as c:
+        ids = [c.start_episode() for _ in range(3)]
+        v = tandem.VectorStep()
+        v.get_action(ids[0], {"plain": [0.1, 0.2]})                          # multi-agent, flat
+        v.get_action(ids[1], {"robot_1": named_obs(rng), "plain": [0.3, 0.4]})  # named and flat agents
+        v.get_action(ids[2], {"robot_2": named_obs(rng)})
+        v.end_episode(ids[2], {"robot_2": named_obs(rng)})
+        out = c.step(v)
+        assert set(out[0]) == {"plain"} and 0 <= out[0]["plain"] < 3
+        assert set(out[1]) == {"robot_1", "plain"} and 0 <= out[1]["robot_1"] < 4
+        bad = tandem.VectorStep().get_action(ids[0], {"robot_3": dict(named_obs(rng), extra=[1.0])})
+        with pytest.raises(tandem.RequestError, match="extra"):
+            c.step(bad)
+        c.flush()
+    # run_env with Dict observations (agent0 maps to "q" here: a server of its own for it).
+    s2 = start_server(CONFIG)
+    for threads in (False, True):
+        r = tandem.run_env(s2.address, NamedEnv, num_envs=2, steps=64, inference_mode=mode, threads=threads,
+                           reconnect_timeout=10)
+        assert r.steps >= 64
