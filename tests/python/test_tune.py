@@ -142,12 +142,16 @@ def test_resume_continues_a_killed_experiment(tmp_path):
             return []
 
     assert eventually(lambda: len(iterations()) == 2 and min(iterations()) >= 2, timeout=60)
-    state = json.loads((exp_dir / "experiment_state.json").read_text())
-    pids = [s["pid"] for t in state["trials"] for s in t["servers"].values()] + [t["sim_pid"] for t in state["trials"]]
+
+    def pids():
+        state = json.loads((exp_dir / "experiment_state.json").read_text())
+        return [s["pid"] for t in state["trials"] for s in t["servers"].values()] + [t["sim_pid"] for t in state["trials"]]
+
+    assert eventually(lambda: None not in pids(), timeout=10)
+    pids = pids()
     # SIGKILL the experiment and every process of its trials.
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    assert None not in pids
     for pid in pids:
         try:
             os.killpg(pid, signal.SIGKILL)
