@@ -132,8 +132,10 @@ def test_resume_continues_a_killed_experiment(tmp_path, kill_children):
     """kill_children: SIGKILL for tandem-tune and every process of its trials (resumed from
     the periodic checkpoints); else for tandem-tune alone: its children get SIGTERM
     (PR_SET_PDEATHSIG), the servers write their end checkpoints and exit."""
-    config = dict(SMALL, checkpoint_frequency=1, config=dict(SMALL["config"], lr={"grid_search": [1e-4, 1e-3]}))
-    exp = experiment(tmp_path, "resumed", config, {"training_iteration": 25})
+    # 1000 steps an iteration: neither trial ends while the other one's simulator starts
+    config = dict(SMALL, checkpoint_frequency=1,
+                  config=dict(SMALL["config"], train_batch_size=1000, lr={"grid_search": [1e-4, 1e-3]}))
+    exp = experiment(tmp_path, "resumed", config, {"training_iteration": 12})
     exp_dir = tmp_path / "exps" / "resumed"
     proc = subprocess.Popen([sys.executable, str(TUNE), str(exp), "--dir", str(tmp_path / "exps"), "--server-bin", SERVER_BIN],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -170,7 +172,7 @@ def test_resume_continues_a_killed_experiment(tmp_path, kill_children):
     state = json.loads((exp_dir / "experiment_state.json").read_text())
     assert all(t["status"] == "RUNNING" for t in state["trials"])
     before = iterations()
-    assert all(i < 25 for i in before), before
+    assert all(i < 12 for i in before), before
 
     out = run_tune("--resume", exp_dir)
     assert out.returncode == 0, out.stdout + out.stderr
@@ -182,6 +184,6 @@ def test_resume_continues_a_killed_experiment(tmp_path, kill_children):
         assert "restored" in log, log[-2000:]
         r = rows(d / "result.json")
         # restored from a checkpoint of the killed run: iterations carry on from it
-        assert r[0]["training_iteration"] >= 2 and r[-1]["training_iteration"] == 25
+        assert r[0]["training_iteration"] >= 2 and r[-1]["training_iteration"] == 12
         assert list(d.glob("result.json.before_resume_1"))
-        assert t["checkpoint"] == str(d / "checkpoint_000025")
+        assert t["checkpoint"] == str(d / "checkpoint_000012")
