@@ -3,6 +3,8 @@
 #include <filesystem>
 #include <stdexcept>
 
+#include <spdlog/spdlog.h>
+
 namespace tandem::server {
 namespace {
 void flatten(const nlohmann::json& j, const std::string& prefix, nlohmann::json& out) {
@@ -30,6 +32,11 @@ ResultsWriter::ResultsWriter(const std::string& dir) : dir_(dir) {
   json_.open(dir + "/result.json", std::ios::trunc);
   csv_.open(dir + "/progress.csv", std::ios::trunc);
   if (!json_ || !csv_) throw std::runtime_error("cannot write results to '" + dir + "'");
+  try {
+    tb_ = std::make_unique<TensorBoardWriter>(dir);
+  } catch (const std::exception& e) {
+    spdlog::warn("results: {}; no TensorBoard events for this run", e.what());
+  }
 }
 
 void ResultsWriter::write_csv_row(std::ostream& out, const nlohmann::json& flat) const {
@@ -46,6 +53,10 @@ void ResultsWriter::write_csv_row(std::ostream& out, const nlohmann::json& flat)
 void ResultsWriter::write(const nlohmann::json& row) {
   json_ << row.dump() << '\n';
   json_.flush();
+  if (tb_ && !tb_->write(row)) {
+    spdlog::warn("results: cannot write TensorBoard events to '{}'; no more events for this run", tb_->path());
+    tb_.reset();
+  }
   nlohmann::json flat = nlohmann::json::object();
   flatten(row, "", flat);
   const size_t had = columns_.size();
