@@ -70,6 +70,46 @@ def test_grid_expansion_crosses_every_grid_search_anywhere():
     assert tune.trial_dirname("PPO_arena", 0, {"config/lr": 5e-05}) == "PPO_arena_00000_lr=5e-05"
 
 
+def test_grid_search_inside_lists_and_bad_experiment_files(tmp_path):
+    out = tune.expand_grid({"model": {"fcnet_hiddens": [{"grid_search": [8, 16]}, 4]}})
+    assert [r["model"]["fcnet_hiddens"] for r, _ in out] == [[8, 4], [16, 4]]
+    assert [p for _, p in out] == [{"model/fcnet_hiddens/0": 8}, {"model/fcnet_hiddens/0": 16}]
+    with pytest.raises(ValueError, match="alone"):
+        tune.expand_grid({"lr": {"grid_search": [1, 2], "x": 1}})
+    good = {"name": "bad", "server_config": "configs/arena_ppo.json", "config": {}, "stop": {},
+            "simulator": ["true"]}
+    cases = [({"config": {"lr": {"grid_search": 5}}}, "non-empty list"),
+             ({"config": {"lr": {"grid_search": []}}}, "non-empty list"),
+             ({"simulatr": ["x"]}, "unknown key"),
+             ({"config": [1]}, "'config' of the experiment must be an object"),
+             ({"stop": "5"}, "'stop' must be an object"),
+             ({"max_concurrent": None}, "'max_concurrent' must be an integer"),
+             ({"name": "../escape"}, "'name' must be"),
+             ({"servers": {"a": "x.json"}, "server_config": None}, "either 'servers'")]
+    for change, message in cases:
+        exp = dict(good, **change)
+        exp = {k: v for k, v in exp.items() if v is not None or k == "max_concurrent"}
+        path = tmp_path / "bad.json"
+        path.write_text(json.dumps(exp))
+        out = run_tune(path, "--dir", tmp_path / "exps")
+        assert out.returncode == 2 and message in out.stderr and "Traceback" not in out.stderr, (change, out.stderr)
+        assert not (tmp_path / "exps").exists()  # nothing made before the file is valid
+    path.write_text("[1, 2]")
+    out = run_tune(path, "--dir", tmp_path / "exps")
+    assert out.returncode == 2 and "JSON object" in out.stderr
+
+
+def test_one_tandem_tune_per_experiment_dir(tmp_path):
+    exp_dir = tmp_path / "exps" / "locked"
+    exp_dir.mkdir(parents=True)
+    (exp_dir / "experiment_state.json").write_text(json.dumps({"name": "locked", "trials": [], "simulator": ["true"]}))
+    import fcntl
+    with open(exp_dir / ".lock", "w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        out = run_tune("--resume", exp_dir)
+    assert out.returncode == 2 and "another tandem-tune" in out.stderr, out.stderr
+
+
 def test_two_trials_run_concurrently_to_their_stop_criteria(tmp_path):
     config = dict(SMALL, config=dict(SMALL["config"], lr={"grid_search": [1e-4, 1e-3]}))
     exp = experiment(tmp_path, "two", config, {"training_iteration": 2})
