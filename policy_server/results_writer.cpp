@@ -1,5 +1,7 @@
 #include "policy_server/results_writer.h"
 
+#include "policy_server/result_row.h"
+
 #include <filesystem>
 #include <stdexcept>
 
@@ -7,16 +9,6 @@
 
 namespace tandem::server {
 namespace {
-void flatten(const nlohmann::json& j, const std::string& prefix, nlohmann::json& out) {
-  for (const auto& [k, v] : j.items()) {
-    const std::string key = prefix.empty() ? k : prefix + "/" + k;
-    if (v.is_object())
-      flatten(v, key, out);
-    else
-      out[key] = v;
-  }
-}
-
 // RFC 4180: a field with a comma, quote or line break is quoted, its quotes doubled.
 std::string csv_field(const std::string& s) {
   if (s.find_first_of(",\"\r\n") == std::string::npos) return s;
@@ -57,8 +49,7 @@ void ResultsWriter::write(const nlohmann::json& row) {
     spdlog::warn("results: cannot write TensorBoard events to '{}'; no more events for this run", tb_->path());
     tb_.reset();
   }
-  nlohmann::json flat = nlohmann::json::object();
-  flatten(row, "", flat);
+  const nlohmann::json flat = flatten_result_row(row);
   const size_t had = columns_.size();
   for (const auto& [k, v] : flat.items())
     if (known_.insert(k).second) columns_.push_back(k);
@@ -93,9 +84,7 @@ bool ResultsWriter::rewrite_csv() {
     for (std::string line; std::getline(in, line);) {
       const auto j = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
       if (!j.is_object()) continue;
-      nlohmann::json f = nlohmann::json::object();
-      flatten(j, "", f);
-      write_csv_row(out, f);
+      write_csv_row(out, flatten_result_row(j));
     }
     out.flush();
     if (!out || in.bad()) {

@@ -1,5 +1,7 @@
 #include "policy_server/tensorboard_writer.h"
 
+#include "policy_server/result_row.h"
+
 #include <unistd.h>
 
 #include <array>
@@ -50,15 +52,6 @@ void put_double(std::string& out, uint32_t field, double d) {
   put_le(out, bits);
 }
 
-void flatten(const nlohmann::json& j, const std::string& key, Scalars& out) {
-  if (j.is_object()) {
-    for (const auto& [k, v] : j.items()) flatten(v, key.empty() ? k : key + "/" + k, out);
-  } else if (j.is_number()) {  // not booleans (is_number is false for them), strings, arrays
-    const double d = j.get<double>();
-    if (std::isfinite(d)) out.emplace_back(key, d);
-  }
-}
-
 double now_s() {
   return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
@@ -90,8 +83,10 @@ std::string tfrecord(const std::string& data) {
 
 Scalars result_scalars(const nlohmann::json& row, const std::string& prefix) {
   Scalars out;
-  flatten(row, "", out);
-  for (auto& [k, v] : out) k = prefix + k;
+  const nlohmann::json flat = flatten_result_row(row);  // named: items() refers to it
+  for (const auto& [key, v] : flat.items())
+    if (v.is_number() && std::isfinite(v.get<double>()))  // not booleans, strings, arrays, NaN
+      out.push_back({prefix + key, v.get<double>()});
   return out;
 }
 
@@ -104,11 +99,11 @@ std::string encode_file_version_event(double wall_time) {
 
 std::string encode_summary_event(double wall_time, int64_t step, const Scalars& scalars) {
   std::string summary;
-  for (const auto& [tag, v] : scalars) {
+  for (const auto& scalar : scalars) {
     std::string value;
-    put_bytes(value, 1, tag);
+    put_bytes(value, 1, scalar.tag);
     put_tag(value, 2, 5);
-    const float f = static_cast<float>(v);
+    const float f = static_cast<float>(scalar.value);
     uint32_t bits;
     std::memcpy(&bits, &f, sizeof bits);
     put_le(value, bits);

@@ -15,7 +15,8 @@
 // result row {wall_time, step = timesteps_total (training_iteration if absent), summary}.
 // Numbers only: strings, booleans, arrays and non-finite values (NaN, +-inf: null in
 // result.json) are skipped, as Tune's logger skips NaN. Values are stored as float (32 bits).
-// Each row is flushed. Not thread-safe.
+// Each row is flushed. Not thread-safe: ResultsWriter owns it; the learner thread writes
+// (constructed with the Learner, on the thread that starts the server).
 #include <cstdint>
 #include <fstream>
 #include <string>
@@ -30,7 +31,11 @@ uint32_t crc32c(const void* data, size_t n, uint32_t crc = 0);  // CRC32C, refle
 uint32_t masked_crc32c(const void* data, size_t n);
 std::string tfrecord(const std::string& data);  // the framed record of `data`
 
-using Scalars = std::vector<std::pair<std::string, double>>;  // (tag, value) in row order
+struct Scalar {
+  std::string tag;
+  double value = 0;
+};
+using Scalars = std::vector<Scalar>;  // in the flattened row's (sorted) key order
 // The finite numbers of a result row, keys flattened with '/' and prefixed (default "ray/tune/").
 Scalars result_scalars(const nlohmann::json& row, const std::string& prefix = "ray/tune/");
 std::string encode_file_version_event(double wall_time);

@@ -153,7 +153,8 @@ TEST_CASE("result_scalars flattens numbers and skips the rest") {
                     {"hist", {1, 2}}, {"nan", NAN},
                     {"info", {{"learner", {{"p1", {{"entropy", 0.25}}}}}}}};
   const auto s = result_scalars(row);
-  std::map<std::string, double> m(s.begin(), s.end());
+  std::map<std::string, double> m;
+  for (const auto& x : s) m[x.tag] = x.value;
   CHECK(m.size() == 2);
   CHECK(m["ray/tune/episode_reward_mean"] == 1.5);
   CHECK(m["ray/tune/info/learner/p1/entropy"] == 0.25);
