@@ -40,7 +40,8 @@ class PolicyMapping {
   const std::string* rule(std::string_view pattern) const;
 
   static bool is_pattern(std::string_view s) { return s.find_first_of("*?") != std::string_view::npos; }
-  // Glob match of the whole of `s` ('*' and '?' only), linear time with one backtrack point.
+  // Glob match of the whole of `s` (`*` and `?` only): one backtrack point, no recursion,
+  // O(|p| * |s|) at worst.
   static bool glob_match(std::string_view pattern, std::string_view s);
 
   // {pattern: policy_id, ...} (in the object's iteration order) or [[pattern, policy_id], ...].
