@@ -1,0 +1,86 @@
+#pragma once
+// Offline experience as JSON lines in RLlib's SampleBatch layout: what a server's `output`
+// writes and its `input` reads; lines written by RLlib's JsonWriter (the reference
+// 000_b1f235017605f7f7.txt) read too. One line = one batch of T rows, every column T long:
+//
+//   {"type": "SampleBatch", "policy_id": "default_policy",
+//    "obs": [[..] x T], "new_obs": [[..] x T],          rows of obs_dim floats (preprocessed,
+//                                                        as the learner sees them)
+//    "actions": [..], "prev_actions": [..],              Discrete: ints; MultiDiscrete: [ints];
+//                                                        Box: [floats]
+//    "rewards": [..], "prev_rewards": [..], "dones": [bool], "truncateds": [bool],
+//    "t": [int], "eps_id": [..], "unroll_id": [int], "agent_index": [int],
+//    "action_prob": [..], "action_logp": [..], "action_dist_inputs": [[..]],
+//    "vf_preds": [..], "advantages": [..], "value_targets": [..]}
+//
+// dones[i]: the agent's episode ended at row i (terminated or truncated, RLlib's old
+// meaning); truncateds[i]: it was a time limit (bootstrap from new_obs). A line without
+// "truncateds" (RLlib's) has every done terminal. eps_id: Tandem writes the episode id text;
+// RLlib wrote integers, read as their decimal text. prev_actions / prev_rewards are the
+// previous row's within the same episode (zeros at a line's first row of an episode),
+// action_prob = exp(action_logp). pandas.read_json(path, lines=True) reads every column.
+//
+// Torch-free, network-free.
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/spaces.h"
+#include "core/status.h"
+
+namespace tandem::core {
+
+struct OfflineBatch {
+  std::string policy_id;                  // "" when the line names none (RLlib's lines)
+  int64_t count = 0;                      // rows T
+  int64_t obs_dim = 0;                    // floats per obs / new_obs row
+  std::vector<float> obs;                 // T * obs_dim
+  std::vector<float> new_obs;             // T * obs_dim
+  int64_t action_width = 0;               // Discrete 1, MultiDiscrete n, Box d
+  std::vector<int64_t> actions;           // T * action_width (Discrete, MultiDiscrete)
+  std::vector<float> actions_cont;        // T * action_width (Box)
+  std::vector<float> rewards;             // T
+  std::vector<uint8_t> dones;             // T
+  std::vector<uint8_t> truncateds;        // T
+  std::vector<int64_t> t;                 // T: step index in the agent's episode
+  std::vector<std::string> eps_id;        // T
+  std::vector<int64_t> unroll_id;         // T (0 when absent)
+  std::vector<int64_t> agent_index;       // T (0 when absent)
+  // Optional columns: empty when the line has none.
+  std::vector<float> action_logp;         // T: behaviour log-prob
+  int64_t dist_dim = 0;
+  std::vector<float> action_dist_inputs;  // T * dist_dim
+  std::vector<float> vf_preds;            // T
+  std::vector<float> advantages;          // T
+  std::vector<float> value_targets;       // T
+};
+
+// One line, no newline. `action_space` decides how actions are written (see above). Columns
+// must be consistent (encode checks nothing: the writer builds them).
+std::string encode_offline_line(const OfflineBatch& b, const Space& action_space);
+
+// Parses one line into `out` for a policy with these spaces. obs rows must be
+// preprocessed_size() wide, or raw_size() wide (then preprocessed here). Every column present
+// must have T rows of the right width, every number finite and every action inside the
+// action space; "obs", "actions", "rewards" are required, "new_obs" defaults to the next row's
+// obs (the last row's own obs at a line's end), "dones" to false, "t" to the row index,
+// "eps_id" to "0". BadRequest naming the column and row otherwise.
+Status decode_offline_line(std::string_view line, const Space& obs_space, const Space& action_space,
+                           OfflineBatch& out);
+
+// The files behind an `input` PATH: the file itself; a directory's *.json and *.jsonl files;
+// or a glob pattern's matches (sorted). BadRequest when there are none.
+Status offline_input_files(const std::string& path, std::vector<std::string>& files);
+
+struct OfflineData {
+  std::vector<OfflineBatch> batches;  // every non-empty line of every file, in order
+  int64_t rows = 0;                   // sum of their counts
+  std::vector<std::string> files;
+};
+// Reads every line of every file of `path` (offline_input_files) whose policy_id is
+// `policy_id` or empty. A bad line stops the read: BadRequest naming the file and line number.
+Status read_offline_input(const std::string& path, const std::string& policy_id, const Space& obs_space,
+                          const Space& action_space, OfflineData& out);
+
+}  // namespace tandem::core
