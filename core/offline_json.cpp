@@ -214,6 +214,13 @@ void decode(const json& j, const Space& obs_space, const Space& action_space, Of
   floats("vf_preds", b.vf_preds);
   floats("advantages", b.advantages);
   floats("value_targets", b.value_targets);
+  floats("bootstrap_value", b.bootstrap_value);
+  if (const json* c = column(j, "agent_id", T, false))
+    for (int64_t i = 0; i < T; ++i) {
+      const auto& v = (*c)[static_cast<size_t>(i)];
+      if (!v.is_string()) fail("agent_id", i, "expected a string");
+      b.agent_id.push_back(v.get<std::string>());
+    }
   if (const json* c = column(j, "action_dist_inputs", T, false); c && T)
     b.dist_dim = float_rows(*c, "action_dist_inputs", 0, b.action_dist_inputs);
 }
@@ -245,12 +252,14 @@ void append_fragment(OfflineBatch& b, const Trajectory& t, const FragmentOrigin&
   b.rewards.insert(b.rewards.end(), t.rewards.begin(), t.rewards.end());
   for (int64_t i = 0; i < T; ++i) {
     const bool last = i == T - 1;
-    b.dones.push_back(last && o.agent_done);
+    b.dones.push_back(last && (o.agent_done || t.terminated));
     b.truncateds.push_back(last && o.agent_done && !t.terminated);
     b.t.push_back(o.first_step + i);
     b.eps_id.push_back(o.episode_id);
     b.unroll_id.push_back(0);
     b.agent_index.push_back(o.agent_index);
+    b.agent_id.push_back(o.agent_id);
+    b.bootstrap_value.push_back(last && !t.terminated ? t.bootstrap_value : 0.f);
   }
   b.action_logp.insert(b.action_logp.end(), t.action_logp.begin(), t.action_logp.end());
   b.vf_preds.insert(b.vf_preds.end(), t.vf_preds.begin(), t.vf_preds.end());
@@ -305,6 +314,8 @@ std::string encode_offline_line(const OfflineBatch& b, const Space& action_space
   if (!b.vf_preds.empty()) j["vf_preds"] = b.vf_preds;
   if (!b.advantages.empty()) j["advantages"] = b.advantages;
   if (!b.value_targets.empty()) j["value_targets"] = b.value_targets;
+  if (!b.agent_id.empty()) j["agent_id"] = b.agent_id;
+  if (!b.bootstrap_value.empty()) j["bootstrap_value"] = b.bootstrap_value;
   // Invalid UTF-8 in an id cannot occur (ids are checked at the edge); replace, never throw.
   return j.dump(-1, ' ', false, json::error_handler_t::replace);
 }

@@ -11,14 +11,17 @@
 //    "rewards": [..], "prev_rewards": [..], "dones": [bool], "truncateds": [bool],
 //    "t": [int], "eps_id": [..], "unroll_id": [int], "agent_index": [int],
 //    "action_prob": [..], "action_logp": [..], "action_dist_inputs": [[..]],
-//    "vf_preds": [..], "advantages": [..], "value_targets": [..]}
+//    "vf_preds": [..], "advantages": [..], "value_targets": [..],
+//    "agent_id": [str], "bootstrap_value": [..]}                  Tandem's (RLlib has neither)
 //
 // dones[i]: the agent's episode ended at row i (terminated or truncated, RLlib's old
 // meaning); truncateds[i]: it was a time limit (bootstrap from new_obs). A line without
 // "truncateds" (RLlib's) has every done terminal. eps_id: Tandem writes the episode id text;
 // RLlib wrote integers, read as their decimal text. prev_actions / prev_rewards are the
 // previous row's within the same episode (zeros at a line's first row of an episode),
-// action_prob = exp(action_logp). pandas.read_json(path, lines=True) reads every column.
+// action_prob = exp(action_logp). agent_id: the agent's id text; bootstrap_value[i]: the
+// value the server bootstrapped row i's return with (V(s_{i+1}) at a fragment's cut or a
+// truncation; 0 elsewhere). pandas.read_json(path, lines=True) reads every column.
 //
 // Torch-free, network-free.
 #include <cstdint>
@@ -55,13 +58,16 @@ struct OfflineBatch {
   std::vector<float> vf_preds;            // T
   std::vector<float> advantages;          // T
   std::vector<float> value_targets;       // T
+  std::vector<std::string> agent_id;      // T
+  std::vector<float> bootstrap_value;     // T
 };
 
 // Appends a fragment's T rows: obs, new_obs (the next row's obs; after the last row
 // origin.next_obs, or the row's own obs when that is unknown), actions, rewards, dones /
-// truncateds (last row: origin.agent_done, truncated unless t.terminated), t (from
+// truncateds (last row: done when origin.agent_done or t.terminated; truncated when
+// origin.agent_done and not t.terminated), t (from
 // origin.first_step), eps_id, agent_index, and the behaviour's action_logp, dist inputs and
-// vf_preds. unroll_id is 0; advantages and value_targets stay empty (the learner's batch has
+// vf_preds, agent_id and bootstrap_value (last row: t.bootstrap_value). unroll_id is 0; advantages and value_targets stay empty (the learner's batch has
 // them). `b.obs_dim` / `action_width` / `dist_dim` are set by the first fragment; a fragment
 // of another width throws std::invalid_argument.
 void append_fragment(OfflineBatch& b, const Trajectory& t, const FragmentOrigin& origin);

@@ -18,6 +18,7 @@
 
 #include "core/episode_book.h"
 #include "core/episode_core.h"
+#include "core/offline_json.h"
 #include "core/league.h"
 #include "core/status.h"
 
@@ -31,6 +32,7 @@ struct Episode {
   core::EpisodeCore core;  // guarded by mutex
   const std::optional<core::Seating> seating;  // who plays which seat, when the league drew it
   std::chrono::steady_clock::time_point last_active = std::chrono::steady_clock::now();  // guarded by mutex
+  std::map<int, core::OfflineBatch> output_rows;  // "episodes" output, per policy; guarded by mutex
   void touch() { last_active = std::chrono::steady_clock::now(); }
 };
 

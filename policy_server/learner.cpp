@@ -21,6 +21,20 @@ nlohmann::json custom_to_json(const std::map<std::string, Aggregate>& metrics) {
   return cm;
 }
 
+// "batches" output: the fragments of a train batch as rows, with the batch's advantages and
+// value targets (SampleBatch::append keeps the fragments' order).
+core::OfflineBatch trained_rows(const std::vector<algo::Trajectory>& frags,
+                                const std::vector<core::FragmentOrigin>& origins, const algo::SampleBatch& batch) {
+  core::OfflineBatch rows;
+  for (size_t i = 0; i < frags.size(); ++i)
+    core::append_fragment(rows, frags[i], i < origins.size() ? origins[i] : core::FragmentOrigin{});
+  if (rows.count == batch.count) {
+    rows.advantages = batch.advantages;
+    rows.value_targets = batch.value_targets;
+  }
+  return rows;
+}
+
 std::shared_ptr<spdlog::logger> learner_log() {
   auto l = spdlog::get("learner");
   return l ? l : spdlog::default_logger()->clone("learner");
@@ -153,7 +167,8 @@ void Learner::loop() {
   std::vector<int64_t> need;
   for (const auto& p : policies) need.push_back(p.config.train_batch_size);
   while (!stopping_) {
-    auto taken = ctx_.samples.wait_take(need, std::chrono::milliseconds(200));
+    std::vector<std::vector<core::FragmentOrigin>> origins;
+    auto taken = ctx_.samples.wait_take(need, std::chrono::milliseconds(200), &origins);
     if (stopping_) break;
     const int64_t steps_at_take = ctx_.stats.timesteps_total();  // RunStats: counted apart from SampleQueue
     bool any = false;
@@ -174,6 +189,8 @@ void Learner::loop() {
         const auto& cfg = policies[p].config;
         algo::SampleBatch batch;
         for (const auto& t : taken[p]) batch.append(t, cfg.gamma, cfg.lambda_, cfg.use_gae, cfg.use_critic);
+        if (ctx_.output && ctx_.output->what() == OutputWhat::Batches)
+          ctx_.output->write(static_cast<int>(p), trained_rows(taken[p], origins[p], batch));
         // How far behind the weights being trained the behaviour policy of this batch was
         // (serving overlaps training by one batch, SampleQueue::must_wait: steps collected
         // while the previous batch trained are 1 behind; steps of fragments that were still

@@ -1,4 +1,5 @@
 // tandem-server: one process = one algorithm = one port.
+#include <csignal>
 #include <cmath>
 #include <fstream>
 #include <iostream>
@@ -37,6 +38,9 @@ int main(int argc, char** argv) {
   app.add_option("--static-dir", static_dir, "override 'static_dir': serve the files of DIR under /play/");
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error");
   CLI11_PARSE(app, argc, argv);
+  // A file size limit (ulimit -f) makes a write fail with EFBIG like a full disk does: an error
+  // in the log and a counter (experience output, results), not a crash.
+  std::signal(SIGXFSZ, SIG_IGN);
 
   try {
     nlohmann::json j = tandem::server::read_config_file(config_path);

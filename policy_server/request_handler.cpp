@@ -81,7 +81,7 @@ void RequestHandler::connection_closed(const std::string& client) {
 void RequestHandler::abandon(Episode& ep) {
   std::lock_guard lk(ep.mutex);
   ep.core.abandon();
-  push_closed(ep);
+  push_closed(ep, /*episode_over=*/true);
 }
 
 void RequestHandler::reply(const Caller& caller, core::Reply r) {
@@ -91,10 +91,19 @@ void RequestHandler::reply(const Caller& caller, core::Reply r) {
   caller.sink->send(caller.request_id, std::move(r));
 }
 
-void RequestHandler::push_closed(Episode& ep) {
+void RequestHandler::push_closed(Episode& ep, bool episode_over) {
   const bool train = ep.core.training_enabled();
-  for (auto& f : ep.core.take_closed())
-    if (train) ctx_.samples.push(f.policy, std::move(f.steps), {ep.core.id(), f.agent_id});
+  auto* out = ctx_.output.get();
+  const bool episodes = out && out->what() == OutputWhat::Episodes;
+  for (auto& f : ep.core.take_closed()) {
+    core::FragmentOrigin o{ep.core.id(), f.agent_id, f.agent_index, f.first_step, f.agent_done, std::move(f.next_obs)};
+    if (episodes) core::append_fragment(ep.output_rows[f.policy], f.steps, o);
+    if (train) ctx_.samples.push(f.policy, std::move(f.steps), std::move(o));
+  }
+  if (episodes && episode_over) {  // "episodes" output: the whole episode, one line per policy
+    for (auto& [p, rows] : ep.output_rows) out->write(p, std::move(rows));
+    ep.output_rows.clear();
+  }
 }
 
 core::Reply RequestHandler::start_episode(const core::StartEpisode& m, const std::string& client) {
@@ -277,7 +286,7 @@ core::Reply RequestHandler::end_episode(const core::EndEpisode& m) {
     ctx_.league->record(*ep->seating, returns);
   }
   ctx_.stats.episode_finished(ep->core.finish(m.truncated, last_values, std::move(metrics)));
-  push_closed(*ep);
+  push_closed(*ep, /*episode_over=*/true);
   return core::Ack{};
 }
 
@@ -322,13 +331,20 @@ void RequestHandler::report_samples(Caller caller, const core::ReportSamples& m)
     s.evaluation = !m.explore;
     ctx_.stats.episode_finished(std::move(s));
   }
+  // "episodes" output: a local client's episode arrives in reports; each report's rows are
+  // written as they come (one line per policy), tied together by eps_id.
+  std::map<int, core::OfflineBatch> report_rows;
+  const bool episodes = ctx_.output && ctx_.output->what() == OutputWhat::Episodes;
   for (size_t i = 0; i < frags.size(); ++i) {
     touched[static_cast<size_t>(frags[i].policy)] = 1;
+    core::FragmentOrigin origin{m.episode_id, m.fragments[i].agent_id};
+    if (episodes) core::append_fragment(report_rows[frags[i].policy], frags[i].steps, origin);
     if (m.training_enabled) {
       ctx_.samples.collected(frags[i].policy, static_cast<int64_t>(frags[i].steps.size()));
-      ctx_.samples.push(frags[i].policy, std::move(frags[i].steps), {m.episode_id, m.fragments[i].agent_id});
+      ctx_.samples.push(frags[i].policy, std::move(frags[i].steps), std::move(origin));
     }
   }
+  for (auto& [p, rows] : report_rows) ctx_.output->write(p, std::move(rows));
   reply_when_learner_ready(std::move(caller), std::move(touched));
 }
 

@@ -62,7 +62,9 @@ class RequestHandler {
                const std::vector<float>& mask, std::optional<core::AgentAction> logged);
   void reply_when_learner_ready(Caller caller, std::vector<char> touched_policies, bool held = false);
   // Hands the episode's closed fragments to the learner (training-enabled episodes).
-  void push_closed(Episode& ep);
+  // Closed fragments to the learner; with "episodes" output also to the episode's rows, which
+  // are written when `episode_over`. Caller holds ep.mutex.
+  void push_closed(Episode& ep, bool episode_over = false);
   // The one exit: ledger, then every sink waiting for this reply.
   void reply(const Caller& caller, core::Reply r);
 

@@ -2,21 +2,27 @@
 
 namespace tandem::server {
 
-void SampleQueue::push(int policy, algo::Trajectory&& t, const FragmentOrigin& origin) {
+void SampleQueue::push(int policy, algo::Trajectory&& t, FragmentOrigin origin) {
   if (t.size() == 0) return;
-  if (output_) output_->write(policy_ids_.at(static_cast<size_t>(policy)), origin, t);
+  if (output_ && output_->what() == OutputWhat::Fragments) {
+    core::OfflineBatch b;
+    core::append_fragment(b, t, origin);
+    output_->write(policy, std::move(b));
+  }
   if (!accepting_.load() || !trained_[static_cast<size_t>(policy)]) return;
   {
     std::lock_guard lk(mu_);
     steps_[policy] += t.size();
     pushed_.fetch_add(t.size());
     pending_[policy].push_back(std::move(t));
+    if (output_ && output_->what() == OutputWhat::Batches) pending_origins_[policy].push_back(std::move(origin));
   }
   cv_.notify_one();
 }
 
 std::vector<std::vector<algo::Trajectory>> SampleQueue::wait_take(
-    const std::vector<int64_t>& need, std::chrono::milliseconds timeout) {
+    const std::vector<int64_t>& need, std::chrono::milliseconds timeout,
+    std::vector<std::vector<FragmentOrigin>>* origins) {
   std::unique_lock lk(mu_);
   auto ready = [&] {
     if (stopped_) return true;
@@ -26,10 +32,13 @@ std::vector<std::vector<algo::Trajectory>> SampleQueue::wait_take(
   };
   cv_.wait_for(lk, timeout, ready);
   std::vector<std::vector<algo::Trajectory>> out(pending_.size());
+  if (origins) origins->assign(pending_.size(), {});
   if (stopped_) return out;
   for (size_t p = 0; p < steps_.size(); ++p) {
     if (steps_[p] >= need[p]) {
       out[p].swap(pending_[p]);
+      if (origins) (*origins)[p].swap(pending_origins_[p]);
+      pending_origins_[p].clear();
       steps_[p] = 0;
       collected_[p] = 0;
       training_[p] = true;

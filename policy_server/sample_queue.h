@@ -22,14 +22,18 @@
 #include <vector>
 
 #include "algorithms/sample_batch.h"
-#include "policy_server/sample_output.h"
+#include "core/trajectory.h"
+#include "policy_server/experience_output.h"
 
 namespace tandem::server {
+
+using core::FragmentOrigin;
 
 class SampleQueue {
  public:
   explicit SampleQueue(size_t num_policies)
       : pending_(num_policies),
+        pending_origins_(num_policies),
         steps_(num_policies, 0),
         trained_(num_policies, 1),
         hold_(num_policies),
@@ -41,18 +45,18 @@ class SampleQueue {
     }
   }
 
-  // A fragment of a training-enabled episode. With an experience output it is written there
-  // first (also by a server that does not train).
-  void push(int policy, algo::Trajectory&& t, const FragmentOrigin& origin);
-  // Writes fragments to `out` (owned by the caller) with their policy ids.
-  void set_output(SampleOutput* out, std::vector<std::string> policy_ids) {
-    output_ = out;
-    policy_ids_ = std::move(policy_ids);
-  }
+  // A fragment of a training-enabled episode. With an experience output of "fragments" it is
+  // written there first (also by a server that does not train).
+  void push(int policy, algo::Trajectory&& t, FragmentOrigin origin);
+  // Setup only: the experience output (owned by the caller). With "batches", the origin of
+  // every fragment is kept for wait_take's `origins`.
+  void set_output(ExperienceOutput* out) { output_ = out; }
   // Waits up to `timeout` until some policy p has >= need[p] steps or stop() was called.
-  // Returns, per policy, the fragments taken (empty for policies that were not ready).
+  // Returns, per policy, the fragments taken (empty for policies that were not ready); with
+  // `origins`, their origins beside them (empty unless the output writes "batches").
   std::vector<std::vector<algo::Trajectory>> wait_take(const std::vector<int64_t>& need,
-                                                       std::chrono::milliseconds timeout);
+                                                       std::chrono::milliseconds timeout,
+                                                       std::vector<std::vector<FragmentOrigin>>* origins = nullptr);
   void stop();
   int64_t steps_pending(int policy) const;
 
@@ -80,13 +84,13 @@ class SampleQueue {
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::vector<std::vector<algo::Trajectory>> pending_;
+  std::vector<std::vector<FragmentOrigin>> pending_origins_;  // "batches" output only
   std::vector<int64_t> steps_;
   bool stopped_ = false;
   std::atomic<int64_t> pushed_{0};
   std::atomic<bool> accepting_{true};
   std::vector<char> trained_;
-  SampleOutput* output_ = nullptr;
-  std::vector<std::string> policy_ids_;
+  ExperienceOutput* output_ = nullptr;
   struct Hold {
     bool on = false;
     int64_t batch = 0, ahead = 0;

@@ -33,10 +33,16 @@ ServerContext::ServerContext(ServerConfig cfg, boost::asio::io_context& ctx_ioc)
       reports(config.max_open_episodes, config.max_episodes_per_client) {
   for (const auto& p : config.policies) max_abs_reward = std::max(max_abs_reward, p.config.max_abs_reward);
   if (!config.output.empty()) {
-    output = std::make_unique<SampleOutput>(config.output);
     std::vector<std::string> ids;
-    for (const auto& p : config.policies) ids.push_back(p.policy_id);
-    samples.set_output(output.get(), std::move(ids));
+    std::vector<core::Space> actions;
+    for (const auto& p : config.policies) {
+      ids.push_back(p.policy_id);
+      actions.push_back(p.action_space);
+    }
+    output = std::make_unique<ExperienceOutput>(
+        OutputConfig{config.output, config.output_what, config.output_max_file_size, config.output_max_queued_rows},
+        std::move(ids), std::move(actions));
+    samples.set_output(output.get());
   }
 }
 
@@ -61,6 +67,9 @@ Server::Server(ServerConfig cfg) : ioc_(std::make_unique<boost::asio::io_context
     }
   }
   ctx_->samples.set_accepting(c.train);
+  if (ctx_->output && !c.train && c.output_what == OutputWhat::Batches)
+    spdlog::warn("output '{}' writes the batches this server trains on, and it does not train (--no-train): "
+                 "nothing will be written; set output_config.what to \"episodes\"", c.output);
   if (!c.restore.empty()) restore_checkpoint(*ctx_, c.restore);
   for (size_t i = 0; i < c.policies.size(); ++i) {
     if (c.is_trained(c.policies[i].policy_id)) continue;
@@ -208,6 +217,7 @@ void Server::stop() {
   ioc_->stop();
   for (auto& t : threads_)
     if (t.joinable()) t.join();
+  if (ctx_->output) ctx_->output->stop();  // writes every batch it accepted
 }
 
 namespace {
@@ -301,6 +311,25 @@ std::string Server::metrics_text() const {
         static_cast<double>(ctx_->stats.stateless_actions.load()));
   e.one("tandem_checkpoint_errors_total", "counter", "Periodic checkpoints that failed",
         static_cast<double>(ctx_->stats.checkpoint_errors.load()));
+  if (const auto* out = ctx_->output.get()) {  // config "output" (experience_output.h)
+    const auto& oc = out->counters();
+    e.one("tandem_output_lines_written_total", "counter", "Experience output: JSON lines (batches) written",
+          static_cast<double>(oc.lines_written.load()));
+    e.one("tandem_output_rows_written_total", "counter", "Experience output: rows (steps) written",
+          static_cast<double>(oc.rows_written.load()));
+    e.one("tandem_output_bytes_written_total", "counter", "Experience output: bytes written",
+          static_cast<double>(oc.bytes_written.load()));
+    e.one("tandem_output_batches_dropped_total", "counter",
+          "Experience output: batches dropped because max_queued_rows rows waited for the disk",
+          static_cast<double>(oc.lines_dropped.load()));
+    e.one("tandem_output_rows_dropped_total", "counter", "Experience output: rows of those batches",
+          static_cast<double>(oc.rows_dropped.load()));
+    e.one("tandem_output_write_errors_total", "counter",
+          "Experience output: lines lost to a failed write (disk full, file size limit)",
+          static_cast<double>(oc.write_errors.load()));
+    e.one("tandem_output_rows_queued", "gauge", "Experience output: rows waiting for the disk",
+          static_cast<double>(oc.rows_queued.load()));
+  }
   e.one("tandem_episode_reward_mean", "gauge",
         "Mean return of the last metrics_num_episodes_for_smoothing training episodes (NaN before "
         "the first)",

@@ -22,6 +22,7 @@
 
 #include "core/league.h"
 #include "core/policy_set.h"
+#include "policy_server/experience_output.h"
 
 namespace tandem::server {
 
@@ -59,7 +60,13 @@ struct ServerConfig {
   bool train = true;                            // false: serve only (--no-train)
   double report_interval_s = 10.0;              // --no-train: a result row this often (if episodes ended)
   std::string log_level = "info";               // spdlog level
-  std::string output;                           // experience as JSON lines in OUTPUT/samples.jsonl ("" = none)
+  // Experience output (policy_server/experience_output.h): "output" DIR ("" = none),
+  // "output_config": {"what": "batches"|"episodes"|"fragments", "max_queued_rows": N},
+  // "output_max_file_size": bytes (RLlib's name).
+  std::string output;
+  OutputWhat output_what = OutputWhat::Batches;
+  int64_t output_max_file_size = 64LL << 20;
+  int64_t output_max_queued_rows = 1LL << 20;
   std::string static_dir;                       // files served under /play/ (the browser page); "" = none
   // --- untrusted clients (docs/SECURITY.md) ---
   std::string auth_token_file;                  // clients must send "Authorization: Bearer <its content>"

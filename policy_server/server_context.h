@@ -13,7 +13,7 @@
 #include "policy_server/report_tally.h"
 #include "policy_server/request_ledger.h"
 #include "policy_server/run_stats.h"
-#include "policy_server/sample_output.h"
+#include "policy_server/experience_output.h"
 #include "policy_server/sample_queue.h"
 #include "policy_server/server_config.h"
 
@@ -26,7 +26,7 @@ struct ServerContext {
   boost::asio::io_context& ioc;
   RunStats stats;
   SampleQueue samples;
-  std::unique_ptr<SampleOutput> output;  // config "output": experience as JSON lines
+  std::unique_ptr<ExperienceOutput> output;  // config "output": experience as JSON lines
   std::unique_ptr<core::League> league;  // config "league": seats episodes, adds snapshots
   PolicyTable policies;
   EpisodeRegistry episodes;

@@ -1,7 +1,7 @@
 // RLlib's episode semantics, the same for a remote PolicyClient (the server's episode core)
 // and a local one (the client's own core, uploaded with ReportSamples): each case runs both
 // modes against one real tandem-server process (--no-train, "output" set) and reads back
-// from samples.jsonl exactly what the learner would receive.
+// from the experience output ("fragments") exactly what the learner would receive.
 #include <doctest/doctest.h>
 
 #include <map>
@@ -35,6 +35,7 @@ nlohmann::json semantics_config(const std::string& name, int64_t fragment = 1000
   j["config"]["rollout_fragment_length"] = fragment;
   j["results_dir"] = test::results_path(name) + "/results";
   j["output"] = test::results_path(name) + "/output";
+  j["output_config"] = {{"what", "fragments"}};  // each fragment as the learner receives it
   return j;
 }
 

@@ -2,7 +2,7 @@
 // to policies by glob pattern, act only at the steps the simulator asks them to, appear
 // mid-episode, finish (done) while others go on, and get every reward logged for them since
 // their last action. Each case runs a remote and a local PolicyClient against one real
-// tandem-server process and reads back what the learner receives (samples.jsonl) and the
+// tandem-server process and reads back what the learner receives (experience output) and the
 // per-policy returns of result.json.
 #include <doctest/doctest.h>
 
@@ -37,6 +37,7 @@ nlohmann::json hierarchy_config(const std::string& name) {
   })");
   j["results_dir"] = test::results_path(name) + "/results";
   j["output"] = test::results_path(name) + "/output";
+  j["output_config"] = {{"what", "fragments"}};  // each fragment as the learner receives it
   return j;
 }
 

@@ -36,6 +36,8 @@ OfflineBatch discrete_batch() {
   b.vf_preds = {0.5f, 0.25f, 0.125f};
   b.advantages = {0.1f, 0.2f, 0.3f};
   b.value_targets = {0.6f, 0.45f, 0.425f};
+  b.agent_id = {"a", "a", "a"};
+  b.bootstrap_value = {0.f, 0.f, 0.75f};
   return b;
 }
 
@@ -80,6 +82,44 @@ TEST_CASE("a Discrete batch round-trips bit for bit, with RLlib's derived column
   CHECK(r.vf_preds == b.vf_preds);
   CHECK(r.advantages == b.advantages);
   CHECK(r.value_targets == b.value_targets);
+  CHECK(r.agent_id == b.agent_id);
+  CHECK(r.bootstrap_value == b.bootstrap_value);
+}
+
+TEST_CASE("append_fragment: new_obs, ends and bootstraps of cut, truncated and terminated fragments") {
+  Trajectory t;
+  t.obs_dim = 1;
+  t.obs = {1, 2, 3};
+  t.actions = {0, 1, 0};
+  t.action_logp = {-0.5f, -0.6f, -0.7f};
+  t.vf_preds = {0.1f, 0.2f, 0.3f};
+  t.dist_inputs = {0, 0, 1, 1, 2, 2};
+  t.rewards = {1, 1, 1};
+  t.bootstrap_value = 0.9f;
+  OfflineBatch b;
+  append_fragment(b, t, {"e", "x", 2, 10, /*agent_done=*/false, {4.f}});  // a cut
+  CHECK(b.count == 3);
+  CHECK(b.new_obs == std::vector<float>{2, 3, 4});
+  CHECK(b.t == std::vector<int64_t>{10, 11, 12});
+  CHECK(b.dones == std::vector<uint8_t>{0, 0, 0});
+  CHECK(b.bootstrap_value == std::vector<float>{0, 0, 0.9f});
+  CHECK(b.agent_index == std::vector<int64_t>{2, 2, 2});
+  CHECK(b.dist_dim == 2);
+  append_fragment(b, t, {"e", "x", 2, 13, /*agent_done=*/true, {}});  // truncated: no next obs
+  CHECK(b.count == 6);
+  CHECK(std::vector<float>(b.new_obs.begin() + 3, b.new_obs.end()) == std::vector<float>{2, 3, 3});
+  CHECK(b.dones[5] == 1);
+  CHECK(b.truncateds[5] == 1);
+  t.terminated = true;
+  t.bootstrap_value = 0;
+  append_fragment(b, t, {"f", "x", 0, 0, true, {}});
+  CHECK(b.truncateds[8] == 0);
+  CHECK(b.dones[8] == 1);
+  CHECK(b.bootstrap_value[8] == 0.f);
+  Trajectory wide = t;
+  wide.obs_dim = 3;
+  wide.obs = {1, 2, 3, 4, 5, 6, 7, 8, 9};
+  CHECK_THROWS_AS(append_fragment(b, wide, {}), std::invalid_argument);
 }
 
 TEST_CASE("Box and MultiDiscrete actions keep their shapes") {

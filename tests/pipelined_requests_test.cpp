@@ -2,7 +2,7 @@
 // ahead, batches the GetActions of different episodes into one forward pass, and still
 // applies each episode's requests, and answers the connection's, in the order they were
 // sent. Every case runs against a real tandem-server process (--no-train, "output" set) and
-// compares what reaches its learner (samples.jsonl) with the same requests sent one round
+// compares what reaches its learner (experience output) with the same requests sent one round
 // trip at a time.
 #include <doctest/doctest.h>
 

@@ -2,7 +2,7 @@
 // requests, and resends that get the original's reply (held GetAction, ended episodes,
 // generated episode ids). Every server is a real tandem-server process; clients are raw
 // WebSocket connections with exact request ids; what the learner receives is read back
-// from the server's samples.jsonl ("output").
+// from the server's experience output ("output").
 #include <doctest/doctest.h>
 
 #include <doctest/doctest.h>

@@ -1,7 +1,7 @@
 // Vectorised frames (VectorRequest / PolicyClient::step): the steps of many episodes in one
 // frame must mean exactly what the same steps sent as single calls mean. Every case runs
 // against a real tandem-server process (--no-train, "output" set) and compares what reaches
-// its learner (samples.jsonl) and its counters (/metrics).
+// its learner (experience output) and its counters (/metrics).
 #include <doctest/doctest.h>
 
 #include <string>

@@ -287,7 +287,7 @@ def test_local_mode_keeps_each_observation_even_when_the_simulator_reuses_its_bu
     import pandas as pd
     out = tmp_path / "samples"
     s = start_server({"config": {"rollout_fragment_length": 8, "train_batch_size": 16, "sgd_minibatch_size": 8},
-                      "output": str(out)})
+                      "output": str(out), "output_config": {"what": "fragments"}})
     buf = np.zeros(2, np.float32)
     with client(s, "local") as c:
         eid = c.start_episode()
@@ -298,8 +298,8 @@ def test_local_mode_keeps_each_observation_even_when_the_simulator_reuses_its_bu
         c.end_episode(eid, buf)
         c.flush()
     assert eventually(lambda: s.metric("tandem_training_iteration") >= 1)
-    assert eventually(lambda: (out / "samples.jsonl").exists() and len(pd.read_json(out / "samples.jsonl", lines=True)) >= 2)
-    df = pd.read_json(out / "samples.jsonl", lines=True)
+    assert eventually(lambda: s.metric("tandem_output_rows_written_total") >= 16)
+    df = pd.concat([pd.read_json(f, lines=True) for f in sorted(out.glob("output-*.json"))])
     rows = [o for frag in df["obs"] for o in frag]
     assert sorted(rows) == sorted([[t / 2, -t / 2] for t in range(16)])
 

@@ -25,6 +25,7 @@ inline nlohmann::json config_for(const std::string& name) {
   })");
   j["results_dir"] = test::results_path(name) + "/results";
   j["output"] = test::results_path(name) + "/output";
+  j["output_config"] = {{"what", "fragments"}};  // each fragment as the learner receives it
   return j;
 }
 

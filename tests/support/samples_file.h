@@ -1,11 +1,16 @@
 #pragma once
-// The server's "output" file, DIR/samples.jsonl: one JSON line per fragment handed to the
-// learner, keys episode_id, agent_id, policy_id, obs (T rows, preprocessed), actions (T *
-// width ints), actions_cont, action_logp, vf_preds, rewards (T), terminated, bootstrap_value.
-// Lets a test see from outside exactly which steps and rewards the learner receives.
+// The server's experience output with output_config.what = "fragments": files
+// DIR/output-*.json of JSON lines in RLlib's SampleBatch layout (core/offline_json.h), one line
+// per fragment handed to the learner. Read here into the fragment's own terms (episode_id,
+// agent_id, policy_id, obs rows, actions, action_logp, vf_preds, rewards, terminated,
+// bootstrap_value), so that a test sees from outside exactly which steps and rewards the
+// learner receives. Read it after the server stopped (the writer drains at stop).
 #include <doctest/doctest.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstdint>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -25,44 +30,63 @@ struct SampleLine {
   int64_t size() const { return static_cast<int64_t>(rewards.size()); }
 };
 
-// Every line of the file (none when it does not exist); a malformed line fails the test.
-inline std::vector<SampleLine> read_samples(const std::string& path) {
+// The output files of DIR in write order (none when DIR does not exist).
+inline std::vector<std::string> output_files(const std::string& dir) {
+  std::vector<std::string> files;
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(dir, ec))
+    if (e.path().filename().string().rfind("output-", 0) == 0) files.push_back(e.path().string());
+  std::sort(files.begin(), files.end());
+  return files;
+}
+
+// Every line of every output file of DIR; a malformed line fails the test.
+inline std::vector<SampleLine> read_samples(const std::string& dir) {
   std::vector<SampleLine> out;
-  std::ifstream in(path);
-  if (!in) return out;
-  std::string line;
-  int n = 0;
   auto floats = [](const nlohmann::json& a) {
     std::vector<float> v;
     for (const auto& x : a) v.push_back(static_cast<float>(x.get<double>()));
     return v;
   };
-  while (std::getline(in, line)) {
-    ++n;
-    if (line.empty()) continue;
-    SampleLine s;
-    std::string error;
-    try {
-      const auto j = nlohmann::json::parse(line);
-      s.episode_id = j.at("episode_id").get<std::string>();
-      s.agent_id = j.at("agent_id").get<std::string>();
-      s.policy_id = j.at("policy_id").get<std::string>();
-      for (const auto& row : j.at("obs")) s.obs.push_back(floats(row));
-      for (const auto& a : j.at("actions")) s.actions.push_back(a.get<int64_t>());
-      if (j.contains("actions_cont")) s.actions_cont = floats(j.at("actions_cont"));
-      s.action_logp = floats(j.at("action_logp"));
-      s.vf_preds = floats(j.at("vf_preds"));
-      s.rewards = floats(j.at("rewards"));
-      s.terminated = j.at("terminated").get<bool>();
-      s.bootstrap_value = static_cast<float>(j.at("bootstrap_value").get<double>());
-    } catch (const std::exception& e) {
-      error = e.what();
+  for (const auto& path : output_files(dir)) {
+    std::ifstream in(path);
+    std::string line;
+    int n = 0;
+    while (std::getline(in, line)) {
+      ++n;
+      if (line.empty()) continue;
+      SampleLine s;
+      std::string error;
+      try {
+        const auto j = nlohmann::json::parse(line);
+        s.episode_id = j.at("eps_id").at(0).get<std::string>();
+        s.agent_id = j.at("agent_id").at(0).get<std::string>();
+        s.policy_id = j.at("policy_id").get<std::string>();
+        for (const auto& row : j.at("obs")) s.obs.push_back(floats(row));
+        for (const auto& a : j.at("actions")) {
+          for (const auto& x : a.is_array() ? a : nlohmann::json::array({a})) {
+            const double v = x.get<double>();
+            if (x.is_number_integer()) s.actions.push_back(static_cast<int64_t>(v));
+            else s.actions_cont.push_back(static_cast<float>(v));
+          }
+        }
+        s.action_logp = floats(j.at("action_logp"));
+        s.vf_preds = floats(j.at("vf_preds"));
+        s.rewards = floats(j.at("rewards"));
+        const auto dones = j.at("dones"), truncs = j.at("truncateds");
+        s.terminated = dones.back().get<bool>() && !truncs.back().get<bool>();
+        s.bootstrap_value = static_cast<float>(j.at("bootstrap_value").back().get<double>());
+        for (const auto& e : j.at("eps_id"))
+          if (e != j.at("eps_id").at(0)) error = "a fragment line with rows of two episodes";
+      } catch (const std::exception& e) {
+        error = e.what();
+      }
+      REQUIRE_MESSAGE(error.empty(), path << " line " << n << " is not a fragment (" << error << "): " << line);
+      const size_t t = s.rewards.size();
+      REQUIRE_MESSAGE((s.obs.size() == t && s.vf_preds.size() == t && s.action_logp.size() == t),
+                      path << " line " << n << ": obs, vf_preds, action_logp and rewards differ in length");
+      out.push_back(std::move(s));
     }
-    REQUIRE_MESSAGE(error.empty(), path << " line " << n << " is not a fragment (" << error << "): " << line);
-    const size_t t = s.rewards.size();
-    REQUIRE_MESSAGE((s.obs.size() == t && s.vf_preds.size() == t && s.action_logp.size() == t),
-                    path << " line " << n << ": obs, vf_preds, action_logp and rewards differ in length");
-    out.push_back(std::move(s));
   }
   return out;
 }

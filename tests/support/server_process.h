@@ -100,8 +100,8 @@ class ServerProcess {
     REQUIRE_MESSAGE(!ec, "cannot create " << dir_ << ": " << ec.message());
     if (config_.contains("output") && config_["output"].is_string()) {
       const std::string out = config_["output"].get<std::string>();
+      std::filesystem::remove_all(out, ec);  // stale files from an earlier run
       std::filesystem::create_directories(out, ec);
-      std::filesystem::remove(out + "/samples.jsonl", ec);  // a stale file from an earlier run
     }
     config_path_ = dir_ + "/server_config.json";
     stderr_path_ = dir_ + "/server.stderr.log";
@@ -136,10 +136,11 @@ class ServerProcess {
   const std::string& dir() const { return dir_; }
   const std::string& stderr_path() const { return stderr_path_; }
   const nlohmann::json& config() const { return config_; }
-  // config["output"] + "/samples.jsonl" (the fragments handed to the learner).
+  // config["output"]: the experience output directory (with output_config.what "fragments":
+  // the fragments handed to the learner; samples_file.h reads it).
   std::string samples_path() const {
     REQUIRE_MESSAGE(config_.contains("output"), "the server config has no \"output\"");
-    return config_["output"].get<std::string>() + "/samples.jsonl";
+    return config_["output"].get<std::string>();
   }
 
   std::string metrics() {
