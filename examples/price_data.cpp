@@ -1,19 +1,28 @@
 // price_data: the one-step price environment (sims/price_offer.h) on a tandem-server, to
 // make the experience a price model learns from offline (the reference's RandomEnv run with
 // `output`; configs/price_data.json writes it to results/price_data/offline). Each episode
-// is one offer: start_episode, get_action(obs = [own_return, other_return]) -> price,
-// log_returns(expected revenue in [0, 1]), end_episode. Prints, every --report-every
-// episodes, the mean reward, the mean price and the mean purchase probability per user.
+// is one offer: start_episode, the price for obs = [own_return, other_return], log_returns
+// (expected revenue in [0, 1]), end_episode. Who names the price (--prices):
+//   policy   get_action: the server's policy (PPO, learning while it serves). Its Box action is
+//            a raw Gaussian sample, recorded as sampled: it may lie outside [0, 100] (the env
+//            clips it), and starts near 0 (an untrained policy's mean).
+//   uniform  log_action with a price drawn uniformly from [0, 100) by this simulator: logged
+//            experience of a random behaviour policy, inside the action space and covering
+//            every price, which is what an offline learner (MARWIL) needs to find good prices.
+// Prints, every --report-every episodes, the mean reward, the mean price and the mean
+// purchase probability per user.
 #include <CLI/CLI.hpp>
 #include <atomic>
 #include <chrono>
 #include <iomanip>
 #include <iostream>
 #include <mutex>
+#include <random>
 #include <thread>
 
 #include "policy_client/policy_client.h"
 #include "sims/price_offer.h"
+#include "sims/random_util.h"
 
 namespace {
 
@@ -57,6 +66,7 @@ int main(int argc, char** argv) {
   int threads = 1;
   uint64_t seed = 0;
   bool eval = false;
+  std::string prices = "policy";
   app.add_option("--server", server, "the tandem-server's ws:// URL");
   app.add_option("--inference", inference, "remote | local")
       ->check(CLI::IsMember({"remote", "local"}));
@@ -68,6 +78,9 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 64));
   app.add_option("--seed", seed, "simulator seed");
   app.add_flag("--eval", eval, "greedy prices (explore=false), never trained on");
+  app.add_option("--prices", prices,
+                 "policy: the server's actions | uniform: logged uniform prices")
+      ->check(CLI::IsMember({"policy", "uniform"}));
   CLI11_PARSE(app, argc, argv);
   const auto mode = inference == "local" ? tandem::client::InferenceMode::Local
                                          : tandem::client::InferenceMode::Remote;
@@ -89,10 +102,18 @@ int main(int argc, char** argv) {
       tandem::sims::PriceOfferConfig cfg;
       cfg.arena.seed = seed * 1000 + static_cast<uint64_t>(w);
       tandem::sims::PriceOffer env(cfg);
+      std::mt19937_64 behaviour(cfg.arena.seed + 0xb0b);  // --prices uniform
       while (started.fetch_add(1) < max_episodes) {
         const auto obs = env.reset();
         const auto ep = client.start_episode(std::nullopt, !eval, !eval);
-        const auto action = client.get_action(ep, obs);
+        tandem::client::Action action;
+        if (prices == "uniform") {
+          action.continuous = {
+              static_cast<float>(tandem::sims::uniform(behaviour, 0.0, cfg.max_price))};
+          client.log_action(ep, obs, action);
+        } else {
+          action = client.get_action(ep, obs);
+        }
         if (action.continuous.size() != 1) {
           throw std::runtime_error(
               "the server's action is not a price (Box(1,)): check its action_space");
