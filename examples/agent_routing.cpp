@@ -3,6 +3,26 @@
 
 namespace tandem::examples {
 
+std::map<std::string, client::InferenceMode> parse_inference_modes(
+    const std::string& program, const std::vector<std::string>& inference,
+    const std::vector<std::string>& urls) {
+  // Inference mode per server URL ("" = the default for servers not named).
+  std::map<std::string, client::InferenceMode> named{{"", client::InferenceMode::Remote}};
+  for (const auto& m : inference) {
+    const auto eq = m.rfind('=');
+    const std::string url = eq == std::string::npos ? "" : m.substr(0, eq);
+    const std::string v = eq == std::string::npos ? m : m.substr(eq + 1);
+    if (v != "remote" && v != "local") {
+      throw UsageError(program + ": --inference must be remote, local or URL=remote|local, got '" +
+                       m + "'");
+    }
+    named[url] = v == "local" ? client::InferenceMode::Local : client::InferenceMode::Remote;
+  }
+  std::map<std::string, client::InferenceMode> out;
+  for (const auto& url : urls) out[url] = named.count(url) ? named.at(url) : named.at("");
+  return out;
+}
+
 Routing parse_routing(const std::string& program, const std::vector<std::string>& routes,
                       const std::vector<std::string>& inference,
                       const std::vector<std::string>& required_agents) {
@@ -17,21 +37,9 @@ Routing parse_routing(const std::string& program, const std::vector<std::string>
   for (const auto& agent : required_agents) {
     if (!r.server_of_agent.count(agent)) throw UsageError(program + ": no --route for " + agent);
   }
-  // Inference mode per server URL ("" = the default for servers not named).
-  std::map<std::string, client::InferenceMode> named{{"", client::InferenceMode::Remote}};
-  for (const auto& m : inference) {
-    const auto eq = m.rfind('=');
-    const std::string url = eq == std::string::npos ? "" : m.substr(0, eq);
-    const std::string v = eq == std::string::npos ? m : m.substr(eq + 1);
-    if (v != "remote" && v != "local") {
-      throw UsageError(program + ": --inference must be remote, local or URL=remote|local, got '" +
-                       m + "'");
-    }
-    named[url] = v == "local" ? client::InferenceMode::Local : client::InferenceMode::Remote;
-  }
-  for (const auto& [agent, url] : r.server_of_agent) {
-    r.mode_of_server[url] = named.count(url) ? named.at(url) : named.at("");
-  }
+  std::vector<std::string> urls;
+  for (const auto& [agent, url] : r.server_of_agent) urls.push_back(url);
+  r.mode_of_server = parse_inference_modes(program, inference, urls);
   return r;
 }
 

@@ -23,8 +23,14 @@ struct Routing {
   std::map<std::string, client::InferenceMode> mode_of_server;  // every routed URL -> its mode
 };
 
-// `routes`: AGENT=URL each. `inference`: remote | local (every server) or URL=remote|local
-// (that server; later values win). Every agent of `required_agents` must be routed.
+// `inference`: remote | local (every server) or URL=remote|local (that server; later values
+// win). Returns the mode of each of `urls`.
+std::map<std::string, client::InferenceMode> parse_inference_modes(
+    const std::string& program, const std::vector<std::string>& inference,
+    const std::vector<std::string>& urls);
+
+// `routes`: AGENT=URL each; `inference` as above. Every agent of `required_agents` must be
+// routed.
 Routing parse_routing(const std::string& program, const std::vector<std::string>& routes,
                       const std::vector<std::string>& inference,
                       const std::vector<std::string>& required_agents);
