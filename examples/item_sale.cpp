@@ -109,8 +109,8 @@ int main(int argc, char** argv) {
     price_options.timeout_s = price_timeout;
     if (!price_token_file.empty())
       price_options.token = tandem::examples::read_token_file(price_token_file);
-    tandem::examples::PriceServiceClient check(
-        price_options);  // the URL's shape, before any episode
+    // The URL's shape is checked here, before any episode.
+    tandem::examples::PriceServiceClient check(price_options);
   } catch (const tandem::examples::UsageError& e) {
     std::cerr << e.what() << '\n';  // names the program
     return 2;
