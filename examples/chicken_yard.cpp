@@ -24,6 +24,7 @@
 #include <CLI/CLI.hpp>
 
 #include "core/policy_mapping.h"
+#include "examples/agent_routing.h"
 #include "policy_client/policy_client.h"
 #include "sims/chicken_yard.h"
 #include "sims/chicken_yard_svg.h"
@@ -195,22 +196,14 @@ int main(int argc, char** argv) {
     routing.url_of_level[level] = r.substr(eq + 1);
   }
   std::map<std::string, InferenceMode> mode_of_url;
-  InferenceMode fallback = InferenceMode::Remote;
-  std::map<std::string, InferenceMode> named;
-  for (const auto& m : inference) {
-    const auto eq = m.rfind('=');
-    const std::string v = eq == std::string::npos ? m : m.substr(eq + 1);
-    if (v != "remote" && v != "local") {
-      std::cerr << "chicken_yard: --inference must be remote, local or URL=remote|local, got '" << m << "'\n";
-      return 2;
-    }
-    const auto mode = v == "local" ? InferenceMode::Local : InferenceMode::Remote;
-    if (eq == std::string::npos)
-      fallback = mode;
-    else
-      named[m.substr(0, eq)] = mode;
+  try {
+    std::vector<std::string> urls;
+    for (const auto& [level, url] : routing.url_of_level) urls.push_back(url);
+    mode_of_url = tandem::examples::parse_inference_modes("chicken_yard", inference, urls);
+  } catch (const tandem::examples::UsageError& e) {
+    std::cerr << e.what() << '\n';
+    return 2;
   }
-  for (const auto& [level, url] : routing.url_of_level) mode_of_url[url] = named.count(url) ? named[url] : fallback;
   tandem::client::ClientOptions options;
   options.update_interval_s = update_interval;
 

@@ -16,11 +16,8 @@
 
 #include <CLI/CLI.hpp>
 
-#include "policy_client/policy_client.h"
+#include "examples/agent_routing.h"
 #include "sims/multi_agent_arena.h"
-
-using tandem::client::AgentObs;
-using tandem::client::PolicyClient;
 
 int main(int argc, char** argv) {
   CLI::App app{"MultiAgentArena shared by several tandem-servers"};
@@ -44,36 +41,16 @@ int main(int argc, char** argv) {
   app.add_flag("--eval", eval, "evaluation episodes: greedy actions (explore=false), training_enabled=false");
   CLI11_PARSE(app, argc, argv);
 
-  // Inference mode per server URL ("" = the default for servers not named).
-  std::map<std::string, tandem::client::InferenceMode> mode_of{{"", tandem::client::InferenceMode::Remote}};
-  for (const auto& m : inference) {
-    const auto eq = m.rfind('=');
-    const std::string url = eq == std::string::npos ? "" : m.substr(0, eq);
-    const std::string v = eq == std::string::npos ? m : m.substr(eq + 1);
-    if (v != "remote" && v != "local") {
-      std::cerr << "two_trainers: --inference must be remote, local or URL=remote|local, got '" << m << "'\n";
-      return 2;
-    }
-    mode_of[url] = v == "local" ? tandem::client::InferenceMode::Local : tandem::client::InferenceMode::Remote;
+  tandem::examples::Routing routing;
+  try {
+    routing = tandem::examples::parse_routing(
+        "two_trainers", routes, inference,
+        {tandem::sims::MultiAgentArena::kAgent1, tandem::sims::MultiAgentArena::kAgent2});
+  } catch (const tandem::examples::UsageError& e) {
+    std::cerr << e.what() << '\n';
+    return 2;
   }
-  auto mode_for = [&](const std::string& url) {
-    return mode_of.count(url) ? mode_of.at(url) : mode_of.at("");
-  };
-
-  std::map<std::string, std::string> agent_server;
-  for (const auto& r : routes) {
-    auto eq = r.find('=');
-    if (eq == std::string::npos) {
-      std::cerr << "two_trainers: --route must be AGENT=URL, got '" << r << "'\n";
-      return 2;
-    }
-    agent_server[r.substr(0, eq)] = r.substr(eq + 1);
-  }
-  for (const char* a : {tandem::sims::MultiAgentArena::kAgent1, tandem::sims::MultiAgentArena::kAgent2})
-    if (!agent_server.count(a)) {
-      std::cerr << "two_trainers: no --route for " << a << '\n';
-      return 2;
-    }
+  const auto& agent_server = routing.server_of_agent;
 
   std::atomic<int64_t> steps{0}, episodes{0};
   std::atomic<bool> stop{false};
@@ -88,46 +65,28 @@ int main(int argc, char** argv) {
 
   auto worker = [&](int w) {
     try {
-      std::map<std::string, std::unique_ptr<PolicyClient>> clients;  // one per server URL
-      for (const auto& [a, url] : agent_server)
-        if (!clients.count(url)) {
-          tandem::client::ClientOptions opts;
-          opts.update_interval_s = update_interval;
-          clients[url] = std::make_unique<PolicyClient>(url, mode_for(url), opts);
-        }
+      tandem::client::ClientOptions opts;
+      opts.update_interval_s = update_interval;
+      tandem::examples::RoutedEpisode episode(routing, opts);  // one client per server
       tandem::sims::ArenaConfig cfg;
       cfg.seed = seed * 1000 + static_cast<uint64_t>(w);
       tandem::sims::MultiAgentArena env(cfg);
       while (!stop) {
         auto obs = env.reset();
-        std::map<std::string, std::string> ep;  // url -> episode id on that server
-        for (auto& [url, c] : clients) ep[url] = c->start_episode(std::nullopt, !eval, !eval);
+        episode.start(!eval, !eval);
         std::map<std::string, double> ret;
         for (;;) {
-          // Route each agent's observation to its server; one request per server.
-          std::map<std::string, AgentObs> per_server;
-          for (const auto& [a, o] : obs) per_server[agent_server.at(a)][a] = o;
-          tandem::sims::ActionDict actions;
-          for (auto& [url, agents] : per_server)
-            for (auto& [a, act] : clients[url]->get_action(ep[url], agents)) actions[a] = act.as_int();
-          auto r = env.step(actions);
-          std::map<std::string, std::map<std::string, float>> rewards;
-          for (const auto& [a, x] : r.rewards) {
-            rewards[agent_server.at(a)][a] = x;
-            ret[a] += x;
-          }
-          for (auto& [url, rw] : rewards) clients[url]->log_returns(ep[url], rw);
+          auto r = env.step(episode.get_action(obs));
+          episode.log_returns(r.rewards);
+          for (const auto& [a, x] : r.rewards) ret[a] += x;
           obs = r.obs;
           ++steps;
           if (r.all_done) break;
         }
         // The arena ends on a time limit: truncated, bootstrapped from the last observation.
-        const std::map<std::string, double> metrics{
-            {"new_fields_discovered", env.new_fields_discovered()},
-            {"num_collisions", env.num_collisions()}};
-        std::map<std::string, AgentObs> last;
-        for (const auto& [a, o] : obs) last[agent_server.at(a)][a] = o;
-        for (auto& [url, c] : clients) c->end_episode(ep[url], last[url], /*truncated=*/true, metrics);
+        episode.end(obs, /*truncated=*/true,
+                    {{"new_fields_discovered", env.new_fields_discovered()},
+                     {"num_collisions", env.num_collisions()}});
         ++episodes;
         std::lock_guard lk(mu);
         for (const auto& [a, x] : ret) {
@@ -150,7 +109,7 @@ int main(int argc, char** argv) {
         }
         if (steps >= max_steps) stop = true;
       }
-      for (auto& [url, c] : clients) c->flush();
+      episode.flush();
     } catch (const std::exception& e) {
       std::cerr << "two_trainers: " << e.what() << std::endl;
       std::exit(1);

@@ -60,27 +60,36 @@ StepResult MultiAgentArena::step(const ActionDict& actions) {
   ++timesteps_;
   const bool is_done = timesteps_ >= config_.episode_len;
 
-  // Who moves first: the reference's `random.random() > 0.5` means agent1.
-  const bool agent1_first =
-      forced_first_ ? *forced_first_ == FirstMover::kAgent1 : uniform01(rng_) > 0.5;
+  const StepPlan plan = plan_step();
+  if (plan.agent1_moves < 0 || plan.agent2_moves < 0) {
+    throw std::logic_error("MultiAgentArena: a step plan needs move counts >= 0");
+  }
   unsigned events = kNone;
-  if (agent1_first) {
-    events |= move(agent1_pos_, agent2_pos_, a1, true);
-    events |= move(agent2_pos_, agent1_pos_, a2, false);
+  auto move_agent1 = [&] {
+    for (int i = 0; i < plan.agent1_moves; ++i) events |= move(agent1_pos_, agent2_pos_, a1, true);
+  };
+  auto move_agent2 = [&] {
+    for (int i = 0; i < plan.agent2_moves; ++i) events |= move(agent2_pos_, agent1_pos_, a2, false);
+  };
+  if (plan.first == FirstMover::kAgent1) {
+    move_agent1();
+    move_agent2();
   } else {
-    events |= move(agent2_pos_, agent1_pos_, a2, false);
-    events |= move(agent1_pos_, agent2_pos_, a1, true);
+    move_agent2();
+    move_agent1();
   }
   collision_ = (events & kCollision) != 0;
 
-  const float r1 = collision_ ? -1.0f : (events & kNewField) ? 1.0f : -0.5f;
-  const float r2 = collision_ ? 1.0f : -0.1f;
+  const float base1 = collision_ ? -1.0f : (events & kNewField) ? 1.0f : -0.5f;
+  const float base2 = collision_ ? 1.0f : -0.1f;
+  const float r1 = base1 - plan.agent1_charge;
+  const float r2 = base2 - plan.agent2_charge;
   agent1_return_ += r1;
   agent2_return_ += r2;
   // MyCallbacks.on_episode_step: `if r1 == 1.0: new field; elif r2 == 1.0: collision`.
-  if (r1 == 1.0f) {
+  if (base1 == 1.0f) {
     ++new_fields_discovered_;
-  } else if (r2 == 1.0f) {
+  } else if (base2 == 1.0f) {
     ++num_collisions_;
   }
 
@@ -93,6 +102,14 @@ StepResult MultiAgentArena::step(const ActionDict& actions) {
   result.truncated = {{kAgent1, is_done}, {kAgent2, is_done}};
   result.all_done = is_done;
   return result;
+}
+
+MultiAgentArena::StepPlan MultiAgentArena::plan_step() { return StepPlan{.first = toss_coin()}; }
+
+FirstMover MultiAgentArena::toss_coin() {
+  // The reference's `random.random() > 0.5` means agent1 moves first.
+  if (forced_first_) return *forced_first_;
+  return uniform01(rng_) > 0.5 ? FirstMover::kAgent1 : FirstMover::kAgent2;
 }
 
 std::vector<AgentId> MultiAgentArena::agent_ids() const { return {kAgent1, kAgent2}; }

@@ -18,6 +18,9 @@
 //   done=True there (old gym API, no terminated/truncated split); it is a pure time limit
 //   and the observation holds no clock, so Tandem reports it as truncated for both agents
 //   and all_done=true; terminated is always false.
+// Variants (sims/item_sale_arena.h) change how a step is played through the protected
+// plan_step() hook: who moves first, how many moves each agent makes, and a charge taken off
+// each agent's reward of that step. The arena's own plan is the coin, one move each, no charge.
 // Deviations, all on inputs the reference never sees from RLlib: a missing action or one
 // outside 0..3 throws std::invalid_argument (the reference raises KeyError / treats other
 // values as "stay"). Stepping past the end carries on as the reference does (the step
@@ -60,10 +63,12 @@ class MultiAgentArena : public MultiAgentEnv {
   // episode_len >= 1.
   explicit MultiAgentArena(const ArenaConfig& config = {});
 
+  ~MultiAgentArena() override = default;
+
   // Puts the agents on their start cells, clears agent1's visited set, the step counter,
   // the returns and the counters below. The coin's RNG is not reseeded.
   ObsDict reset() override;
-  // Needs an action for both "agent1" and "agent2".
+  // Needs an action for both "agent1" and "agent2". Plays the step as plan_step() says.
   StepResult step(const ActionDict& actions) override;
   std::vector<AgentId> agent_ids() const override;
 
@@ -78,9 +83,9 @@ class MultiAgentArena : public MultiAgentEnv {
   double agent1_return() const { return agent1_return_; }  // sum of agent1's rewards this episode
   double agent2_return() const { return agent2_return_; }
 
-  // Custom metrics, counted as the tutorial's MyCallbacks counts them, this episode:
-  // steps in which agent1 got +1.0 (a new field entered in a collision step earns -1.0
-  // and is not counted, though the field is then visited) ...
+  // Custom metrics, counted as the tutorial's MyCallbacks counts them, this episode, on the
+  // rewards before a plan's charges: steps in which agent1 got +1.0 (a new field entered in
+  // a collision step earns -1.0 and is not counted, though the field is then visited) ...
   int new_fields_discovered() const { return new_fields_discovered_; }
   // ... and steps with a collision (both agents bumping in one step count once).
   int num_collisions() const { return num_collisions_; }
@@ -90,6 +95,23 @@ class MultiAgentArena : public MultiAgentEnv {
   // For tests: make `mover` move first in every following step (no coin is tossed then);
   // std::nullopt returns to the seeded coin.
   void set_first_mover_for_test(std::optional<FirstMover> mover) { forced_first_ = mover; }
+
+ protected:
+  // How one step is played. Each move applies the agent's action once, with the collision
+  // rule checked per move; events of all moves are pooled (a set) for the rewards.
+  struct StepPlan {
+    FirstMover first = FirstMover::kAgent1;  // whose moves come first
+    int agent1_moves = 1;                    // times agent1's action is applied (>= 0)
+    int agent2_moves = 1;                    // times agent2's action is applied (>= 0)
+    float agent1_charge = 0.0f;              // subtracted from agent1's reward of this step
+    float agent2_charge = 0.0f;              // subtracted from agent2's reward of this step
+  };
+  // Called by step() after the step counter has grown (timesteps() is this step's 1-based
+  // number, as in the reference) and before any move. The arena's plan: the coin, one move
+  // each, no charges.
+  virtual StepPlan plan_step();
+  // The seeded who-moves-first coin (or the mover forced by set_first_mover_for_test).
+  FirstMover toss_coin();
 
  private:
   enum Event : unsigned { kNone = 0, kCollision = 1, kNewField = 2 };
