@@ -2,7 +2,7 @@
 # The in-game item sale end to end (issue 16; the RLlib notebook's MultiAgentArenaWithItemSale),
 # every part a real process:
 #   (a) price data: a server with `output` (configs/price_data.json) and examples/price_data
-#       making OFFERS one-step price offers -> results/price_data/offline/samples.jsonl
+#       making OFFERS one-step price offers -> results/price_data/offline/output-*.json
 #   (b) the price model trained offline from that data: MARWIL with `input`
 #       (configs/price_model_marwil.json) -> results/price_model_marwil/checkpoint_*
 #   (c) the price model served over HTTP JSON: a --no-train server restoring that checkpoint
@@ -53,9 +53,10 @@ if [ "$prices" = policy ]; then
 fi
 kill -TERM "$SERVER_PID" 2>/dev/null || true
 wait "$SERVER_PID" || true
-data=results/price_data/offline/samples.jsonl
-[ -s "$data" ] || { echo "demo_item_sale: no offline data in $data" >&2; exit 1; }
-echo "offline data: $data, $(wc -l <"$data") lines"
+data=results/price_data/offline
+lines=$(cat "$data"/output-*.json 2>/dev/null | wc -l)
+[ "$lines" -gt 0 ] || { echo "demo_item_sale: no offline data in $data" >&2; exit 1; }
+echo "offline data: $data, $lines lines ($(ls "$data"/output-*.json | wc -l) file(s))"
 
 echo
 echo "== (b) the price model, trained offline with MARWIL from $data"
