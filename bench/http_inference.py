@@ -5,7 +5,9 @@ the caller sees it, in microseconds:
   http new conn     the same with a new TCP connection per request (Connection: close)
   websocket         tandem.PolicyClient(remote).get_action in an explore=False episode
 usage: PYTHONPATH=build/python python3 bench/http_inference.py --server ws://HOST:PORT
-       [--policy learned] [--n 3000]   (bench/http_inference.sh starts a server)"""
+       [--policy learned] [--n 3000]   (bench/http_inference.sh starts a server)
+       --route /in-game-recommendations --obs-dim 2 --no-mask: the single-observation route
+       ({"observation": [...]} -> {"action": ...}) instead (bench/price_service.sh)"""
 import argparse
 import http.client
 import json
@@ -27,14 +29,24 @@ def main():
     ap.add_argument("--server", required=True)
     ap.add_argument("--policy", default="learned")
     ap.add_argument("--n", type=int, default=3000)
+    ap.add_argument("--route", help="a configured single-observation path (http_inference_paths)")
+    ap.add_argument("--obs-dim", type=int, default=84)
+    ap.add_argument("--no-mask", action="store_true")
     a = ap.parse_args()
     host, port = a.server.split("//")[1].split("/")[0].rsplit(":", 1)
     rng = random.Random(1)
-    obs = [[float(rng.random() < 0.3) for _ in range(84)] for _ in range(64)]
-    mask = [1, 1, 0, 1, 1, 1, 1]
-    bodies = [json.dumps({"observations": [o], "action_masks": [mask]}) for o in obs]
+    if a.route:  # e.g. the price model: two players' returns
+        obs = [[rng.uniform(-50, 50) for _ in range(a.obs_dim)] for _ in range(64)]
+    else:
+        obs = [[float(rng.random() < 0.3) for _ in range(a.obs_dim)] for _ in range(64)]
+    mask = None if a.no_mask else [1, 1, 0, 1, 1, 1, 1]
+    if a.route:
+        bodies = [json.dumps({"observation": o}) for o in obs]
+        path = a.route
+    else:
+        bodies = [json.dumps({"observations": [o], **({"action_masks": [mask]} if mask else {})}) for o in obs]
+        path = f"/v1/policies/{a.policy}/actions"
     hdr = {"Content-Type": "application/json"}
-    path = f"/v1/policies/{a.policy}/actions"
 
     def http_keepalive(n):
         c = http.client.HTTPConnection(host, int(port), timeout=10)
@@ -63,7 +75,8 @@ def main():
 
     with tandem.PolicyClient(a.server) as client:
         cfg = json.loads(client.get_config())
-        agent = next(k for k, v in cfg["policy_mapping"] if v == a.policy and "*" not in k and "?" not in k)
+        agent = next((k for k, v in cfg["policy_mapping"] if v == a.policy and "*" not in k and "?" not in k),
+                     "agent0")
         eid = client.start_episode(explore=False, training_enabled=False)
         arrs = [np.array(o, np.float32) for o in obs]
 
@@ -71,7 +84,7 @@ def main():
             t = []
             for i in range(n):
                 t0 = time.perf_counter()
-                client.get_action(eid, {agent: arrs[i % 64]}, action_mask={agent: mask})
+                client.get_action(eid, {agent: arrs[i % 64]}, action_mask={agent: mask} if mask else None)
                 t.append(time.perf_counter() - t0)
             return t
 

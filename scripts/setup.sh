@@ -15,7 +15,7 @@ pkgs=(
   gnuplot-nox             # tandem-plot draws learning curves with it
   clang libclang-rt-14-dev  # scripts/fuzz.sh: libFuzzer + ASan/UBSan runtimes (Debian 12: clang 14)
   python3 python3-numpy python3-flatbuffers python3-websocket  # the Python client (python/tandem)
-  python3-pytest python3-pandas  # its tests, run by ctest (pandas reads samples.jsonl as a user would)
+  python3-pytest python3-pandas  # its tests, run by ctest (pandas reads the experience output as a user would)
   python3-onnx python3-protobuf  # scripts/tandem-export (ONNX) and its test (onnx.checker); test_tensorboard.py decodes event files
   chromium chromium-driver python3-selenium  # tests/python/test_play_page.py plays the /play/ page in headless Chromium
 )
