@@ -30,7 +30,10 @@ ActionResult EpisodeCore::scripted_act(const std::string& agent_id, int policy,
 
 EpisodeCore::Agent& EpisodeCore::agent(const std::string& agent_id, int policy) {
   auto [it, inserted] = agents_.try_emplace(agent_id);
-  if (inserted) it->second.policy = policy;
+  if (inserted) {
+    it->second.policy = policy;
+    it->second.index = static_cast<int>(agents_.size()) - 1;
+  }
   return it->second;
 }
 
@@ -77,12 +80,15 @@ Status EpisodeCore::check_act(const std::vector<AgentObs>& agents,
   return {};
 }
 
-void EpisodeCore::close(const std::string& agent_id, Agent& a, bool terminated, float bootstrap) {
+void EpisodeCore::close(const std::string& agent_id, Agent& a, bool terminated, float bootstrap, bool agent_done,
+                        std::span<const float> next_obs) {
   if (a.fragment.size() == 0) return;
   a.fragment.terminated = terminated;
   a.fragment.bootstrap_value = terminated ? 0.f : bootstrap;
   const int64_t obs_dim = a.fragment.obs_dim;
-  closed_.push_back({agent_id, a.policy, std::move(a.fragment)});
+  const int64_t first_step = a.steps - a.fragment.size();
+  closed_.push_back({agent_id, a.policy, std::move(a.fragment), a.index, first_step, agent_done,
+                     std::vector<float>(next_obs.begin(), next_obs.end())});
   a.fragment = Trajectory{};
   a.fragment.obs_dim = obs_dim;
 }
@@ -91,7 +97,7 @@ void EpisodeCore::record_step(const std::string& agent_id, int policy,
                               std::span<const float> obs_row, const ActionResult& r) {
   auto& a = agent(agent_id, policy);
   if (a.fragment.size() >= policies_.spec(a.policy).config.rollout_fragment_length)
-    close(agent_id, a, /*terminated=*/false, r.vf_pred);
+    close(agent_id, a, /*terminated=*/false, r.vf_pred, /*agent_done=*/false, obs_row);
   auto& t = a.fragment;
   t.obs_dim = static_cast<int64_t>(obs_row.size());
   t.obs.insert(t.obs.end(), obs_row.begin(), obs_row.end());
@@ -161,7 +167,7 @@ void EpisodeCore::add_returns(const std::vector<AgentReward>& rewards) {
     a.reward_total += r.reward;
     if (!a.fragment.rewards.empty()) a.fragment.rewards.back() += r.reward;
     if (r.done) {
-      close(r.agent_id, a, /*terminated=*/true, 0.f);
+      close(r.agent_id, a, /*terminated=*/true, 0.f, /*agent_done=*/true);
       a.done = true;
     }
   }
@@ -186,7 +192,7 @@ EpisodeSummary EpisodeCore::finish(bool truncated, const std::map<std::string, f
     if (!a.done) {
       float boot = a.fragment.vf_preds.empty() ? 0.f : a.fragment.vf_preds.back();
       if (auto it = last_values.find(id); it != last_values.end()) boot = it->second;
-      close(id, a, /*terminated=*/!truncated, boot);
+      close(id, a, /*terminated=*/!truncated, boot, /*agent_done=*/true);
       a.done = true;
     }
     if (a.policy >= 0) s.policy_rewards[policies_.spec(a.policy).policy_id] += a.reward_total;
@@ -200,7 +206,7 @@ EpisodeSummary EpisodeCore::finish(bool truncated, const std::map<std::string, f
 
 void EpisodeCore::abandon() {
   for (auto& [id, a] : agents_) {
-    if (!a.done && !a.fragment.vf_preds.empty()) close(id, a, false, a.fragment.vf_preds.back());
+    if (!a.done && !a.fragment.vf_preds.empty()) close(id, a, false, a.fragment.vf_preds.back(), /*agent_done=*/true);
     a.done = true;
   }
 }

@@ -41,6 +41,10 @@ struct ClosedFragment {
   std::string agent_id;
   int policy = -1;
   Trajectory steps;
+  int agent_index = 0;          // FragmentOrigin's fields (core/trajectory.h)
+  int64_t first_step = 0;
+  bool agent_done = false;
+  std::vector<float> next_obs;
 };
 
 // The policy mapping of one episode: `seats` (agent id -> policy index, drawn by the server's
@@ -121,6 +125,7 @@ class EpisodeCore {
     int policy = -1;
     Trajectory fragment;  // being built
     int64_t steps = 0;
+    int index = 0;  // order of appearance in the episode
     bool done = false;
     double reward_total = 0;
     // A reward logged now goes to a step (false: before the agent's first action, or once it
@@ -128,7 +133,10 @@ class EpisodeCore {
     bool attached() const { return !done && !fragment.rewards.empty(); }
   };
   Agent& agent(const std::string& agent_id, int policy);
-  void close(const std::string& agent_id, Agent& a, bool terminated, float bootstrap_value);
+  // `agent_done`: the agent's episode ends here (not a cut); `next_obs`: the observation after
+  // the fragment's last step, when known.
+  void close(const std::string& agent_id, Agent& a, bool terminated, float bootstrap_value, bool agent_done,
+             std::span<const float> next_obs = {});
 
   const SeatedResolver policies_;
   const std::string id_;

@@ -28,6 +28,7 @@
 
 #include "core/spaces.h"
 #include "core/status.h"
+#include "core/trajectory.h"
 
 namespace tandem::core {
 
@@ -56,14 +57,24 @@ struct OfflineBatch {
   std::vector<float> value_targets;       // T
 };
 
+// Appends a fragment's T rows: obs, new_obs (the next row's obs; after the last row
+// origin.next_obs, or the row's own obs when that is unknown), actions, rewards, dones /
+// truncateds (last row: origin.agent_done, truncated unless t.terminated), t (from
+// origin.first_step), eps_id, agent_index, and the behaviour's action_logp, dist inputs and
+// vf_preds. unroll_id is 0; advantages and value_targets stay empty (the learner's batch has
+// them). `b.obs_dim` / `action_width` / `dist_dim` are set by the first fragment; a fragment
+// of another width throws std::invalid_argument.
+void append_fragment(OfflineBatch& b, const Trajectory& t, const FragmentOrigin& origin);
+
 // One line, no newline. `action_space` decides how actions are written (see above). Columns
 // must be consistent (encode checks nothing: the writer builds them).
 std::string encode_offline_line(const OfflineBatch& b, const Space& action_space);
 
 // Parses one line into `out` for a policy with these spaces. obs rows must be
 // preprocessed_size() wide, or raw_size() wide (then preprocessed here). Every column present
-// must have T rows of the right width, every number finite and every action inside the
-// action space; "obs", "actions", "rewards" are required, "new_obs" defaults to the next row's
+// must have T rows of the right width and every number finite; Discrete/MultiDiscrete actions
+// must lie in the space (Box actions need only be finite: RLlib writes normalized actions and
+// Gaussian samples are unclipped); "obs", "actions", "rewards" are required, "new_obs" defaults to the next row's
 // obs (the last row's own obs at a line's end), "dones" to false, "t" to the row index,
 // "eps_id" to "0". BadRequest naming the column and row otherwise.
 Status decode_offline_line(std::string_view line, const Space& obs_space, const Space& action_space,

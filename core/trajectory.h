@@ -2,6 +2,7 @@
 // One agent's consecutive steps under one policy: what the episode core builds, what a local
 // client uploads and what the learner consumes. Plain vectors, no LibTorch.
 #include <cstdint>
+#include <string>
 #include <vector>
 
 namespace tandem::core {
@@ -26,6 +27,19 @@ struct Trajectory {
   float bootstrap_value = 0.f;         // V(s_T) when not terminated (truncation or fragment cut)
   int64_t behaviour_version = -1;      // the oldest weights version behind any step (-1: unknown)
   int64_t size() const { return static_cast<int64_t>(rewards.size()); }
+};
+
+// Where a closed fragment comes from and what follows it: what experience output
+// (core/offline_json.h) writes beside the steps. The server fills it; uploads from local
+// clients carry only the ids.
+struct FragmentOrigin {
+  std::string episode_id;
+  std::string agent_id;
+  int agent_index = 0;           // the agent's order of appearance in its episode (0, 1, ...)
+  int64_t first_step = 0;        // the agent's step index of the fragment's first step
+  bool agent_done = false;       // the agent's episode ended with this fragment (terminated,
+                                 // truncated or abandoned), not a cut
+  std::vector<float> next_obs;   // the observation after the last step, when known (a cut)
 };
 
 }  // namespace tandem::core
