@@ -15,6 +15,8 @@ const std::vector<std::pair<std::string, Factory>>& registry() {
   static const std::vector<std::pair<std::string, Factory>> kRegistry = {
       {"ppo", make_ppo},
       {"a2c", make_a2c},
+      {"marwil", make_marwil},
+      {"crr", make_crr},
   };
   return kRegistry;
 }

@@ -3,6 +3,7 @@
 //
 //   Algorithm (one per hosted policy, owned by the server's learner thread)
 //     train(SampleBatch) -> TrainStats          runs SGD on its own model
+//     train_offline(core::OfflineBatch)         the same from logged rows (MARWIL; `input`)
 //     snapshot()        -> shared_ptr<const InferenceModel>  immutable, versioned copy
 //   InferenceModel (immutable; any thread may call it concurrently)
 //     compute_actions(batch of preprocessed obs) -> actions, logp, vf_preds, dist_inputs
@@ -14,11 +15,13 @@
 #include <memory>
 #include <random>
 #include <span>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "core/action_logp.h"
 #include "core/algo_config.h"
+#include "core/offline_json.h"
 #include "core/policy_spec.h"
 #include "algorithms/sample_batch.h"
 #include "core/spaces.h"
@@ -72,6 +75,18 @@ class Algorithm {
   virtual const PolicySpec& spec() const = 0;
   // One training iteration on a postprocessed batch. `timesteps_total` drives lr_schedule.
   virtual TrainStats train(const SampleBatch& batch, int64_t timesteps_total) = 0;
+  // Offline training (config `input`, docs/OFFLINE.md): one iteration on logged rows in
+  // RLlib's SampleBatch layout, whole episodes or pieces of them concatenated (an episode's
+  // rows contiguous; algo::offline_segments finds the pieces). The algorithm computes what
+  // it needs from rewards / dones / new_obs itself (MARWIL: discounted returns bootstrapped
+  // with its own V). A virtual with a refusing default on this interface rather than a
+  // second interface: the server holds one Algorithm per policy, asks trains_offline() once
+  // at start-up, and PPO / A2C need no code for it. Throws std::invalid_argument when rows
+  // do not fit the policy's spaces.
+  virtual bool trains_offline() const { return false; }
+  virtual TrainStats train_offline(const core::OfflineBatch& /*rows*/, int64_t /*timesteps_total*/) {
+    throw std::logic_error("algorithm '" + name() + "' does not train from offline data");
+  }
   // What the guard against poisoned data found in the last train() calls (a batch skipped,
   // a step rolled back: TrainStats counts them as num_bad_batches_skipped and
   // num_bad_sgd_steps_skipped), for the log. Clears the list.

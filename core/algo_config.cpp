@@ -226,6 +226,52 @@ const std::vector<std::pair<std::string, Field>>& fields() {
          c.optimizer_eps = get_double(v, "optimizer_eps");
          check_gt("optimizer_eps", c.optimizer_eps, 0);
        }}},
+      {"beta", {[](AlgoConfig& c, const json& v) {
+         c.beta = get_double(v, "beta");
+         check_ge("beta", c.beta, 0);
+       }}},
+      {"vf_coeff", {[](AlgoConfig& c, const json& v) {
+         c.vf_coeff = get_double(v, "vf_coeff");
+         check_ge("vf_coeff", c.vf_coeff, 0);
+       }}},
+      {"bc_logstd_coeff", {[](AlgoConfig& c, const json& v) {
+         c.bc_logstd_coeff = get_double(v, "bc_logstd_coeff");
+         check_ge("bc_logstd_coeff", c.bc_logstd_coeff, 0);
+       }}},
+      {"moving_average_sqd_adv_norm_start", {[](AlgoConfig& c, const json& v) {
+         c.moving_average_sqd_adv_norm_start = get_double(v, "moving_average_sqd_adv_norm_start");
+         check_gt("moving_average_sqd_adv_norm_start", c.moving_average_sqd_adv_norm_start, 0);
+       }}},
+      {"moving_average_sqd_adv_norm_update_rate", {[](AlgoConfig& c, const json& v) {
+         c.moving_average_sqd_adv_norm_update_rate = get_double(v, "moving_average_sqd_adv_norm_update_rate");
+         check_unit("moving_average_sqd_adv_norm_update_rate", c.moving_average_sqd_adv_norm_update_rate);
+       }}},
+      {"weight_type", {[](AlgoConfig& c, const json& v) { c.weight_type = get_choice(v, "weight_type", {"bin", "exp"}); }}},
+      {"temperature", {[](AlgoConfig& c, const json& v) {
+         c.temperature = get_double(v, "temperature");
+         check_gt("temperature", c.temperature, 0);
+       }}},
+      {"max_weight", {[](AlgoConfig& c, const json& v) {
+         c.max_weight = get_double(v, "max_weight");
+         check_gt("max_weight", c.max_weight, 0);
+       }}},
+      {"advantage_type", {[](AlgoConfig& c, const json& v) {
+         c.advantage_type = get_choice(v, "advantage_type", {"mean", "max"});
+       }}},
+      {"n_action_sample", {[](AlgoConfig& c, const json& v) {
+         c.n_action_sample = get_int(v, "n_action_sample");
+         check_ge("n_action_sample", static_cast<double>(c.n_action_sample), 1);
+       }}},
+      {"twin_q", {[](AlgoConfig& c, const json& v) { c.twin_q = get_bool(v, "twin_q"); }}},
+      {"tau", {[](AlgoConfig& c, const json& v) {
+         c.tau = get_double(v, "tau");
+         check_gt("tau", c.tau, 0);
+         check_unit("tau", c.tau);
+       }}},
+      {"critic_lr", {[](AlgoConfig& c, const json& v) {
+         c.critic_lr = get_double(v, "critic_lr");
+         check_gt("critic_lr", c.critic_lr, 0);
+       }}},
       {"model", {[](AlgoConfig& c, const json& v) { set_model(c.model, v); }}},
   };
   return kFields;
@@ -286,6 +332,19 @@ nlohmann::json AlgoConfig::to_json() const {
       {"optimizer", optimizer},
       {"rmsprop_alpha", rmsprop_alpha},
       {"optimizer_eps", optimizer_eps},
+      {"beta", beta},
+      {"vf_coeff", vf_coeff},
+      {"bc_logstd_coeff", bc_logstd_coeff},
+      {"moving_average_sqd_adv_norm_start", moving_average_sqd_adv_norm_start},
+      {"moving_average_sqd_adv_norm_update_rate", moving_average_sqd_adv_norm_update_rate},
+      {"weight_type", weight_type},
+      {"temperature", temperature},
+      {"max_weight", max_weight},
+      {"advantage_type", advantage_type},
+      {"n_action_sample", n_action_sample},
+      {"twin_q", twin_q},
+      {"tau", tau},
+      {"critic_lr", critic_lr},
       {"model",
        {{"fcnet_hiddens", model.fcnet_hiddens},
         {"fcnet_activation", model.fcnet_activation},

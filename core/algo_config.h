@@ -1,5 +1,5 @@
 #pragma once
-// Hyperparameters, with RLlib's names and defaults. One struct serves PPO and A2C; each
+// Hyperparameters, with RLlib's names and defaults. One struct serves PPO, A2C, MARWIL and CRR; each
 // algorithm reads the fields it uses. Parsed from JSON; unknown keys and nonsense values
 // are rejected with std::invalid_argument naming the key.
 #include <cstdint>
@@ -49,6 +49,21 @@ struct AlgoConfig {
   std::string optimizer = "adam";          // "adam" | "rmsprop"
   double rmsprop_alpha = 0.99;             // RMSprop smoothing constant
   double optimizer_eps = 1e-5;             // Adam / RMSprop epsilon
+  // --- MARWIL (Wang et al. 2018; RLlib's names and defaults) ---
+  double beta = 1.0;                       // advantage weight exponent: weights exp(beta * A / sqrt(ma)); 0 = behaviour cloning
+  double vf_coeff = 1.0;                   // weight of the value loss in MARWIL's total loss
+  double bc_logstd_coeff = 0.0;            // Box actions: bonus on the mean log-std (keeps the policy stochastic)
+  double moving_average_sqd_adv_norm_start = 100.0;      // initial moving average of the squared advantage
+  double moving_average_sqd_adv_norm_update_rate = 1e-8; // its update rate (ma += rate * (mean(A^2) - ma))
+  // --- CRR (Wang et al. 2020; RLlib's names and defaults; Box actions) ---
+  std::string weight_type = "bin";         // "bin": 1[A > 0] | "exp": min(exp(A / temperature), max_weight)
+  double temperature = 1.0;                // exp weights: A / temperature
+  double max_weight = 20.0;                // exp weights are clipped to this
+  std::string advantage_type = "mean";     // V(s) from n_action_sample actions of pi: "mean" | "max" of Q(s, a_j)
+  int64_t n_action_sample = 4;             // actions sampled from pi per state for V(s)
+  bool twin_q = true;                      // two Q networks, targets from their minimum
+  double tau = 5e-3;                       // soft update of the target networks, every iteration
+  double critic_lr = 3e-4;                 // learning rate of the Q networks (the actor's: lr)
   // --- model ---
   ModelConfig model;
 

@@ -38,6 +38,7 @@ std::string save_checkpoint(ServerContext& ctx) {
                           {"episodes_total", m.episodes_total},
                           {"time_total_s", ctx.time_total_s.load()},
                           {"config", cfg.to_json()}};
+  if (!cfg.input.empty()) state["offline_rows_total"] = ctx.offline_rows_total.load();
   if (ctx.league) state["league"] = ctx.league->state();  // its slots' weights are above
   std::ofstream(tmp / "state.json") << state.dump(2) << '\n';
   fs::remove_all(dir);
@@ -126,6 +127,7 @@ void restore_checkpoint(ServerContext& ctx, const std::string& path) {
   }
   ctx.training_iteration = state.value("training_iteration", int64_t{0});
   ctx.time_total_s = state.value("time_total_s", 0.0);
+  ctx.offline_rows_total = state.value("offline_rows_total", int64_t{0});
   ctx.stats.restore_counters(state.value("timesteps_total", int64_t{0}),
                              state.value("agent_timesteps_total", int64_t{0}),
                              state.value("episodes_total", int64_t{0}));

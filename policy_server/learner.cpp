@@ -20,6 +20,7 @@ nlohmann::json custom_to_json(const std::map<std::string, Aggregate>& metrics) {
   }
   return cm;
 }
+}  // namespace
 
 // "batches" output: the fragments of a train batch as rows, with the batch's advantages and
 // value targets (SampleBatch::append keeps the fragments' order).
@@ -39,7 +40,6 @@ std::shared_ptr<spdlog::logger> learner_log() {
   auto l = spdlog::get("learner");
   return l ? l : spdlog::default_logger()->clone("learner");
 }
-}  // namespace
 
 nlohmann::json metrics_to_json(const IterationMetrics& m) {
   auto num = [](double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(); };
@@ -79,7 +79,12 @@ void Learner::start() {
   thread_ = std::thread([this] {
     // Nothing thrown on this thread may take the server down: log it, count it, stop cleanly.
     try {
-      ctx_.config.train ? loop() : report_loop();
+      if (!ctx_.config.train)
+        report_loop();
+      else if (!ctx_.config.input.empty())
+        offline_loop();
+      else
+        loop();
     } catch (const std::exception& e) {
       ctx_.stats.learner_errors.fetch_add(1);
       learner_log()->critical("learner thread failed: {}; stopping the server", e.what());

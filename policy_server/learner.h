@@ -6,6 +6,10 @@
 // weight snapshot that the batchers pick up on their next flush) -> one result row
 // (ResultsWriter) -> stop criteria. Serving never waits for it.
 //
+// With config.input (offline training, docs/OFFLINE.md) the same thread trains from the rows
+// read at start instead (offline_loop, offline_learner.cpp): OfflineSampler::next ->
+// Algorithm::train_offline -> off-policy estimate -> result row -> checkpoints, stop criteria.
+//
 // With config.train == false (--no-train) the same thread trains nothing: every
 // report_interval_s, and once more at stop(), it writes a result row (episodes, timesteps,
 // evaluation and custom metrics) if at least one episode finished since the previous row.
@@ -24,7 +28,13 @@
 #include "policy_server/results_writer.h"
 #include "policy_server/server_context.h"
 
+namespace spdlog {
+class logger;
+}
+
 namespace tandem::server {
+
+std::shared_ptr<spdlog::logger> learner_log();  // the "learner" logger
 
 // The newest result row in typed form, for GET /metrics.
 struct LastRow {
@@ -53,6 +63,7 @@ class Learner {
 
  private:
   void loop();
+  void offline_loop();  // offline_learner.cpp
   void report_loop();
   // With a league: its iteration (win rates; with `judge`, maybe a new snapshot) into `row`.
   void add_league(nlohmann::json& row, bool judge);

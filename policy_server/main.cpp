@@ -19,7 +19,7 @@ int main(int argc, char** argv) {
   std::string auth_token_file, tls_cert_file, tls_key_file;
   std::string restore, static_dir;
   app.add_option("-c,--config", config_path, "JSON config file")->required()->check(CLI::ExistingFile);
-  app.add_option("--algo", algorithm, "override 'algorithm' (ppo, a2c)");
+  app.add_option("--algo", algorithm, "override 'algorithm' (ppo, a2c; offline with 'input': marwil, crr)");
   app.add_option("--host", host, "override 'host'");
   app.add_option("--port", port, "override 'port' (0 = any free port)")->check(CLI::Range(0, 65535));
   app.add_option("--seed", seed, "override 'seed'");

@@ -14,6 +14,7 @@
 #include "policy_server/checkpoint.h"
 #include "policy_server/inference_batcher.h"
 #include "policy_server/learner.h"
+#include "policy_server/offline_sampler.h"
 #include "policy_server/request_handler.h"
 #include "policy_server/listener.h"
 #include "policy_server/static_files.h"
@@ -61,12 +62,15 @@ Server::Server(ServerConfig cfg) : ioc_(std::make_unique<boost::asio::io_context
         *ioc_, ctx_->policies, p, c.seed + 17 + i, ctx_->stats,
         [h = handler_.get()](const std::shared_ptr<PendingAction>& r) { h->complete(r); },
         &ctx_->samples);
-    if (c.train && c.sample_backpressure && c.is_trained(c.policies[i].policy_id)) {
+    if (c.train && c.input.empty() && c.sample_backpressure && c.is_trained(c.policies[i].policy_id)) {
       const int64_t batch = c.policies[i].config.train_batch_size;
       ctx_->samples.set_hold(p, batch, c.sample_ahead_steps < 0 ? batch : c.sample_ahead_steps);
     }
   }
-  ctx_->samples.set_accepting(c.train);
+  // Offline training (config "input"): the rows are read now, so that a bad file stops the
+  // start; simulators are served but their steps are not trained on.
+  ctx_->samples.set_accepting(c.train && c.input.empty());
+  if (c.train && !c.input.empty()) load_offline_input(*ctx_);
   if (ctx_->output && !c.train && c.output_what == OutputWhat::Batches)
     spdlog::warn("output '{}' writes the batches this server trains on, and it does not train (--no-train): "
                  "nothing will be written; set output_config.what to \"episodes\"", c.output);

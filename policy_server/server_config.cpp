@@ -148,6 +148,10 @@ nlohmann::json ServerConfig::to_json() const {
     j["output_config"] = {{"what", output_what_name(output_what)}, {"max_queued_rows", output_max_queued_rows}};
     j["output_max_file_size"] = output_max_file_size;
   }
+  if (!input.empty()) {
+    j["input"] = input;
+    j["input_config"] = {{"shuffle", input_shuffle}};
+  }
   if (!static_dir.empty()) j["static_dir"] = static_dir;
   if (!policies_to_train.empty()) j["policies_to_train"] = policies_to_train;
   if (!http_inference_paths.empty()) j["http_inference_paths"] = http_inference_paths;
@@ -162,7 +166,7 @@ ServerConfig parse_server_config(const nlohmann::json& j) {
               "metrics_num_episodes_for_smoothing", "log_level", "sample_backpressure", "sample_ahead_steps", "checkpoint_frequency", "checkpoint_at_end",
               "keep_checkpoints_num", "report_interval_s", "output", "output_config", "output_max_file_size", "policies_to_train", "policy_order",
               "auth_token_file", "insecure_listen_any", "idle_timeout_s", "max_episodes_per_client",
-              "tls_cert_file", "tls_key_file", "http_inference_paths", "league"});
+              "tls_cert_file", "tls_key_file", "http_inference_paths", "league", "input", "input_config"});
   ServerConfig c;
   if (j.contains("algorithm")) c.algorithm = get<std::string>(j, "algorithm", "");
   {
@@ -313,6 +317,19 @@ ServerConfig parse_server_config(const nlohmann::json& j) {
         bad("'http_inference_paths." + path + "' names a policy that is not hosted: " + pid.dump());
       c.http_inference_paths[path] = pid.get<std::string>();
     }
+  }
+  if (j.contains("input")) {
+    c.input = get<std::string>(j, "input", "");
+    if (c.input.empty()) bad("'input' must name a file, a directory or a glob of JSON lines (omit it to train online)");
+    if (c.league) bad("'input' (offline training) and 'league' (self-play) cannot go together");
+  }
+  if (j.contains("input_config")) {
+    if (c.input.empty()) bad("'input_config' without 'input'");
+    const auto& ic = j.at("input_config");
+    check_keys(ic, "input_config", {"shuffle", "format"});
+    if (ic.contains("shuffle")) c.input_shuffle = get<bool>(ic, "shuffle", "input_config");
+    if (ic.contains("format") && ic.at("format") != "json")
+      bad("'input_config.format' must be \"json\" (JSON lines), got " + ic.at("format").dump());
   }
   if (j.contains("stop")) {
     const auto& s = j.at("stop");

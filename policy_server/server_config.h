@@ -9,7 +9,8 @@
 //                                     "config": { per-policy overrides } } },
 //   "policy_mapping": { "agent1": "policy1", "*_low": "low_policy", "*": "default_policy" },
 //                     (exact ids first, then glob patterns in the written order: core/policy_mapping.h)
-//   "stop": { "training_iteration": 100, "timesteps_total": 100000, "episode_reward_mean": 475 }
+//   "stop": { "training_iteration": 100, "timesteps_total": 100000, "episode_reward_mean": 475 },
+//   "input": "data/*.jsonl", "input_config": {"shuffle": true}     (offline training: docs/OFFLINE.md)
 // }
 // Unknown keys and invalid values are rejected with std::invalid_argument naming the key.
 #include <cstdint>
@@ -67,6 +68,11 @@ struct ServerConfig {
   OutputWhat output_what = OutputWhat::Batches;
   int64_t output_max_file_size = 64LL << 20;
   int64_t output_max_queued_rows = 1LL << 20;
+  // Offline training (docs/OFFLINE.md): a JSON lines file, a directory of *.json / *.jsonl, or
+  // a glob, in RLlib's SampleBatch layout. Set, the learner trains from these rows (an
+  // algorithm that trains offline: marwil) instead of the simulators' experience.
+  std::string input;
+  bool input_shuffle = true;                    // input_config.shuffle: episodes drawn in a seeded random order
   std::string static_dir;                       // files served under /play/ (the browser page); "" = none
   // --- untrusted clients (docs/SECURITY.md) ---
   std::string auth_token_file;                  // clients must send "Authorization: Bearer <its content>"

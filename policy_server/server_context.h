@@ -8,6 +8,7 @@
 
 #include <boost/asio/io_context.hpp>
 
+#include "core/offline_json.h"
 #include "policy_server/episode_registry.h"
 #include "policy_server/policy_table.h"
 #include "policy_server/report_tally.h"
@@ -36,6 +37,10 @@ struct ServerContext {
   std::atomic<int64_t> training_iteration{0};
   std::atomic<double> time_total_s{0};
   std::string config_json;  // GetConfig reply, built once
+  // Config "input": each policy's offline rows, read at start (empty for a policy that is
+  // not trained, and for every policy without "input"). Read-only after the constructor.
+  std::vector<core::OfflineData> offline;
+  std::atomic<int64_t> offline_rows_total{0};  // offline rows trained on so far (timesteps_total offline)
 };
 
 }  // namespace tandem::server

@@ -328,7 +328,7 @@ TEST_CASE("ppo: snapshots serve while the learner trains") {
 
 TEST_CASE("registry") {
   const auto names = algorithm_names();
-  CHECK(names == std::vector<std::string>{"ppo", "a2c"});
+  CHECK(names == std::vector<std::string>{"ppo", "a2c", "marwil", "crr"});
   try {
     make_algorithm("dqn", bandit_spec("{}"), 0);
     FAIL("no exception");
