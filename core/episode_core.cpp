@@ -186,13 +186,19 @@ Status EpisodeCore::check_end(const std::vector<AgentObs>& agents,
 }
 
 EpisodeSummary EpisodeCore::finish(bool truncated, const std::map<std::string, float>& last_values,
-                                   std::map<std::string, double> custom_metrics) {
+                                   std::map<std::string, double> custom_metrics,
+                                   const std::vector<AgentObs>* last_obs) {
   EpisodeSummary s;
+  std::vector<float> next_obs;
   for (auto& [id, a] : agents_) {
     if (!a.done) {
       float boot = a.fragment.vf_preds.empty() ? 0.f : a.fragment.vf_preds.back();
       if (auto it = last_values.find(id); it != last_values.end()) boot = it->second;
-      close(id, a, /*terminated=*/!truncated, boot, /*agent_done=*/true);
+      next_obs.clear();
+      if (last_obs && a.policy >= 0)
+        for (const auto& o : *last_obs)
+          if (o.agent_id == id && !o.obs.empty()) preprocess_observation(policies_.spec(a.policy), o.obs, next_obs);
+      close(id, a, /*terminated=*/!truncated, boot, /*agent_done=*/true, next_obs);
       a.done = true;
     }
     if (a.policy >= 0) s.policy_rewards[policies_.spec(a.policy).policy_id] += a.reward_total;

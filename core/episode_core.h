@@ -95,8 +95,11 @@ class EpisodeCore {
   Status check_end(const std::vector<AgentObs>& agents, std::vector<int>& policy_of_agent) const;
   // Closes every agent that is not done: truncated -> bootstrap from last_values[agent] (when
   // given, else its last value estimate); otherwise terminal.
+  // `last_obs` (EndEpisode's observations, checked by check_end): each listed agent's final
+  // observation becomes its fragment's next_obs (experience output's new_obs).
   EpisodeSummary finish(bool truncated, const std::map<std::string, float>& last_values,
-                        std::map<std::string, double> custom_metrics);
+                        std::map<std::string, double> custom_metrics,
+                        const std::vector<AgentObs>* last_obs = nullptr);
   void abandon();
 
   std::vector<ClosedFragment> take_closed();

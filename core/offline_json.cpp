@@ -7,6 +7,8 @@
 #include <filesystem>
 #include <fstream>
 #include <limits>
+#include <map>
+#include <tuple>
 #include <stdexcept>
 
 #include <nlohmann/json.hpp>
@@ -32,11 +34,22 @@ json row_json(const std::vector<V>& col, int64_t i, int64_t w, bool flat_when_on
   return json(std::vector<V>(col.begin() + i * w, col.begin() + (i + 1) * w));
 }
 
-// Same episode and agent as the previous row (prev_actions / prev_rewards carry over).
-bool continues(const OfflineBatch& b, int64_t i) {
-  return i > 0 && b.eps_id[static_cast<size_t>(i)] == b.eps_id[static_cast<size_t>(i - 1)] &&
-         b.agent_index[static_cast<size_t>(i)] == b.agent_index[static_cast<size_t>(i - 1)] &&
-         !b.dones[static_cast<size_t>(i - 1)];
+// For each row, the row of the same episode and agent one step before it (t - 1) in this
+// line, or -1: prev_actions / prev_rewards come from there (rows of other agents may sit in
+// between).
+std::vector<int64_t> previous_rows(const OfflineBatch& b) {
+  std::vector<int64_t> prev(static_cast<size_t>(b.count), -1);
+  std::map<std::tuple<std::string_view, std::string_view, int64_t>, int64_t> last;  // (eps, agent) -> row
+  for (int64_t i = 0; i < b.count; ++i) {
+    const auto u = static_cast<size_t>(i);
+    const std::string_view agent = u < b.agent_id.size() ? std::string_view(b.agent_id[u]) : std::string_view();
+    const auto key = std::make_tuple(std::string_view(b.eps_id[u]), agent, b.agent_index[u]);
+    auto it = last.find(key);
+    if (it != last.end() && b.t[static_cast<size_t>(it->second)] + 1 == b.t[u] && !b.dones[static_cast<size_t>(it->second)])
+      prev[u] = it->second;
+    last[key] = i;
+  }
+  return prev;
 }
 
 // ---- decoding -------------------------------------------------------------------------
@@ -273,20 +286,22 @@ std::string encode_offline_line(const OfflineBatch& b, const Space& action_space
   const bool flat_actions = action_space.kind == SpaceKind::Discrete;
   json obs = json::array(), new_obs = json::array(), actions = json::array(), prev_actions = json::array();
   json prev_rewards = json::array(), action_prob = json::array(), dist = json::array();
+  const auto prev = previous_rows(b);
   for (int64_t i = 0; i < T; ++i) {
     obs.push_back(row_json(b.obs, i, d, false));
     new_obs.push_back(row_json(b.new_obs, i, d, false));
-    const bool cont = continues(b, i);
+    const int64_t pi = prev[static_cast<size_t>(i)];
+    const bool cont = pi >= 0;
     if (discrete) {
       actions.push_back(row_json(b.actions, i, w, flat_actions));
-      prev_actions.push_back(cont ? row_json(b.actions, i - 1, w, flat_actions)
+      prev_actions.push_back(cont ? row_json(b.actions, pi, w, flat_actions)
                                   : row_json(std::vector<int64_t>(static_cast<size_t>(w), 0), 0, w, flat_actions));
     } else {
       actions.push_back(row_json(b.actions_cont, i, w, false));
-      prev_actions.push_back(cont ? row_json(b.actions_cont, i - 1, w, false)
+      prev_actions.push_back(cont ? row_json(b.actions_cont, pi, w, false)
                                   : row_json(std::vector<float>(static_cast<size_t>(w), 0.f), 0, w, false));
     }
-    prev_rewards.push_back(cont ? b.rewards[static_cast<size_t>(i - 1)] : 0.f);
+    prev_rewards.push_back(cont ? b.rewards[static_cast<size_t>(pi)] : 0.f);
     if (!b.action_logp.empty()) action_prob.push_back(std::exp(b.action_logp[static_cast<size_t>(i)]));
     if (b.dist_dim > 0) dist.push_back(row_json(b.action_dist_inputs, i, b.dist_dim, false));
   }
@@ -375,8 +390,13 @@ Status read_offline_input(const std::string& path, const std::string& policy_id,
     for (int64_t n = 1; std::getline(in, line); ++n) {
       if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
       OfflineBatch b;
-      if (auto st = decode_offline_line(line, obs_space, action_space, b); !st.ok())
+      if (auto st = decode_offline_line(line, obs_space, action_space, b); !st.ok()) {
+        if (in.eof()) {  // the last line, without its newline: cut off by a writer that died
+          out.cut_off_last_lines.push_back(f);
+          break;
+        }
         return Status::error(ErrorCode::BadRequest, "input '" + f + "' line " + std::to_string(n) + ": " + st.message);
+      }
       if (!b.policy_id.empty() && b.policy_id != policy_id) continue;
       if (b.count == 0) continue;
       out.rows += b.count;

@@ -17,8 +17,8 @@
 // dones[i]: the agent's episode ended at row i (terminated or truncated, RLlib's old
 // meaning); truncateds[i]: it was a time limit (bootstrap from new_obs). A line without
 // "truncateds" (RLlib's) has every done terminal. eps_id: Tandem writes the episode id text;
-// RLlib wrote integers, read as their decimal text. prev_actions / prev_rewards are the
-// previous row's within the same episode (zeros at a line's first row of an episode),
+// RLlib wrote integers, read as their decimal text. prev_actions / prev_rewards are those of
+// the same agent's previous step (t - 1) in the same line (zeros when it is not in the line),
 // action_prob = exp(action_logp). agent_id: the agent's id text; bootstrap_value[i]: the
 // value the server bootstrapped row i's return with (V(s_{i+1}) at a fragment's cut or a
 // truncation; 0 elsewhere). pandas.read_json(path, lines=True) reads every column.
@@ -94,9 +94,13 @@ struct OfflineData {
   std::vector<OfflineBatch> batches;  // every non-empty line of every file, in order
   int64_t rows = 0;                   // sum of their counts
   std::vector<std::string> files;
+  // Files whose last line was cut off (no newline, not valid: a writer killed mid-line);
+  // that line is skipped, the rest read.
+  std::vector<std::string> cut_off_last_lines;
 };
 // Reads every line of every file of `path` (offline_input_files) whose policy_id is
-// `policy_id` or empty. A bad line stops the read: BadRequest naming the file and line number.
+// `policy_id` or empty. A bad line stops the read: BadRequest naming the file and line number
+// (a file's cut-off last line is skipped instead and named in cut_off_last_lines).
 Status read_offline_input(const std::string& path, const std::string& policy_id, const Space& obs_space,
                           const Space& action_space, OfflineData& out);
 

@@ -9,6 +9,7 @@
 #include <spdlog/spdlog.h>
 
 #include <chrono>
+#include <cmath>
 
 #include "algorithms/off_policy_estimate.h"
 #include "policy_server/checkpoint.h"
@@ -64,7 +65,13 @@ void Learner::offline_loop() {
         nlohmann::json ope;
         if (rows.action_logp.size() == static_cast<size_t>(rows.count)) {
           const auto logp = algo::target_logp(*algorithm->snapshot(), policies[p].action_space, rows);
-          ope = {{"wis", estimate_json(algo::wis_estimate(rows, logp, cfg.gamma))}};
+          const auto est = algo::wis_estimate(rows, logp, cfg.gamma);
+          if (std::isfinite(est.v_target) && std::isfinite(est.v_behavior) && std::isfinite(est.v_target_std))
+            ope = {{"wis", estimate_json(est)}};
+          else  // e.g. LogAction rows: their action_logp is the serving policy's, not the behaviour's
+            ope = {{"wis", nullptr},
+                   {"skipped", "the importance ratios overflow: the rows' action_logp does not describe the "
+                               "policy that chose the actions (LogAction steps carry the serving policy's log-prob)"}};
         } else {
           ope = {{"wis", nullptr}, {"skipped", "the rows have no action_logp: no estimate"}};
         }

@@ -27,6 +27,8 @@ void load_offline_input(ServerContext& ctx) {
     if (ctx.offline[p].rows == 0)
       throw std::invalid_argument("'input' " + c.input + ": no rows for policy '" + spec.policy_id +
                                   "' (lines name another policy_id, or the files are empty)");
+    for (const auto& f : ctx.offline[p].cut_off_last_lines)
+      spdlog::warn("offline input: the last line of '{}' is cut off (no newline); skipped", f);
     spdlog::info("offline input: {} rows in {} lines of {} file(s) for policy '{}'", ctx.offline[p].rows,
                  ctx.offline[p].batches.size(), ctx.offline[p].files.size(), spec.policy_id);
   }

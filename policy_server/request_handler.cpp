@@ -97,7 +97,14 @@ void RequestHandler::push_closed(Episode& ep, bool episode_over) {
   const bool episodes = out && out->what() == OutputWhat::Episodes;
   for (auto& f : ep.core.take_closed()) {
     core::FragmentOrigin o{ep.core.id(), f.agent_id, f.agent_index, f.first_step, f.agent_done, std::move(f.next_obs)};
-    if (episodes) core::append_fragment(ep.output_rows[f.policy], f.steps, o);
+    if (episodes) {
+      auto& rows = ep.output_rows[f.policy];
+      core::append_fragment(rows, f.steps, o);
+      if (rows.count >= out->config().max_episode_rows) {  // bounded memory: a long episode in parts
+        out->write(f.policy, std::move(rows));
+        rows = core::OfflineBatch{};
+      }
+    }
     if (train) ctx_.samples.push(f.policy, std::move(f.steps), std::move(o));
   }
   if (episodes && episode_over) {  // "episodes" output: the whole episode, one line per policy
@@ -285,7 +292,7 @@ core::Reply RequestHandler::end_episode(const core::EndEpisode& m) {
     std::erase_if(returns, [&](const auto& r) { return ep->core.agent_steps(r.first) == 0; });
     ctx_.league->record(*ep->seating, returns);
   }
-  ctx_.stats.episode_finished(ep->core.finish(m.truncated, last_values, std::move(metrics)));
+  ctx_.stats.episode_finished(ep->core.finish(m.truncated, last_values, std::move(metrics), &m.agents));
   push_closed(*ep, /*episode_over=*/true);
   return core::Ack{};
 }
@@ -337,7 +344,9 @@ void RequestHandler::report_samples(Caller caller, const core::ReportSamples& m)
   const bool episodes = ctx_.output && ctx_.output->what() == OutputWhat::Episodes;
   for (size_t i = 0; i < frags.size(); ++i) {
     touched[static_cast<size_t>(frags[i].policy)] = 1;
-    core::FragmentOrigin origin{m.episode_id, m.fragments[i].agent_id};
+    // A local client's upload names only the episode and the agent (docs/OFFLINE.md: rows of
+    // local-inference episodes); a terminated fragment still ends its agent.
+    core::FragmentOrigin origin{m.episode_id, m.fragments[i].agent_id, 0, 0, false, {}};
     if (episodes) core::append_fragment(report_rows[frags[i].policy], frags[i].steps, origin);
     if (m.training_enabled) {
       ctx_.samples.collected(frags[i].policy, static_cast<int64_t>(frags[i].steps.size()));

@@ -33,7 +33,7 @@ ServerContext::ServerContext(ServerConfig cfg, boost::asio::io_context& ctx_ioc)
       episodes(policies, config.max_open_episodes, config.seed, config.max_episodes_per_client, league.get()),
       reports(config.max_open_episodes, config.max_episodes_per_client) {
   for (const auto& p : config.policies) max_abs_reward = std::max(max_abs_reward, p.config.max_abs_reward);
-  if (!config.output.empty()) {
+  if (!config.output.dir.empty()) {
     std::vector<std::string> ids;
     std::vector<core::Space> actions;
     for (const auto& p : config.policies) {
@@ -41,7 +41,7 @@ ServerContext::ServerContext(ServerConfig cfg, boost::asio::io_context& ctx_ioc)
       actions.push_back(p.action_space);
     }
     output = std::make_unique<ExperienceOutput>(
-        OutputConfig{config.output, config.output_what, config.output_max_file_size, config.output_max_queued_rows},
+        config.output,
         std::move(ids), std::move(actions));
     samples.set_output(output.get());
   }
@@ -71,9 +71,9 @@ Server::Server(ServerConfig cfg) : ioc_(std::make_unique<boost::asio::io_context
   // start; simulators are served but their steps are not trained on.
   ctx_->samples.set_accepting(c.train && c.input.empty());
   if (c.train && !c.input.empty()) load_offline_input(*ctx_);
-  if (ctx_->output && !c.train && c.output_what == OutputWhat::Batches)
+  if (ctx_->output && !c.train && c.output.what == OutputWhat::Batches)
     spdlog::warn("output '{}' writes the batches this server trains on, and it does not train (--no-train): "
-                 "nothing will be written; set output_config.what to \"episodes\"", c.output);
+                 "nothing will be written; set output_config.what to \"episodes\"", c.output.dir);
   if (!c.restore.empty()) restore_checkpoint(*ctx_, c.restore);
   for (size_t i = 0; i < c.policies.size(); ++i) {
     if (c.is_trained(c.policies[i].policy_id)) continue;
@@ -324,7 +324,7 @@ std::string Server::metrics_text() const {
     e.one("tandem_output_bytes_written_total", "counter", "Experience output: bytes written",
           static_cast<double>(oc.bytes_written.load()));
     e.one("tandem_output_batches_dropped_total", "counter",
-          "Experience output: batches dropped because max_queued_rows rows waited for the disk",
+          "Experience output: batches dropped (the queue was full, or the server was stopping)",
           static_cast<double>(oc.lines_dropped.load()));
     e.one("tandem_output_rows_dropped_total", "counter", "Experience output: rows of those batches",
           static_cast<double>(oc.rows_dropped.load()));

@@ -143,11 +143,7 @@ nlohmann::json ServerConfig::to_json() const {
   j["idle_timeout_s"] = idle_timeout_s;
   if (insecure_listen_any) j["insecure_listen_any"] = true;
   j["max_episodes_per_client"] = max_episodes_per_client;
-  if (!output.empty()) {
-    j["output"] = output;
-    j["output_config"] = {{"what", output_what_name(output_what)}, {"max_queued_rows", output_max_queued_rows}};
-    j["output_max_file_size"] = output_max_file_size;
-  }
+  output_config_to_json(output, j);
   if (!input.empty()) {
     j["input"] = input;
     j["input_config"] = {{"shuffle", input_shuffle}};
@@ -200,27 +196,7 @@ ServerConfig parse_server_config(const nlohmann::json& j) {
     if (c.sample_ahead_steps < -1) bad("'sample_ahead_steps' must be >= -1 (-1: one train batch)");
   }
   if (j.contains("log_level")) c.log_level = get<std::string>(j, "log_level", "");
-  if (j.contains("output")) c.output = get<std::string>(j, "output", "");
-  if (j.contains("output_config")) {
-    const auto& oc = j["output_config"];
-    if (!oc.is_object()) bad("'output_config' must be an object");
-    check_keys(oc, "output_config", {"what", "max_queued_rows"});
-    if (oc.contains("what")) {
-      try {
-        c.output_what = parse_output_what(get<std::string>(oc, "what", "output_config"));
-      } catch (const std::invalid_argument& e) {
-        bad(e.what());
-      }
-    }
-    if (oc.contains("max_queued_rows")) {
-      c.output_max_queued_rows = get<int64_t>(oc, "max_queued_rows", "output_config");
-      if (c.output_max_queued_rows < 1) bad("'output_config.max_queued_rows' must be >= 1");
-    }
-  }
-  if (j.contains("output_max_file_size")) {
-    c.output_max_file_size = get<int64_t>(j, "output_max_file_size", "");
-    if (c.output_max_file_size < 1) bad("'output_max_file_size' must be >= 1 (bytes)");
-  }
+  c.output = parse_output_config(j);  // "output", "output_config", "output_max_file_size"
   if (j.contains("static_dir")) {  // served under /play/ (policy_server/static_files.h)
     c.static_dir = get<std::string>(j, "static_dir", "");
     std::error_code ec;

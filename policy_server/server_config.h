@@ -62,12 +62,9 @@ struct ServerConfig {
   double report_interval_s = 10.0;              // --no-train: a result row this often (if episodes ended)
   std::string log_level = "info";               // spdlog level
   // Experience output (policy_server/experience_output.h): "output" DIR ("" = none),
-  // "output_config": {"what": "batches"|"episodes"|"fragments", "max_queued_rows": N},
-  // "output_max_file_size": bytes (RLlib's name).
-  std::string output;
-  OutputWhat output_what = OutputWhat::Batches;
-  int64_t output_max_file_size = 64LL << 20;
-  int64_t output_max_queued_rows = 1LL << 20;
+  // "output_config": {"what": "batches"|"episodes"|"fragments", "max_queued_rows",
+  // "max_queued_bytes", "max_episode_rows"}, "output_max_file_size": bytes (RLlib's name).
+  OutputConfig output;
   // Offline training (docs/OFFLINE.md): a JSON lines file, a directory of *.json / *.jsonl, or
   // a glob, in RLlib's SampleBatch layout. Set, the learner trains from these rows (an
   // algorithm that trains offline: marwil) instead of the simulators' experience.

@@ -97,6 +97,8 @@ TEST_CASE("episodes: one line per finished episode, training_enabled=false too, 
   CHECK(b.dones == std::vector<uint8_t>{0, 0, 1});
   CHECK(b.truncateds == std::vector<uint8_t>{0, 0, 1});
   CHECK(b.bootstrap_value[2] != 0.f);  // V(last observation) of the truncated episode
+  CHECK(std::vector<float>(b.new_obs.begin() + 4, b.new_obs.end()) == obs(3));  // EndEpisode's observation
+  CHECK(std::vector<float>(a.new_obs.begin() + 10, a.new_obs.end()) == obs(6));
 }
 
 TEST_CASE("batches: every batch the learner trains on, with its advantages and value targets") {
@@ -146,10 +148,10 @@ TEST_CASE("files roll over at output_max_file_size and hold whole lines only") {
   for (const auto& f : files) CHECK(std::filesystem::file_size(f) <= 3000);
 }
 
-TEST_CASE("a full queue drops whole batches and counts them") {
+TEST_CASE("a full queue drops whole batches and counts them; a long episode is written in parts") {
   const std::string name = "experience_output_dropped";
   auto cfg = output_config(name, "episodes");
-  cfg["output_config"]["max_queued_rows"] = 4;  // an episode of 5 rows never fits
+  cfg["output_config"]["max_queued_bytes"] = 500;  // an episode of 2 rows fits, one of 5 does not
   ServerProcess server(cfg, name, {"--no-train"});
   {
     PolicyClient c(server.address(), tandem::client::InferenceMode::Remote, tandem::test::client_options(4));
@@ -165,6 +167,24 @@ TEST_CASE("a full queue drops whole batches and counts them") {
   const auto lines = read_lines(server.samples_path());
   REQUIRE(lines.size() == 1);
   CHECK(lines[0].eps_id[0] == "short");
+
+  const std::string name2 = "experience_output_parts";
+  auto cfg2 = output_config(name2, "episodes");
+  cfg2["output_config"]["max_episode_rows"] = 4;  // fragments of 4 (rollout_fragment_length)
+  ServerProcess parts(cfg2, name2, {"--no-train"});
+  {
+    PolicyClient c(parts.address(), tandem::client::InferenceMode::Remote, tandem::test::client_options(5));
+    play(c, "ten", 10);
+    c.flush();
+  }
+  CHECK(parts.metric_reaches("tandem_output_rows_written_total", 10) == 10);
+  CHECK(parts.stop() == 0);
+  const auto part_lines = read_lines(parts.samples_path());
+  REQUIRE(part_lines.size() == 3);
+  CHECK(part_lines[0].t == std::vector<int64_t>{0, 1, 2, 3});
+  CHECK(part_lines[1].t == std::vector<int64_t>{4, 5, 6, 7});
+  CHECK(part_lines[2].t == std::vector<int64_t>{8, 9});
+  CHECK(part_lines[2].dones.back() == 1);
 }
 
 TEST_CASE("writes that fail (a file size limit, as a full disk) are counted; serving and the learner go on") {

@@ -72,7 +72,7 @@ struct Rig {
   }
   // Feeds one train batch and waits until the learner has taken it.
   void feed() {
-    ctx.samples.push(0, steps(8), {"ep", "agent0"});
+    ctx.samples.push(0, steps(8), {"ep", "agent0", 0, 0, false, {}});
     for (int i = 0; i < 500 && ctx.samples.steps_pending(0) > 0; ++i)
       std::this_thread::sleep_for(std::chrono::milliseconds(5));
     std::this_thread::sleep_for(std::chrono::milliseconds(50));  // the train call itself

@@ -122,6 +122,28 @@ TEST_CASE("append_fragment: new_obs, ends and bootstraps of cut, truncated and t
   CHECK_THROWS_AS(append_fragment(b, wide, {}), std::invalid_argument);
 }
 
+TEST_CASE("prev_actions and prev_rewards follow each agent's own steps, across rows of other agents") {
+  OfflineBatch b;
+  Trajectory t;
+  t.obs_dim = 1;
+  t.obs = {0, 0};
+  t.actions = {1, 2};
+  t.action_logp = {0, 0};
+  t.vf_preds = {0, 0};
+  t.rewards = {10, 20};
+  append_fragment(b, t, {"e", "a", 0, 0, false, {}});  // a: t 0, 1
+  t.actions = {0, 0};
+  t.rewards = {-1, -2};
+  append_fragment(b, t, {"e", "b", 1, 0, false, {}});  // b: t 0, 1
+  t.actions = {2, 1};
+  t.rewards = {30, 40};
+  append_fragment(b, t, {"e", "a", 0, 2, false, {}});  // a: t 2, 3
+  append_fragment(b, t, {"e", "a", 0, 7, false, {}});  // a: t 7, 8 (t 6 is not in the line)
+  const auto j = nlohmann::json::parse(encode_offline_line(b, Space::discrete(3)));
+  CHECK(j["prev_actions"] == nlohmann::json({0, 1, 0, 0, 2, 2, 0, 2}));
+  CHECK(j["prev_rewards"] == nlohmann::json({0, 10, 0, -1, 20, 30, 0, 30}));
+}
+
 TEST_CASE("Box and MultiDiscrete actions keep their shapes") {
   auto b = discrete_batch();
   b.actions.clear();
@@ -226,5 +248,11 @@ TEST_CASE("input paths: a file, a directory, a glob; lines of other policies are
   std::ofstream(dir + "/c.json") << encode_offline_line(b, act) << "\n{\"obs\": 1}\n";
   auto st = read_offline_input(dir, "other", obs, act, d);
   CHECK(st.message.find("c.json' line 2") != std::string::npos);
+  // A last line cut off mid-write (no newline) is skipped and named; the rest is read.
+  const auto line = encode_offline_line(b, act);
+  std::ofstream(dir + "/c.json") << line << "\n" << line.substr(0, line.size() / 2);
+  REQUIRE(read_offline_input(dir + "/c.json", "other", obs, act, d).ok());
+  CHECK(d.rows == 3);
+  CHECK(d.cut_off_last_lines == std::vector<std::string>{dir + "/c.json"});
   fs::remove_all(dir);
 }
