@@ -5,6 +5,7 @@
 #include <set>
 #include <string_view>
 
+#include "core/request_checks.h"
 #include "core/text.h"
 
 namespace tandem::server {
@@ -35,6 +36,25 @@ core::Status ReportTally::admit(const std::string& client, const core::ReportSam
   for (const auto& f : r.fragments)
     for (float x : f.steps.rewards) t.abs_reward += std::fabs(x);
   t.last = std::chrono::steady_clock::now();
+  out.origins.clear();
+  for (size_t i = 0; i < r.fragments.size(); ++i) {
+    const auto& f = r.fragments[i];
+    auto a = t.agents.find(f.agent_id);
+    if (a == t.agents.end() && t.agents.size() < core::kMaxAgentsPerEpisode)
+      a = t.agents.emplace(f.agent_id, Tally::Place{static_cast<int>(t.agents.size()), 0}).first;
+    core::FragmentOrigin o{r.episode_id, f.agent_id, 0, 0, f.steps.terminated, {}};
+    if (a != t.agents.end()) {
+      o.agent_index = a->second.index;
+      o.first_step = a->second.steps;
+      a->second.steps += f.steps.size();
+    }
+    if (r.episode_done && !o.agent_done) {  // the agent's last fragment of a finished episode
+      bool later = false;
+      for (size_t k = i + 1; k < r.fragments.size() && !later; ++k) later = r.fragments[k].agent_id == f.agent_id;
+      o.agent_done = !later;
+    }
+    out.origins.push_back(std::move(o));
+  }
   if (r.episode_done) {
     const std::string who = "ReportSamples(" + core::quote(r.episode_id) + "): ";
     const double bound = t.abs_reward + max_abs_reward;

@@ -14,6 +14,7 @@
 // dropped (sweep). Thread-safe (one mutex).
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <mutex>
 #include <string>
 #include <unordered_map>
@@ -21,6 +22,7 @@
 #include "core/messages.h"
 #include "core/owner_counts.h"
 #include "core/status.h"
+#include "core/trajectory.h"
 
 namespace tandem::server {
 
@@ -35,6 +37,10 @@ class ReportTally {
     int64_t episode_length = 0;  // episode_done: the totals to record
     double episode_reward = 0;
     double clamp = 0;            // agent returns are clamped to +-this
+    // Per fragment of the report: its origin for experience output (episode and agent id,
+    // the agent's order of appearance and step index in the reports seen here, whether the
+    // agent's episode ends with it; no next observation: uploads carry none).
+    std::vector<core::FragmentOrigin> origins;
   };
   core::Status admit(const std::string& client, const core::ReportSamples& r, double max_abs_reward,
                      Verified& verified);
@@ -49,6 +55,11 @@ class ReportTally {
     double abs_reward = 0;  // sum of |step reward| over the reported steps
     std::chrono::steady_clock::time_point last;
     bool whole = true;      // every report of the episode from its first on was seen here
+    struct Place {
+      int index = 0;        // order of appearance
+      int64_t steps = 0;    // steps reported so far
+    };
+    std::map<std::string, Place, std::less<>> agents;  // at most core::kMaxAgentsPerEpisode
   };
   const int64_t max_open_;
   mutable std::mutex mu_;

@@ -344,9 +344,8 @@ void RequestHandler::report_samples(Caller caller, const core::ReportSamples& m)
   const bool episodes = ctx_.output && ctx_.output->what() == OutputWhat::Episodes;
   for (size_t i = 0; i < frags.size(); ++i) {
     touched[static_cast<size_t>(frags[i].policy)] = 1;
-    // A local client's upload names only the episode and the agent (docs/OFFLINE.md: rows of
-    // local-inference episodes); a terminated fragment still ends its agent.
-    core::FragmentOrigin origin{m.episode_id, m.fragments[i].agent_id, 0, 0, false, {}};
+    // Its place in the episode as the reports seen here tell it (ReportTally::Verified).
+    core::FragmentOrigin origin = verified.origins.at(i);
     if (episodes) core::append_fragment(report_rows[frags[i].policy], frags[i].steps, origin);
     if (m.training_enabled) {
       ctx_.samples.collected(frags[i].policy, static_cast<int64_t>(frags[i].steps.size()));

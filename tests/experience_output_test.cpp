@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <map>
 
 #include "core/offline_json.h"
 #include "policy_client/policy_client.h"
@@ -99,6 +100,37 @@ TEST_CASE("episodes: one line per finished episode, training_enabled=false too, 
   CHECK(b.bootstrap_value[2] != 0.f);  // V(last observation) of the truncated episode
   CHECK(std::vector<float>(b.new_obs.begin() + 4, b.new_obs.end()) == obs(3));  // EndEpisode's observation
   CHECK(std::vector<float>(a.new_obs.begin() + 10, a.new_obs.end()) == obs(6));
+}
+
+TEST_CASE("episodes from a local-inference client: steps, agent order and ends as its reports tell them") {
+  const std::string name = "experience_output_local";
+  ServerProcess server(output_config(name, "episodes"), name, {"--no-train"});
+  {
+    PolicyClient c(server.address(), tandem::client::InferenceMode::Local, tandem::test::client_options(7));
+    play(c, "loc-a", 6);
+    play(c, "loc-b", 3, /*training_enabled=*/true, /*truncated=*/true);
+    c.flush();
+  }
+  CHECK(server.metric_reaches("tandem_output_rows_written_total", 9, 20) == 9);
+  CHECK(server.stop() == 0);
+  std::map<std::string, core::OfflineBatch> rows;  // the lines of each episode, joined
+  for (auto& b : read_lines(server.samples_path())) {
+    auto& r = rows[b.eps_id.at(0)];
+    r.t.insert(r.t.end(), b.t.begin(), b.t.end());
+    r.dones.insert(r.dones.end(), b.dones.begin(), b.dones.end());
+    r.truncateds.insert(r.truncateds.end(), b.truncateds.begin(), b.truncateds.end());
+    r.rewards.insert(r.rewards.end(), b.rewards.begin(), b.rewards.end());
+    r.agent_index.insert(r.agent_index.end(), b.agent_index.begin(), b.agent_index.end());
+  }
+  REQUIRE(rows.size() == 2);
+  CHECK(rows["loc-a"].t == std::vector<int64_t>{0, 1, 2, 3, 4, 5});
+  CHECK(rows["loc-a"].rewards == std::vector<float>{1, 2, 3, 4, 5, 6});
+  CHECK(rows["loc-a"].dones == std::vector<uint8_t>{0, 0, 0, 0, 0, 1});
+  CHECK(rows["loc-a"].truncateds == std::vector<uint8_t>{0, 0, 0, 0, 0, 0});
+  CHECK(rows["loc-b"].t == std::vector<int64_t>{0, 1, 2});
+  CHECK(rows["loc-b"].dones == std::vector<uint8_t>{0, 0, 1});
+  CHECK(rows["loc-b"].truncateds == std::vector<uint8_t>{0, 0, 1});
+  CHECK(rows["loc-b"].agent_index == std::vector<int64_t>{0, 0, 0});
 }
 
 TEST_CASE("batches: every batch the learner trains on, with its advantages and value targets") {
