@@ -1,11 +1,7 @@
 #include "core/offline_json.h"
 
-#include <glob.h>
-
 #include <algorithm>
 #include <cmath>
-#include <filesystem>
-#include <fstream>
 #include <limits>
 #include <map>
 #include <tuple>
@@ -17,7 +13,6 @@ namespace tandem::core {
 namespace {
 
 using nlohmann::json;
-namespace fs = std::filesystem;
 
 bool is_discrete(const Space& s) { return s.kind == SpaceKind::Discrete || s.kind == SpaceKind::MultiDiscrete; }
 
@@ -336,12 +331,21 @@ std::string encode_offline_line(const OfflineBatch& b, const Space& action_space
 }
 
 Status decode_offline_line(std::string_view line, const Space& obs_space, const Space& action_space,
-                           OfflineBatch& out) {
+                           OfflineBatch& out, std::string_view only_policy) {
   json j;
   try {
     j = json::parse(line);
   } catch (const json::parse_error& e) {
     return Status::error(ErrorCode::BadRequest, std::string("not JSON: ") + e.what());
+  }
+  if (!only_policy.empty() && j.is_object()) {  // another policy's line: its spaces may differ
+    auto it = j.find("policy_id");
+    if (it != j.end() && it->is_string() && !it->get<std::string_view>().empty() &&
+        it->get<std::string_view>() != only_policy) {
+      out = OfflineBatch{};
+      out.policy_id = it->get<std::string>();
+      return Status::ok_status();
+    }
   }
   try {
     decode(j, obs_space, action_space, out);
@@ -352,61 +356,6 @@ Status decode_offline_line(std::string_view line, const Space& obs_space, const 
     out = OfflineBatch{};
     return Status::error(ErrorCode::BadRequest, e.what());
   }
-  return Status::ok_status();
-}
-
-Status offline_input_files(const std::string& path, std::vector<std::string>& files) {
-  files.clear();
-  std::error_code ec;
-  if (fs::is_directory(path, ec)) {
-    for (const auto& e : fs::directory_iterator(path, ec)) {
-      const auto ext = e.path().extension().string();
-      if (e.is_regular_file(ec) && (ext == ".json" || ext == ".jsonl")) files.push_back(e.path().string());
-    }
-  } else if (fs::is_regular_file(path, ec)) {
-    files.push_back(path);
-  } else {
-    glob_t g{};
-    if (::glob(path.c_str(), 0, nullptr, &g) == 0)
-      for (size_t i = 0; i < g.gl_pathc; ++i)
-        if (fs::is_regular_file(g.gl_pathv[i], ec)) files.emplace_back(g.gl_pathv[i]);
-    ::globfree(&g);
-  }
-  std::sort(files.begin(), files.end());
-  if (files.empty())
-    return Status::error(ErrorCode::BadRequest, "input '" + path + "': no such file, no *.json/*.jsonl files in it, "
-                                                "and no match as a glob pattern");
-  return Status::ok_status();
-}
-
-Status read_offline_input(const std::string& path, const std::string& policy_id, const Space& obs_space,
-                          const Space& action_space, OfflineData& out) {
-  out = OfflineData{};
-  if (auto st = offline_input_files(path, out.files); !st.ok()) return st;
-  for (const auto& f : out.files) {
-    std::ifstream in(f);
-    if (!in) return Status::error(ErrorCode::BadRequest, "input '" + f + "': cannot open it");
-    std::string line;
-    for (int64_t n = 1; std::getline(in, line); ++n) {
-      if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-      OfflineBatch b;
-      if (auto st = decode_offline_line(line, obs_space, action_space, b); !st.ok()) {
-        if (in.eof()) {  // the last line, without its newline: cut off by a writer that died
-          out.cut_off_last_lines.push_back(f);
-          break;
-        }
-        return Status::error(ErrorCode::BadRequest, "input '" + f + "' line " + std::to_string(n) + ": " + st.message);
-      }
-      if (!b.policy_id.empty() && b.policy_id != policy_id) continue;
-      if (b.count == 0) continue;
-      out.rows += b.count;
-      out.batches.push_back(std::move(b));
-    }
-    if (in.bad()) return Status::error(ErrorCode::BadRequest, "input '" + f + "': read error");
-  }
-  if (out.rows == 0)
-    return Status::error(ErrorCode::BadRequest, "input '" + path + "': no rows" +
-                                                    (policy_id.empty() ? "" : " for policy '" + policy_id + "'"));
   return Status::ok_status();
 }
 

@@ -83,25 +83,9 @@ std::string encode_offline_line(const OfflineBatch& b, const Space& action_space
 // Gaussian samples are unclipped); "obs", "actions", "rewards" are required, "new_obs" defaults to the next row's
 // obs (the last row's own obs at a line's end), "dones" to false, "t" to the row index,
 // "eps_id" to "0". BadRequest naming the column and row otherwise.
+// With `only_policy`, a line naming another policy_id is not decoded (its spaces may differ):
+// `out` is then empty but for its policy_id.
 Status decode_offline_line(std::string_view line, const Space& obs_space, const Space& action_space,
-                           OfflineBatch& out);
-
-// The files behind an `input` PATH: the file itself; a directory's *.json and *.jsonl files;
-// or a glob pattern's matches (sorted). BadRequest when there are none.
-Status offline_input_files(const std::string& path, std::vector<std::string>& files);
-
-struct OfflineData {
-  std::vector<OfflineBatch> batches;  // every non-empty line of every file, in order
-  int64_t rows = 0;                   // sum of their counts
-  std::vector<std::string> files;
-  // Files whose last line was cut off (no newline, not valid: a writer killed mid-line);
-  // that line is skipped, the rest read.
-  std::vector<std::string> cut_off_last_lines;
-};
-// Reads every line of every file of `path` (offline_input_files) whose policy_id is
-// `policy_id` or empty. A bad line stops the read: BadRequest naming the file and line number
-// (a file's cut-off last line is skipped instead and named in cut_off_last_lines).
-Status read_offline_input(const std::string& path, const std::string& policy_id, const Space& obs_space,
-                          const Space& action_space, OfflineData& out);
+                           OfflineBatch& out, std::string_view only_policy = {});
 
 }  // namespace tandem::core

@@ -264,27 +264,33 @@ void Learner::loop() {
         "{:.2f}s ({:.2f}s learn)",
         iter, m.timesteps_total, m.episodes_total, m.episode_reward.mean, m.episode_len_mean, pol,
         last.time_this_iter_s, learn_time);
-    if (ctx_.config.checkpoint_frequency > 0 && iter % ctx_.config.checkpoint_frequency == 0) {
-      try {
-        log->info("checkpoint {}", save_checkpoint(ctx_));
-      } catch (const std::exception& e) {
-        ctx_.stats.checkpoint_errors.fetch_add(1);
-        log->error("checkpoint at iteration {} failed: {}; training goes on", iter, e.what());
-      }
-    }
-    const auto& stop = ctx_.config.stop;
-    const bool done = (stop.training_iteration && iter >= stop.training_iteration) ||
-                      (stop.timesteps_total && m.timesteps_total >= stop.timesteps_total) ||
-                      (stop.episode_reward_mean && m.episode_reward.count > 0 &&
-                       m.episode_reward.mean >= *stop.episode_reward_mean);
-    if (done) {
-      log->info("stop criterion reached at iteration {}", iter);
-      on_stop_();
+    if (end_iteration(iter, m.timesteps_total,
+                      m.episode_reward.count > 0 ? std::optional<double>(m.episode_reward.mean) : std::nullopt))
       break;
-    }
   }
   // Stopping: nothing may wait for training that will not happen.
   for (int p = 0; p < static_cast<int>(policies.size()); ++p) ctx_.samples.trained(p);
+}
+
+bool Learner::end_iteration(int64_t iter, int64_t timesteps_total, std::optional<double> reward_mean) {
+  auto log = learner_log();
+  if (ctx_.config.checkpoint_frequency > 0 && iter % ctx_.config.checkpoint_frequency == 0) {
+    try {
+      log->info("checkpoint {}", save_checkpoint(ctx_));
+    } catch (const std::exception& e) {
+      ctx_.stats.checkpoint_errors.fetch_add(1);
+      log->error("checkpoint at iteration {} failed: {}; training goes on", iter, e.what());
+    }
+  }
+  const auto& stop = ctx_.config.stop;
+  const bool done = (stop.training_iteration && iter >= stop.training_iteration) ||
+                    (stop.timesteps_total && timesteps_total >= stop.timesteps_total) ||
+                    (stop.episode_reward_mean && reward_mean && *reward_mean >= *stop.episode_reward_mean);
+  if (done) {
+    log->info("stop criterion reached at iteration {}", iter);
+    on_stop_();
+  }
+  return done;
 }
 
 void Learner::report_loop() {

@@ -67,6 +67,9 @@ class Learner {
   void report_loop();
   // With a league: its iteration (win rates; with `judge`, maybe a new snapshot) into `row`.
   void add_league(nlohmann::json& row, bool judge);
+  // After iteration `iter`'s row: a checkpoint when checkpoint_frequency says so, then the
+  // stop criteria (on_stop_ when one is met: returns true). Learner thread.
+  bool end_iteration(int64_t iter, int64_t timesteps_total, std::optional<double> reward_mean);
   // Completes `row` with the iteration's timing, writes it and remembers it.
   void write_row(nlohmann::json row, const IterationMetrics& m, int64_t iter, double learn_time);
 

@@ -12,7 +12,6 @@
 #include <cmath>
 
 #include "algorithms/off_policy_estimate.h"
-#include "policy_server/checkpoint.h"
 #include "policy_server/learner.h"
 #include "policy_server/offline_sampler.h"
 
@@ -116,21 +115,8 @@ void Learner::offline_loop() {
                           s.value("vf_loss", 0.0));
     log->info("iter {:4d}  offline rows {:8d} |{} | {:.0f} rows/s", iter, rows_total, loss,
               dt > 0 ? static_cast<double>(trained_rows) / dt : 0.0);
-    if (ctx_.config.checkpoint_frequency > 0 && iter % ctx_.config.checkpoint_frequency == 0) {
-      try {
-        log->info("checkpoint {}", save_checkpoint(ctx_));
-      } catch (const std::exception& e) {
-        ctx_.stats.checkpoint_errors.fetch_add(1);
-        log->error("checkpoint at iteration {} failed: {}; training goes on", iter, e.what());
-      }
-    }
-    const auto& stop = ctx_.config.stop;
-    if ((stop.training_iteration && iter >= stop.training_iteration) ||
-        (stop.timesteps_total && rows_total >= stop.timesteps_total)) {
-      log->info("stop criterion reached at iteration {}", iter);
-      on_stop_();
-      break;
-    }
+    // Offline: timesteps are the rows trained on; episode_reward_mean does not apply.
+    if (end_iteration(iter, rows_total, std::nullopt)) break;
   }
 }
 

@@ -16,7 +16,7 @@
 #include <random>
 #include <vector>
 
-#include "core/offline_json.h"
+#include "core/offline_input.h"
 
 namespace tandem::server {
 

@@ -71,6 +71,11 @@ Server::Server(ServerConfig cfg) : ioc_(std::make_unique<boost::asio::io_context
   // start; simulators are served but their steps are not trained on.
   ctx_->samples.set_accepting(c.train && c.input.empty());
   if (c.train && !c.input.empty()) load_offline_input(*ctx_);
+  if (c.train && c.input.empty())  // an offline algorithm would fail on the first online batch
+    for (size_t i = 0; i < c.policies.size(); ++i)
+      if (auto* a = ctx_->policies.algorithm(static_cast<int>(i)); a && a->trains_offline() && c.is_trained(c.policies[i].policy_id))
+        throw std::invalid_argument("algorithm '" + c.algorithm + "' trains from offline data only: set 'input' "
+                                    "(docs/OFFLINE.md), or serve its checkpoint with --no-train");
   if (ctx_->output && !c.train && c.output.what == OutputWhat::Batches)
     spdlog::warn("output '{}' writes the batches this server trains on, and it does not train (--no-train): "
                  "nothing will be written; set output_config.what to \"episodes\"", c.output.dir);

@@ -8,7 +8,7 @@
 
 #include <boost/asio/io_context.hpp>
 
-#include "core/offline_json.h"
+#include "core/offline_input.h"
 #include "policy_server/episode_registry.h"
 #include "policy_server/policy_table.h"
 #include "policy_server/report_tally.h"

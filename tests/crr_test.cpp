@@ -53,7 +53,7 @@ TEST_CASE("crr: the actor moves toward the better logged actions (bin and exp we
     for (int it = 0; it < 150; ++it) stats = algo->train_offline(rows, it * rows.count);
     const double after = mean_action(*algo->snapshot());
     MESSAGE(weight_type << ": mean action " << before << " -> " << after << ", critic_loss " << stats["critic_loss"]);
-    for (const char* key : {"actor_loss", "critic_loss", "mean_q", "mean_advantage", "mean_weight", "grad_gnorm"}) {
+    for (const char* key : {"actor_loss", "critic_loss", "mean_td_target", "mean_advantage", "mean_weight", "grad_gnorm"}) {
       CAPTURE(key);
       REQUIRE(stats.count(key) == 1);
       CHECK(std::isfinite(stats[key]));

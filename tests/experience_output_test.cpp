@@ -248,9 +248,12 @@ TEST_CASE("writes that fail (a file size limit, as a full disk) are counted; ser
     c.flush();
   }
   CHECK(server.metric_reaches("tandem_episodes_total", 151) == 151);
-  const double written = server.metric("tandem_output_lines_written_total");
-  const double errors = server.metric("tandem_output_write_errors_total");
-  CHECK(written + errors == 151);
+  double written = 0, errors = 0;  // the writer thread may still be on the last line
+  CHECK(tandem::test::eventually([&] {
+    written = server.metric("tandem_output_lines_written_total");
+    errors = server.metric("tandem_output_write_errors_total");
+    return written + errors == 151;
+  }));
   CHECK(server.stop() == 0);
   const auto lines = read_lines(server.samples_path());  // whole lines only
   CHECK(static_cast<double>(lines.size()) == written);

@@ -7,6 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/offline_input.h"
 #include "core/offline_json.h"
 
 using namespace tandem::core;
@@ -254,5 +255,12 @@ TEST_CASE("input paths: a file, a directory, a glob; lines of other policies are
   REQUIRE(read_offline_input(dir + "/c.json", "other", obs, act, d).ok());
   CHECK(d.rows == 3);
   CHECK(d.cut_off_last_lines == std::vector<std::string>{dir + "/c.json"});
+  // A whole last line that is wrong is an error, newline or not.
+  std::ofstream(dir + "/c.json") << line << "\n" << R"({"obs": [[1, 2]], "actions": [9], "rewards": [1]})";
+  CHECK(read_offline_input(dir + "/c.json", "other", obs, act, d).message.find("line 2") != std::string::npos);
+  // Lines of another policy are skipped unread: their spaces may differ.
+  std::ofstream(dir + "/c.json") << line << "\n" << R"({"policy_id": "third", "obs": [[1, 2, 3]], "actions": [9], "rewards": [1]})" << "\n";
+  REQUIRE(read_offline_input(dir + "/c.json", "other", obs, act, d).ok());
+  CHECK(d.rows == 3);
   fs::remove_all(dir);
 }

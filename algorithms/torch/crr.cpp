@@ -99,17 +99,17 @@ class Crr final : public TorchAlgorithm {
     }
 
     // 3. Advantages A = Q(s, a) - V(s), V(s) the mean or max of Q(s, a_j) over
-    //    n_action_sample actions a_j ~ pi(s) (first Q head, RLlib's); the weights
+    //    n_action_sample actions a_j ~ pi(s), Q = min(Q1, Q2) (RLlib's _get_q_value); the weights
     //    bin: 1[A > 0], exp: min(exp(A / temperature), max_weight). Constants.
     torch::Tensor adv, weights;
     {
       at::NoGradGuard no_grad;
       const auto pi_inputs = model_->forward(s).dist_inputs;
       std::vector<torch::Tensor> qs;
-      for (int64_t j = 0; j < c.n_action_sample; ++j) qs.push_back(critic_->q1(s, sample(pi_inputs)));
+      for (int64_t j = 0; j < c.n_action_sample; ++j) qs.push_back(critic_->min_q(s, sample(pi_inputs)));
       const auto q_samples = torch::stack(qs, 1);  // [n, n_action_sample]
       const auto v = c.advantage_type == "max" ? std::get<0>(q_samples.max(1)) : q_samples.mean(1);
-      adv = critic_->q1(s, a) - v;
+      adv = critic_->min_q(s, a) - v;
       weights = c.weight_type == "bin" ? (adv > 0).to(torch::kFloat32)
                                        : torch::exp(adv / c.temperature).clamp_max(c.max_weight);
     }
@@ -121,7 +121,8 @@ class Crr final : public TorchAlgorithm {
     double gnorm = 0;
     const bool taken = guarded_step(actor_loss, good, gnorm) == Step::Taken;
 
-    // 5. Soft target updates (every iteration, RLlib's target_network_update_freq <= batch).
+    // 5. Soft target updates, every iteration (RLlib updates its targets every
+    //    target_network_update_freq sampled steps; Tandem has no such key: docs/OFFLINE.md).
     soft_update(*target_actor_, *model_, c.tau);
     soft_update(*target_critic_, *critic_, c.tau);
 
@@ -131,7 +132,7 @@ class Crr final : public TorchAlgorithm {
     return {{"policy_loss", actor_loss.item<double>()},
             {"actor_loss", actor_loss.item<double>()},
             {"critic_loss", critic_loss.item<double>()},
-            {"mean_q", y.mean().item<double>()},
+            {"mean_td_target", y.mean().item<double>()},
             {"mean_advantage", adv.mean().item<double>()},
             {"mean_weight", weights.mean().item<double>()},
             {"cur_lr", lr},

@@ -143,7 +143,7 @@ class Marwil final : public TorchAlgorithm {
     b.obs = rows.obs;
     b.actions = rows.actions;
     b.actions_cont = rows.actions_cont;
-    b.action_logp = rows.action_logp.size() == n ? rows.action_logp : std::vector<float>(n, 0.f);
+    b.action_logp.assign(n, 0.f);  // unused by MARWIL: a bad logged value must not skip the batch
     b.vf_preds.assign(n, 0.f);
     b.dist_inputs.assign(n * static_cast<size_t>(model_->dist_dim()), 0.f);
     b.advantages = returns;
