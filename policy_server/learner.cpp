@@ -214,11 +214,7 @@ void Learner::loop() {
         // Serving resumes (if it was held); what it collected meanwhile is the next batch's.
         const int64_t collected_while_training = ctx_.samples.trained(static_cast<int>(p));
         trained_steps += batch.count;
-        // The guard against poisoned data (algorithms/torch/train_guard.h) skipped or rolled
-        // back what it had to: log it, count it, carry on (this is not a failure).
-        for (const auto& problem : algorithm->take_problems()) log->warn("{}", problem);
-        ctx_.stats.bad_batches_skipped.fetch_add(static_cast<int64_t>(stats["num_bad_batches_skipped"]));
-        ctx_.stats.bad_sgd_steps_skipped.fetch_add(static_cast<int64_t>(stats["num_bad_sgd_steps_skipped"]));
+        note_guard(*algorithm, stats);
         nlohmann::json s(stats);
         s["num_steps_trained"] = batch.count;
         s["max_behaviour_lag"] = max_lag;   // weight versions between behaviour and training
@@ -270,6 +266,18 @@ void Learner::loop() {
   }
   // Stopping: nothing may wait for training that will not happen.
   for (int p = 0; p < static_cast<int>(policies.size()); ++p) ctx_.samples.trained(p);
+}
+
+void Learner::note_guard(algo::Algorithm& algorithm, const algo::TrainStats& stats) {
+  // The guard against poisoned data (algorithms/torch/train_guard.h) skipped or rolled back
+  // what it had to: log it, count it, carry on (this is not a failure).
+  for (const auto& problem : algorithm.take_problems()) learner_log()->warn("{}", problem);
+  auto count = [&](const char* key) {
+    auto it = stats.find(key);
+    return it == stats.end() ? int64_t{0} : static_cast<int64_t>(it->second);
+  };
+  ctx_.stats.bad_batches_skipped.fetch_add(count("num_bad_batches_skipped"));
+  ctx_.stats.bad_sgd_steps_skipped.fetch_add(count("num_bad_sgd_steps_skipped"));
 }
 
 bool Learner::end_iteration(int64_t iter, int64_t timesteps_total, std::optional<double> reward_mean) {

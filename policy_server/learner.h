@@ -67,6 +67,8 @@ class Learner {
   void report_loop();
   // With a league: its iteration (win rates; with `judge`, maybe a new snapshot) into `row`.
   void add_league(nlohmann::json& row, bool judge);
+  // What the train guard skipped or rolled back in the last train call: logged and counted.
+  void note_guard(algo::Algorithm& algorithm, const algo::TrainStats& stats);
   // After iteration `iter`'s row: a checkpoint when checkpoint_frequency says so, then the
   // stop criteria (on_stop_ when one is met: returns true). Learner thread.
   bool end_iteration(int64_t iter, int64_t timesteps_total, std::optional<double> reward_mean);

@@ -53,9 +53,7 @@ void Learner::offline_loop() {
         auto stats = algorithm->train_offline(rows, ctx_.offline_rows_total.load() + trained_rows);
         learn_time += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
         trained_rows += rows.count;
-        for (const auto& problem : algorithm->take_problems()) log->warn("{}", problem);
-        ctx_.stats.bad_batches_skipped.fetch_add(static_cast<int64_t>(stats["num_bad_batches_skipped"]));
-        ctx_.stats.bad_sgd_steps_skipped.fetch_add(static_cast<int64_t>(stats["num_bad_sgd_steps_skipped"]));
+        note_guard(*algorithm, stats);
         nlohmann::json s(stats);
         s["num_steps_trained"] = rows.count;
         s["weights_version"] = algorithm->snapshot()->version();
