@@ -29,6 +29,8 @@
 
 namespace tandem::algo {
 
+class ReplicaGroup;  // algorithms/replica_group.h
+
 // The torch-free vocabulary algorithms/ shares with the rest of Tandem (core/).
 using core::ActionResult;
 using core::AlgoConfig;
@@ -83,6 +85,15 @@ class Algorithm {
   // second interface: the server holds one Algorithm per policy, asks trains_offline() once
   // at start-up, and PPO / A2C need no code for it. Throws std::invalid_argument when rows
   // do not fit the policy's spaces.
+  // Data-parallel training in a replica group (algorithms/replica_group.h; null: alone). From
+  // then on every train() call is a collective: every rank calls it for the same policies in
+  // the same order, each with its own batch (possibly empty), and every SGD step averages the
+  // gradients over the group, weighted by rows, so the weights stay bit-identical.
+  // `timesteps_total` must then be the group's. Before the first train(); the group outlives
+  // the algorithm's use of it. PPO and A2C do this; the others refuse (std::invalid_argument).
+  virtual void join_group(ReplicaGroup* /*group*/) {
+    throw std::invalid_argument("algorithm '" + name() + "' cannot train in a replica group (ppo and a2c can)");
+  }
   virtual bool trains_offline() const { return false; }
   virtual TrainStats train_offline(const core::OfflineBatch& /*rows*/, int64_t /*timesteps_total*/) {
     throw std::logic_error("algorithm '" + name() + "' does not train from offline data");

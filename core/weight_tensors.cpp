@@ -115,4 +115,13 @@ bool WeightAssembler::complete() const { return !failed_ && num_chunks_ > 0 && n
 
 WeightTensors WeightAssembler::take() { return std::move(tensors_); }
 
+uint32_t weights_checksum(const WeightTensors& w) {
+  uint32_t h = 2166136261u;
+  for (const auto& t : w) {
+    const auto* bytes = reinterpret_cast<const unsigned char*>(t.data.data());
+    for (size_t i = 0; i < t.data.size() * sizeof(float); ++i) h = (h ^ bytes[i]) * 16777619u;
+  }
+  return h;
+}
+
 }  // namespace tandem::core

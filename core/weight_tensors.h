@@ -31,7 +31,10 @@ inline constexpr int64_t kMaxWeightTensors = 4096;
 inline constexpr int64_t kMaxWeightFloats = int64_t{1} << 28;  // 1 GiB of float32 in all
 inline constexpr int32_t kMaxWeightChunks = 4096;
 
-int64_t num_elements(const std::vector<int64_t>& shape);  // -1 for a negative dimension
+int64_t num_elements(const std::vector<int64_t>& shape);
+// FNV-1a (32 bits) over every tensor's float32 bytes, in order: equal weights, equal checksum
+// (the replicas of a group show it on /metrics).
+uint32_t weights_checksum(const WeightTensors& w);  // -1 for a negative dimension
 
 // One Weights reply holding `tensors` whole (chunk 0 of 1).
 Weights whole_weights(const std::string& policy_id, int64_t version, const WeightTensors& tensors);

@@ -31,7 +31,12 @@ std::string save_checkpoint(ServerContext& ctx) {
       std::ofstream(tmp / (id + ".weights_version")) << m->version() << '\n';
     }
   }
-  const auto m = ctx.stats.peek();
+  auto m = ctx.stats.peek();
+  if (ctx.group_totals) {  // rank 0 of a replica group: the group's counters
+    m.timesteps_total = ctx.group_totals->timesteps_total;
+    m.agent_timesteps_total = ctx.group_totals->agent_timesteps_total;
+    m.episodes_total = ctx.group_totals->episodes_total;
+  }
   nlohmann::json state = {{"training_iteration", iter},
                           {"timesteps_total", m.timesteps_total},
                           {"agent_timesteps_total", m.agent_timesteps_total},

@@ -68,7 +68,9 @@ nlohmann::json metrics_to_json(const IterationMetrics& m) {
 }
 
 Learner::Learner(ServerContext& ctx, std::function<void()> on_stop_criteria)
-    : ctx_(ctx), on_stop_(std::move(on_stop_criteria)), writer_(ctx.config.results_dir) {}
+    : ctx_(ctx),
+      on_stop_(std::move(on_stop_criteria)),
+      writer_(ctx.config.group.rank == 0 ? std::make_unique<ResultsWriter>(ctx.config.results_dir) : nullptr) {}
 
 Learner::~Learner() { stop(); }
 
@@ -81,6 +83,8 @@ void Learner::start() {
     try {
       if (!ctx_.config.train)
         report_loop();
+      else if (ctx_.group)
+        group_loop();
       else if (!ctx_.config.input.empty())
         offline_loop();
       else
@@ -162,7 +166,96 @@ void Learner::write_row(nlohmann::json row, const IterationMetrics& m, int64_t i
     if (m.evaluation_reward.count) last_row_.evaluation_reward_mean = m.evaluation_reward.mean;
     for (const auto& [k, a] : m.custom_metrics) last_row_.custom_metric_means[k] = a.mean;
   }
-  writer_.write(row);
+  if (writer_) writer_->write(row);
+}
+
+Learner::Trained Learner::train_taken(std::vector<std::vector<algo::Trajectory>>& taken,
+                                      const std::vector<std::vector<core::FragmentOrigin>>& origins,
+                                      const std::vector<char>& train, int64_t timesteps_total) {
+  auto log = learner_log();
+  const auto& policies = ctx_.config.policies;
+  Trained out;
+  for (size_t p = 0; p < taken.size(); ++p) {
+    if (!train[p]) continue;
+    auto* algorithm = ctx_.policies.algorithm(static_cast<int>(p));
+    if (!algorithm) {  // served, never trained
+      ctx_.samples.trained(static_cast<int>(p));
+      continue;
+    }
+    // A failed training step is logged and counted; the server keeps serving the last
+    // published weights. kMaxConsecutiveFailures failed iterations in a row stop it. In a
+    // replica group a failure breaks the group instead (group_loop): the other ranks wait in
+    // the collectives this rank left.
+    try {
+      const auto& cfg = policies[p].config;
+      algo::SampleBatch batch;
+      batch.obs_dim = policies[p].observation_space.preprocessed_size();
+      for (const auto& t : taken[p]) batch.append(t, cfg.gamma, cfg.lambda_, cfg.use_gae, cfg.use_critic);
+      if (ctx_.output && ctx_.output->what() == OutputWhat::Batches && batch.count > 0)
+        ctx_.output->write(static_cast<int>(p), trained_rows(taken[p], origins[p], batch));
+      // How far behind the weights being trained the behaviour policy of this batch was
+      // (serving overlaps training by one batch, SampleQueue::must_wait: steps collected
+      // while the previous batch trained are 1 behind; steps of fragments that were still
+      // open when it was taken can be 2 behind).
+      const int64_t trained_version = algorithm->snapshot()->version();
+      int64_t max_lag = 0, stale_steps = 0;
+      for (const auto& t : taken[p]) {
+        if (t.behaviour_version < 0) continue;
+        const int64_t lag = trained_version - t.behaviour_version;
+        max_lag = std::max(max_lag, lag);
+        if (lag > 1) stale_steps += t.size();
+      }
+      const auto t0 = std::chrono::steady_clock::now();
+      auto stats = algorithm->train(batch, timesteps_total);
+      out.learn_time += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      // Serving resumes (if it was held); what it collected meanwhile is the next batch's.
+      const int64_t collected_while_training = ctx_.samples.trained(static_cast<int>(p));
+      out.trained_steps += batch.count;
+      note_guard(*algorithm, stats);
+      nlohmann::json s(stats);
+      s["num_steps_trained"] = batch.count;
+      s["max_behaviour_lag"] = max_lag;   // weight versions between behaviour and training
+      s["steps_behind_more_than_one"] = stale_steps;
+      s["steps_collected_while_training"] = collected_while_training;
+      s["weights_version"] = algorithm->snapshot()->version();
+      out.learner[policies[p].policy_id] = s;
+      out.any = true;
+    } catch (const std::exception& e) {
+      ctx_.samples.trained(static_cast<int>(p));
+      if (ctx_.group) throw;
+      out.failed = true;
+      ctx_.stats.learner_errors.fetch_add(1);
+      log->error("training policy '{}' failed ({} failures so far): {}; serving its last weights",
+                 policies[p].policy_id, ctx_.stats.learner_errors.load(), e.what());
+    }
+  }
+  return out;
+}
+
+bool Learner::finish_iteration(const IterationMetrics& m, Trained trained, int64_t steps_while_training) {
+  auto log = learner_log();
+  const int64_t iter = ++ctx_.training_iteration;
+  trained_any_ = true;
+  auto row = metrics_to_json(m);
+  row["num_steps_trained_this_iter"] = trained.trained_steps;
+  // Env steps served between taking these batches and publishing their weights.
+  row["env_steps_while_training"] = steps_while_training;
+  row["num_bad_batches_skipped"] = ctx_.stats.bad_batches_skipped.load();
+  row["num_bad_sgd_steps_skipped"] = ctx_.stats.bad_sgd_steps_skipped.load();
+  row["info"] = {{"learner", std::move(trained.learner)}};
+  if (ctx_.group) row["group_size"] = ctx_.group->size();
+  if (ctx_.league) add_league(row, /*judge=*/true);
+  write_row(std::move(row), m, iter, trained.learn_time);
+  const auto last = last_row();
+  std::string pol;
+  for (const auto& [k, v] : m.policy_reward_mean) pol += fmt::format(" {}={:.2f}", k, v);
+  log->info(
+      "iter {:4d}  steps {:8d}  episodes {:6d}  reward_mean {:8.2f}  len_mean {:6.1f} {} | "
+      "{:.2f}s ({:.2f}s learn)",
+      iter, m.timesteps_total, m.episodes_total, m.episode_reward.mean, m.episode_len_mean, pol,
+      last.time_this_iter_s, trained.learn_time);
+  return end_iteration(iter, m.timesteps_total,
+                       m.episode_reward.count > 0 ? std::optional<double>(m.episode_reward.mean) : std::nullopt);
 }
 
 void Learner::loop() {
@@ -176,93 +269,19 @@ void Learner::loop() {
     auto taken = ctx_.samples.wait_take(need, std::chrono::milliseconds(200), &origins);
     if (stopping_) break;
     const int64_t steps_at_take = ctx_.stats.timesteps_total();  // RunStats: counted apart from SampleQueue
-    bool any = false;
-    nlohmann::json learner = nlohmann::json::object();
-    int64_t trained_steps = 0;
-    double learn_time = 0;
-    bool failed = false;
-    for (size_t p = 0; p < taken.size(); ++p) {
-      if (taken[p].empty()) continue;
-      auto* algorithm = ctx_.policies.algorithm(static_cast<int>(p));
-      if (!algorithm) {  // served, never trained
-        ctx_.samples.trained(static_cast<int>(p));
-        continue;
-      }
-      // A failed training step is logged and counted; the server keeps serving the last
-      // published weights. kMaxConsecutiveFailures failed iterations in a row stop it.
-      try {
-        const auto& cfg = policies[p].config;
-        algo::SampleBatch batch;
-        for (const auto& t : taken[p]) batch.append(t, cfg.gamma, cfg.lambda_, cfg.use_gae, cfg.use_critic);
-        if (ctx_.output && ctx_.output->what() == OutputWhat::Batches)
-          ctx_.output->write(static_cast<int>(p), trained_rows(taken[p], origins[p], batch));
-        // How far behind the weights being trained the behaviour policy of this batch was
-        // (serving overlaps training by one batch, SampleQueue::must_wait: steps collected
-        // while the previous batch trained are 1 behind; steps of fragments that were still
-        // open when it was taken can be 2 behind).
-        const int64_t trained_version = algorithm->snapshot()->version();
-        int64_t max_lag = 0, stale_steps = 0;
-        for (const auto& t : taken[p]) {
-          if (t.behaviour_version < 0) continue;
-          const int64_t lag = trained_version - t.behaviour_version;
-          max_lag = std::max(max_lag, lag);
-          if (lag > 1) stale_steps += t.size();
-        }
-        const auto t0 = std::chrono::steady_clock::now();
-        auto stats = algorithm->train(batch, ctx_.stats.timesteps_total());
-        learn_time += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-        // Serving resumes (if it was held); what it collected meanwhile is the next batch's.
-        const int64_t collected_while_training = ctx_.samples.trained(static_cast<int>(p));
-        trained_steps += batch.count;
-        note_guard(*algorithm, stats);
-        nlohmann::json s(stats);
-        s["num_steps_trained"] = batch.count;
-        s["max_behaviour_lag"] = max_lag;   // weight versions between behaviour and training
-        s["steps_behind_more_than_one"] = stale_steps;
-        s["steps_collected_while_training"] = collected_while_training;
-        s["weights_version"] = algorithm->snapshot()->version();
-        learner[policies[p].policy_id] = s;
-        any = true;
-      } catch (const std::exception& e) {
-        ctx_.samples.trained(static_cast<int>(p));
-        failed = true;
-        ctx_.stats.learner_errors.fetch_add(1);
-        log->error("training policy '{}' failed ({} failures so far): {}; serving its last weights",
-                   policies[p].policy_id, ctx_.stats.learner_errors.load(), e.what());
-      }
-    }
+    std::vector<char> train(taken.size());
+    for (size_t p = 0; p < taken.size(); ++p) train[p] = !taken[p].empty();
+    auto trained = train_taken(taken, origins, train, ctx_.stats.timesteps_total());
     const int64_t steps_while_training = ctx_.stats.timesteps_total() - steps_at_take;
-    consecutive_failures_ = failed ? consecutive_failures_ + 1 : 0;
+    consecutive_failures_ = trained.failed ? consecutive_failures_ + 1 : 0;
     if (consecutive_failures_ >= kMaxConsecutiveFailures) {
       log->critical("{} training iterations in a row failed; stopping the server", consecutive_failures_);
       gave_up_ = true;
       on_stop_();
       break;
     }
-    if (!any) continue;
-    const int64_t iter = ++ctx_.training_iteration;
-    trained_any_ = true;
-    auto m = ctx_.stats.take_iteration();
-    auto row = metrics_to_json(m);
-    row["num_steps_trained_this_iter"] = trained_steps;
-    // Env steps served between taking these batches and publishing their weights.
-    row["env_steps_while_training"] = steps_while_training;
-    row["num_bad_batches_skipped"] = ctx_.stats.bad_batches_skipped.load();
-    row["num_bad_sgd_steps_skipped"] = ctx_.stats.bad_sgd_steps_skipped.load();
-    row["info"] = {{"learner", learner}};
-    if (ctx_.league) add_league(row, /*judge=*/true);
-    write_row(std::move(row), m, iter, learn_time);
-    const auto last = last_row();
-    std::string pol;
-    for (const auto& [k, v] : m.policy_reward_mean) pol += fmt::format(" {}={:.2f}", k, v);
-    log->info(
-        "iter {:4d}  steps {:8d}  episodes {:6d}  reward_mean {:8.2f}  len_mean {:6.1f} {} | "
-        "{:.2f}s ({:.2f}s learn)",
-        iter, m.timesteps_total, m.episodes_total, m.episode_reward.mean, m.episode_len_mean, pol,
-        last.time_this_iter_s, learn_time);
-    if (end_iteration(iter, m.timesteps_total,
-                      m.episode_reward.count > 0 ? std::optional<double>(m.episode_reward.mean) : std::nullopt))
-      break;
+    if (!trained.any) continue;
+    if (finish_iteration(ctx_.stats.take_iteration(), std::move(trained), steps_while_training)) break;
   }
   // Stopping: nothing may wait for training that will not happen.
   for (int p = 0; p < static_cast<int>(policies.size()); ++p) ctx_.samples.trained(p);
@@ -282,6 +301,7 @@ void Learner::note_guard(algo::Algorithm& algorithm, const algo::TrainStats& sta
 
 bool Learner::end_iteration(int64_t iter, int64_t timesteps_total, std::optional<double> reward_mean) {
   auto log = learner_log();
+  if (ctx_.config.group.rank != 0) return false;  // rank 0 checkpoints and judges for the group
   if (ctx_.config.checkpoint_frequency > 0 && iter % ctx_.config.checkpoint_frequency == 0) {
     try {
       log->info("checkpoint {}", save_checkpoint(ctx_));

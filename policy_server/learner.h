@@ -64,6 +64,22 @@ class Learner {
  private:
   void loop();
   void offline_loop();  // offline_learner.cpp
+  void group_loop();    // group_learner.cpp: a replica of a group (ctx.group)
+  // What training the taken batches gave (learner thread).
+  struct Trained {
+    bool any = false, failed = false;
+    nlohmann::json learner = nlohmann::json::object();  // per policy: its TrainStats and lags
+    int64_t trained_steps = 0;
+    double learn_time = 0;
+  };
+  // Trains every policy p with train[p] on taken[p] (SampleBatch with GAE; in a group also an
+  // empty one); a failure is logged and counted (in a group: rethrown).
+  Trained train_taken(std::vector<std::vector<algo::Trajectory>>& taken,
+                      const std::vector<std::vector<core::FragmentOrigin>>& origins,
+                      const std::vector<char>& train, int64_t timesteps_total);
+  // The iteration's result row from `m` (its counters and episodes) and `trained`, then
+  // end_iteration. Returns whether a stop criterion was met.
+  bool finish_iteration(const IterationMetrics& m, Trained trained, int64_t steps_while_training);
   void report_loop();
   // With a league: its iteration (win rates; with `judge`, maybe a new snapshot) into `row`.
   void add_league(nlohmann::json& row, bool judge);
@@ -77,7 +93,7 @@ class Learner {
 
   ServerContext& ctx_;
   std::function<void()> on_stop_;
-  ResultsWriter writer_;
+  std::unique_ptr<ResultsWriter> writer_;  // null on replicas other than rank 0
   std::thread thread_;
   std::atomic<bool> stopping_{false};
   std::atomic<bool> trained_any_{false};

@@ -17,7 +17,8 @@ int main(int argc, char** argv) {
   double stop_reward = std::nan("");
   bool no_train = false, insecure_listen_any = false;
   std::string auth_token_file, tls_cert_file, tls_key_file;
-  std::string restore, static_dir;
+  std::string restore, static_dir, group_master;
+  int group_rank = -1, group_size = -1;
   app.add_option("-c,--config", config_path, "JSON config file")->required()->check(CLI::ExistingFile);
   app.add_option("--algo", algorithm, "override 'algorithm' (ppo, a2c; offline with 'input': marwil, crr)");
   app.add_option("--host", host, "override 'host'");
@@ -37,6 +38,9 @@ int main(int argc, char** argv) {
                "allow a non-loopback --host without --auth-token-file");
   app.add_option("--static-dir", static_dir, "override 'static_dir': serve the files of DIR under /play/");
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error");
+  app.add_option("--group-rank", group_rank, "override 'group_rank': this replica's rank (0 hosts the store)");
+  app.add_option("--group-size", group_size, "override 'group_size': replicas training one policy (1: none)");
+  app.add_option("--group-master", group_master, "override 'group_master': HOST:PORT of rank 0's store");
   CLI11_PARSE(app, argc, argv);
   // A file size limit (ulimit -f) makes a write fail with EFBIG like a full disk does: an error
   // in the log and a counter (experience output, results), not a crash.
@@ -58,6 +62,9 @@ int main(int argc, char** argv) {
     if (stop_iters >= 0) j["stop"]["training_iteration"] = stop_iters;
     if (stop_steps >= 0) j["stop"]["timesteps_total"] = stop_steps;
     if (!std::isnan(stop_reward)) j["stop"]["episode_reward_mean"] = stop_reward;
+    if (group_rank >= 0) j["group_rank"] = group_rank;
+    if (group_size >= 0) j["group_size"] = group_size;
+    if (!group_master.empty()) j["group_master"] = group_master;
     auto cfg = tandem::server::parse_server_config(j);
     cfg.train = !no_train;
     cfg.restore = restore;

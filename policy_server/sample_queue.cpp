@@ -24,27 +24,58 @@ std::vector<std::vector<algo::Trajectory>> SampleQueue::wait_take(
     const std::vector<int64_t>& need, std::chrono::milliseconds timeout,
     std::vector<std::vector<FragmentOrigin>>* origins) {
   std::unique_lock lk(mu_);
-  auto ready = [&] {
-    if (stopped_) return true;
-    for (size_t p = 0; p < steps_.size(); ++p)
-      if (steps_[p] >= need[p]) return true;
-    return false;
-  };
-  cv_.wait_for(lk, timeout, ready);
+  cv_.wait_for(lk, timeout, [&] { return ready_locked(need); });
+  std::vector<char> which(pending_.size(), 0);
+  if (!stopped_)
+    for (size_t p = 0; p < steps_.size(); ++p) which[p] = steps_[p] >= need[p];
+  return take_locked(which, origins);
+}
+
+bool SampleQueue::ready_locked(const std::vector<int64_t>& need) const {
+  if (stopped_) return true;
+  for (size_t p = 0; p < steps_.size(); ++p)
+    if (steps_[p] >= need[p]) return true;
+  return false;
+}
+
+std::vector<std::vector<algo::Trajectory>> SampleQueue::take_locked(
+    const std::vector<char>& which, std::vector<std::vector<FragmentOrigin>>* origins) {
   std::vector<std::vector<algo::Trajectory>> out(pending_.size());
   if (origins) origins->assign(pending_.size(), {});
-  if (stopped_) return out;
   for (size_t p = 0; p < steps_.size(); ++p) {
-    if (steps_[p] >= need[p]) {
-      out[p].swap(pending_[p]);
-      if (origins) (*origins)[p].swap(pending_origins_[p]);
-      pending_origins_[p].clear();
-      steps_[p] = 0;
-      collected_[p] = 0;
-      training_[p] = true;
-    }
+    if (!which[p]) continue;
+    out[p].swap(pending_[p]);
+    if (origins) (*origins)[p].swap(pending_origins_[p]);
+    pending_origins_[p].clear();
+    steps_[p] = 0;
+    collected_[p] = 0;
+    training_[p] = true;
   }
   return out;
+}
+
+std::vector<int64_t> SampleQueue::wait_pending(const std::vector<int64_t>& seen, std::chrono::milliseconds timeout) {
+  std::unique_lock lk(mu_);
+  cv_.wait_for(lk, timeout, [&] { return stopped_ || steps_ != seen; });
+  return steps_;
+}
+
+std::vector<std::vector<algo::Trajectory>> SampleQueue::take(const std::vector<char>& which,
+                                                             std::vector<std::vector<FragmentOrigin>>* origins) {
+  std::lock_guard lk(mu_);
+  return take_locked(which, origins);
+}
+
+void SampleQueue::release() {
+  accepting_ = false;
+  std::lock_guard lk(mu_);
+  for (size_t p = 0; p < pending_.size(); ++p) {
+    pending_[p].clear();
+    pending_origins_[p].clear();
+    steps_[p] = 0;
+    training_[p] = false;
+  }
+  released_ = true;
 }
 
 void SampleQueue::stop() {
@@ -65,7 +96,7 @@ bool SampleQueue::must_wait(int policy) const {
   const Hold& h = hold_[p];
   if (!h.on) return false;
   std::lock_guard lk(mu_);
-  if (stopped_) return false;  // no learner will take anything: serving goes on to the end
+  if (stopped_ || released_) return false;  // no learner will take anything: serving goes on
   if (training_[p].load() && collected_[p].load() >= h.ahead) return true;
   return steps_[p] >= h.batch;
 }

@@ -57,6 +57,16 @@ class SampleQueue {
   std::vector<std::vector<algo::Trajectory>> wait_take(const std::vector<int64_t>& need,
                                                        std::chrono::milliseconds timeout,
                                                        std::vector<std::vector<FragmentOrigin>>* origins = nullptr);
+  // A replica group's learner (group_learner.cpp): waits up to `timeout` until the steps
+  // pending differ from `seen` (a fragment arrived) or stop() was called, and returns the
+  // steps pending per policy, taking nothing; take() then takes every fragment of the policies with which[p] != 0
+  // (none may be there: a rank whose clients were idle).
+  std::vector<int64_t> wait_pending(const std::vector<int64_t>& seen, std::chrono::milliseconds timeout);
+  std::vector<std::vector<algo::Trajectory>> take(const std::vector<char>& which,
+                                                  std::vector<std::vector<FragmentOrigin>>* origins);
+  // Training is over for good (a broken replica group) while serving goes on: what waits is
+  // dropped, nothing more is kept, and serving never waits for the learner again.
+  void release();
   void stop();
   int64_t steps_pending(int policy) const;
 
@@ -81,12 +91,16 @@ class SampleQueue {
   void set_trained(int policy, bool on) { trained_.at(static_cast<size_t>(policy)) = on ? 1 : 0; }
 
  private:
+  bool ready_locked(const std::vector<int64_t>& need) const;
+  std::vector<std::vector<algo::Trajectory>> take_locked(const std::vector<char>& which,
+                                                         std::vector<std::vector<FragmentOrigin>>* origins);
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::vector<std::vector<algo::Trajectory>> pending_;
   std::vector<std::vector<FragmentOrigin>> pending_origins_;  // "batches" output only
   std::vector<int64_t> steps_;
   bool stopped_ = false;
+  bool released_ = false;  // release(): no training any more
   std::atomic<int64_t> pushed_{0};
   std::atomic<bool> accepting_{true};
   std::vector<char> trained_;

@@ -15,6 +15,7 @@
 #include "policy_server/inference_batcher.h"
 #include "policy_server/learner.h"
 #include "policy_server/offline_sampler.h"
+#include "policy_server/replica_setup.h"
 #include "policy_server/request_handler.h"
 #include "policy_server/listener.h"
 #include "policy_server/static_files.h"
@@ -26,7 +27,9 @@ namespace tandem::server {
 ServerContext::ServerContext(ServerConfig cfg, boost::asio::io_context& ctx_ioc)
     : config(std::move(cfg)),
       ioc(ctx_ioc),
-      stats(config.metrics_num_episodes_for_smoothing),
+      // A replica of a group keeps 1/N of the smoothing window: rank 0's row over every
+      // replica's window then covers about metrics_num_episodes_for_smoothing episodes.
+      stats((config.metrics_num_episodes_for_smoothing + config.group.size - 1) / config.group.size),
       samples(config.policies.size()),
       league(config.league ? std::make_unique<core::League>(*config.league, config.seed) : nullptr),
       policies(config.policy_set()),
@@ -49,6 +52,8 @@ ServerContext::ServerContext(ServerConfig cfg, boost::asio::io_context& ctx_ioc)
 
 Server::Server(ServerConfig cfg) : ioc_(std::make_unique<boost::asio::io_context>()) {
   algo::set_torch_num_threads(1);
+  // Replicas of a group sample their own actions (rank 0 sends its weights to the others).
+  if (cfg.group.active()) cfg.seed += 1000003ULL * static_cast<uint64_t>(cfg.group.rank);
   ctx_ = std::make_unique<ServerContext>(std::move(cfg), *ioc_);
   handler_ = std::make_unique<RequestHandler>(*ctx_);
   const auto& c = ctx_->config;
@@ -63,8 +68,11 @@ Server::Server(ServerConfig cfg) : ioc_(std::make_unique<boost::asio::io_context
         [h = handler_.get()](const std::shared_ptr<PendingAction>& r) { h->complete(r); },
         &ctx_->samples);
     if (c.train && c.input.empty() && c.sample_backpressure && c.is_trained(c.policies[i].policy_id)) {
-      const int64_t batch = c.policies[i].config.train_batch_size;
-      ctx_->samples.set_hold(p, batch, c.sample_ahead_steps < 0 ? batch : c.sample_ahead_steps);
+      // In a replica group a replica may collect the whole group's batch (a partner may be
+      // idle), but while the group trains only its own share (group_learner.cpp).
+      const int64_t share = c.policies[i].config.train_batch_size;
+      const int64_t batch = share * c.group.size;
+      ctx_->samples.set_hold(p, batch, c.sample_ahead_steps < 0 ? share : c.sample_ahead_steps);
     }
   }
   // Offline training (config "input"): the rows are read now, so that a bad file stops the
@@ -79,7 +87,10 @@ Server::Server(ServerConfig cfg) : ioc_(std::make_unique<boost::asio::io_context
   if (ctx_->output && !c.train && c.output.what == OutputWhat::Batches)
     spdlog::warn("output '{}' writes the batches this server trains on, and it does not train (--no-train): "
                  "nothing will be written; set output_config.what to \"episodes\"", c.output.dir);
-  if (!c.restore.empty()) restore_checkpoint(*ctx_, c.restore);
+  if (!c.restore.empty() && c.group.rank == 0) restore_checkpoint(*ctx_, c.restore);
+  if (!c.restore.empty() && c.group.rank != 0)
+    spdlog::info("group: rank {} ignores --restore: rank 0 restores and sends its state to the group", c.group.rank);
+  if (c.group.active()) ctx_->group = form_replica_group(*ctx_);
   for (size_t i = 0; i < c.policies.size(); ++i) {
     if (c.is_trained(c.policies[i].policy_id)) continue;
     const int p = static_cast<int>(i);
@@ -212,7 +223,7 @@ void Server::stop() {
     listener_->close_sessions();
   }
   learner_->stop();
-  if (ctx_->config.checkpoint_at_end && learner_->trained()) {
+  if (ctx_->config.checkpoint_at_end && learner_->trained() && ctx_->config.group.rank == 0) {
     try {
       spdlog::info("checkpoint {}", save_checkpoint(*ctx_));
     } catch (const std::exception& e) {
@@ -291,6 +302,31 @@ std::string Server::metrics_text() const {
         static_cast<double>(ctx_->stats.open_episodes.load()));
   e.one("tandem_learner_errors_total", "counter", "Training steps that failed (weights kept)",
         static_cast<double>(ctx_->stats.learner_errors.load()));
+  if (ctx_->group) {  // a replica of a group: these figures are this replica's own
+    const auto t = ctx_->group->times();
+    e.one("tandem_group_size", "gauge", "Replicas in this server's group", ctx_->group->size());
+    e.one("tandem_group_rank", "gauge", "This replica's rank in its group", ctx_->group->rank());
+    e.one("tandem_group_broken", "gauge", "1: the group lost a rank; this replica serves and no longer trains",
+          ctx_->group_broken.load() ? 1.0 : 0.0);
+    e.one("tandem_group_allreduces_total", "counter", "All-reduces this replica took part in",
+          static_cast<double>(t.allreduces));
+    e.one("tandem_group_allreduce_seconds_total", "counter", "Time in all-reduces, waiting for other ranks included",
+          t.allreduce_s);
+  }
+  {  // per policy: the served weights' version and a checksum (equal on the replicas of a group)
+    std::vector<std::pair<std::string, double>> version, sum;
+    for (int p = 0; p < ctx_->policies.num_policies(); ++p) {
+      const auto& id = ctx_->config.policies[static_cast<size_t>(p)].policy_id;
+      if (ctx_->config.policies[static_cast<size_t>(p)].script) continue;
+      const auto model = ctx_->policies.model(p);
+      if (!model) continue;
+      version.emplace_back(id, static_cast<double>(model->version()));
+      sum.emplace_back(id, static_cast<double>(core::weights_checksum(*model->weights())));
+    }
+    e.family("tandem_weights_version", "gauge", "Version of the weights each policy is served with", "policy", version);
+    e.family("tandem_weights_checksum", "gauge",
+             "FNV-1a (32 bits) of the served weights' float32 bytes: equal on every replica of a group", "policy", sum);
+  }
   e.one("tandem_backpressure_holds_total", "counter",
         "Times serving paused for the learner (one batch collected ahead, or a full batch waiting)",
         static_cast<double>(ctx_->stats.backpressure_holds.load()));

@@ -1,6 +1,7 @@
 #include "policy_server/server_config.h"
 
 #include "algorithms/policy.h"
+#include "policy_server/replica_setup.h"
 #include "policy_server/tls_context.h"
 
 #include <filesystem>
@@ -151,6 +152,7 @@ nlohmann::json ServerConfig::to_json() const {
   if (!static_dir.empty()) j["static_dir"] = static_dir;
   if (!policies_to_train.empty()) j["policies_to_train"] = policies_to_train;
   if (!http_inference_paths.empty()) j["http_inference_paths"] = http_inference_paths;
+  write_group_config(group, j);
   return j;
 }
 
@@ -162,7 +164,8 @@ ServerConfig parse_server_config(const nlohmann::json& j) {
               "metrics_num_episodes_for_smoothing", "log_level", "sample_backpressure", "sample_ahead_steps", "checkpoint_frequency", "checkpoint_at_end",
               "keep_checkpoints_num", "report_interval_s", "output", "output_config", "output_max_file_size", "policies_to_train", "policy_order",
               "auth_token_file", "insecure_listen_any", "idle_timeout_s", "max_episodes_per_client",
-              "tls_cert_file", "tls_key_file", "http_inference_paths", "league", "input", "input_config"});
+              "tls_cert_file", "tls_key_file", "http_inference_paths", "league", "input", "input_config",
+              "group_rank", "group_size", "group_master", "group_host", "group_timeout_s", "group_join_timeout_s"});
   ServerConfig c;
   if (j.contains("algorithm")) c.algorithm = get<std::string>(j, "algorithm", "");
   {
@@ -307,6 +310,7 @@ ServerConfig parse_server_config(const nlohmann::json& j) {
     if (ic.contains("format") && ic.at("format") != "json")
       bad("'input_config.format' must be \"json\" (JSON lines), got " + ic.at("format").dump());
   }
+  c.group = parse_group_config(j);
   if (j.contains("stop")) {
     const auto& s = j.at("stop");
     check_keys(s, "stop", {"training_iteration", "timesteps_total", "episode_reward_mean"});

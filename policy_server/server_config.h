@@ -21,6 +21,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "algorithms/replica_group.h"
 #include "core/league.h"
 #include "core/policy_set.h"
 #include "policy_server/experience_output.h"
@@ -86,6 +87,8 @@ struct ServerConfig {
   // the main policy's spec, never trained) are appended to `policies`; policies_to_train
   // defaults to the main policy. to_json writes the league, not its slots.
   std::optional<core::LeagueConfig> league;
+  // A replica group (policy_server/replica_setup.h): group_rank, group_size, group_master...
+  algo::GroupConfig group;
 
   int policy_index(const std::string& policy_id) const;
   bool is_league_slot(const std::string& policy_id) const;

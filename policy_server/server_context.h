@@ -4,10 +4,12 @@
 // policy table, the stats and the sample queue).
 #include <atomic>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include <boost/asio/io_context.hpp>
 
+#include "algorithms/replica_group.h"
 #include "core/offline_input.h"
 #include "policy_server/episode_registry.h"
 #include "policy_server/policy_table.h"
@@ -41,6 +43,15 @@ struct ServerContext {
   // not trained, and for every policy without "input"). Read-only after the constructor.
   std::vector<core::OfflineData> offline;
   std::atomic<int64_t> offline_rows_total{0};  // offline rows trained on so far (timesteps_total offline)
+  // A replica group (config group_size > 1; policy_server/replica_setup.h), formed before
+  // serving; the learner thread uses it. Broken: training stopped, serving goes on.
+  std::unique_ptr<algo::ReplicaGroup> group;
+  std::atomic<bool> group_broken{false};
+  // Rank 0: the group's counters at its newest result row, for its checkpoints (learner thread).
+  struct GroupTotals {
+    int64_t timesteps_total = 0, agent_timesteps_total = 0, episodes_total = 0;
+  };
+  std::optional<GroupTotals> group_totals;
 };
 
 }  // namespace tandem::server

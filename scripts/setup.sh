@@ -6,6 +6,7 @@ set -euo pipefail
 pkgs=(
   build-essential cmake pkg-config
   libtorch-dev            # LibTorch (CPU)
+  libgloo-dev             # Gloo headers: c10d's ProcessGroupGloo (the replica group, --group-size)
   libopenblas0-pthread    # ~10x faster BLAS than the reference one libtorch links by default
   libboost-dev            # Asio + Beast (header-only)
   libssl-dev openssl      # TLS (wss://, https://); the tests make throw-away certificates with openssl

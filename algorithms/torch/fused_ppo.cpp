@@ -27,6 +27,7 @@ FusedPpoInputs fused_inputs(const PpoMinibatch& mb) {
   in.vf_preds = mb.vf_preds.data_ptr<float>();
   in.value_targets = mb.value_targets.data_ptr<float>();
   in.advantages = mb.advantages.data_ptr<float>();
+  in.advantages_standardised = mb.advantages_standardised;
   return in;
 }
 
@@ -155,7 +156,7 @@ FusedPpoStats FusedPpo::loss_and_grad(const float* params, const FusedPpoInputs&
 
   // Advantages standardised per minibatch (torch's std: unbiased).
   double adv_mean = 0, adv_std = 1;
-  const bool norm = c.normalize_advantages && m > 1;
+  const bool norm = c.normalize_advantages && !in.advantages_standardised && m > 1;
   if (norm) {
     for (int64_t i = 0; i < m; ++i) adv_mean += in.advantages[i];
     adv_mean *= inv_m;

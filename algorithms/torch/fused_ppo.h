@@ -32,6 +32,7 @@ struct FusedPpoInputs {
   const float* vf_preds = nullptr;         // [m]
   const float* value_targets = nullptr;    // [m]
   const float* advantages = nullptr;       // [m]
+  bool advantages_standardised = false;    // PpoMinibatch::advantages_standardised
 };
 // The rows of a LibTorch minibatch (its tensors contiguous: ppo.cpp and the test build them so).
 FusedPpoInputs fused_inputs(const PpoMinibatch& mb);

@@ -25,16 +25,21 @@ class Ppo final : public TorchAlgorithm {
     }
   }
 
+  void join_group(ReplicaGroup* group) override { group_ = group; }
+
   TrainStats train(const SampleBatch& batch, int64_t timesteps_total) override {
     const AlgoConfig& c = spec_.config;
     const Space& action_space = spec_.action_space;
-    if (batch.count == 0) return {{"num_sgd_steps", 0.0}};
+    // In a replica group every rank runs every step below, also with an empty batch, and
+    // each step's gradient and statistics are the group's (torch_algorithm.h: StepShare).
 
     // --- 1. The batch as tensors. Everything from the behaviour policy (old logp, old
     // distribution inputs, vf_preds) and the advantages / targets are constants: they are
     // fresh tensors that never saw autograd.
-    const BatchTensors b = to_tensors(batch);
-    if (auto why = check_batch(b); !why.empty()) return skipped_batch(why);
+    std::string refused;
+    const auto bt = batch_for_training(batch, refused);
+    if (!bt) return refused.empty() ? TrainStats{{"num_sgd_steps", 0.0}} : skipped_batch(refused);
+    const BatchTensors& b = *bt;
     const auto good = copy_weights(flat_.list());  // rollback point of the guard
     const int64_t n = b.n;
     const bool box = action_space.kind == SpaceKind::Box;
@@ -44,8 +49,11 @@ class Ppo final : public TorchAlgorithm {
     const double kl_coeff = kl_coeff_;  // the coefficient used in this iteration's loss
 
     // Minibatches: n / sgd_minibatch_size of them (at least one), the shuffled indices split
-    // evenly among them so that every sample is used once per epoch.
-    const int64_t num_minibatches = std::max<int64_t>(1, n / c.sgd_minibatch_size);
+    // evenly among them so that every sample is used once per epoch. In a group n is the
+    // group's and each rank splits its own rows into that many parts.
+    const int64_t group_n = group_rows(n);
+    if (group_n == 0) return {{"num_sgd_steps", 0.0}};
+    const int64_t num_minibatches = std::max<int64_t>(1, group_n / c.sgd_minibatch_size);
     std::vector<int64_t> perm(static_cast<size_t>(n));
 
     // Stats: means over the minibatches of the last epoch (as RLlib reports them).
@@ -53,6 +61,7 @@ class Ppo final : public TorchAlgorithm {
     double s_approx_kl = 0, s_clip_frac = 0;
     int64_t num_sgd_steps = 0, bad_steps = 0, taken_last_epoch = 0;
     bool rolled_back = false;
+    const auto t_group = group_ ? group_->times() : GroupTimes{};
 
     model_->train();
     for (int64_t epoch = 0; epoch < c.num_sgd_iter && !rolled_back; ++epoch) {
@@ -62,6 +71,16 @@ class Ppo final : public TorchAlgorithm {
       const auto perm_t = torch::from_blob(perm.data(), {n}, torch::kInt64);
       s_policy = s_vf = s_entropy = s_kl = s_total = s_gnorm = s_ev = s_approx_kl = s_clip_frac = 0;
       taken_last_epoch = 0;
+      // In a group a minibatch is the union of every rank's part: its advantages are
+      // standardised over all of them here (alone the loss does it), the statistics of the
+      // epoch's minibatches in one collective.
+      std::vector<MeanStd> adv_stats;
+      if (group_ && c.normalize_advantages) {
+        std::vector<torch::Tensor> parts;
+        for (int64_t m = 0; m < num_minibatches; ++m)
+          parts.push_back(b.advantages.index_select(0, perm_t.slice(0, m * n / num_minibatches, (m + 1) * n / num_minibatches)));
+        adv_stats = group_mean_std(parts);
+      }
 
       for (int64_t m = 0; m < num_minibatches; ++m) {
         const int64_t begin = m * n / num_minibatches, end = (m + 1) * n / num_minibatches;
@@ -77,6 +96,10 @@ class Ppo final : public TorchAlgorithm {
           mb.actions_cont = b.actions_cont.index_select(0, idx);
         else
           mb.actions = b.actions.index_select(0, idx);
+        if (!adv_stats.empty()) {
+          mb.advantages = standardised(mb.advantages, adv_stats[static_cast<size_t>(m)]).contiguous();
+          mb.advantages_standardised = true;
+        }
 
         // --- 3.-9. The loss of this minibatch (ppo_loss.h: new log-probs, ratio, KL,
         //     normalised advantages, clipped surrogate, clipped value loss, total) and its
@@ -84,28 +107,32 @@ class Ppo final : public TorchAlgorithm {
         //     (fused_ppo.h), else LibTorch autograd.
         // --- 10. Gradient step with global-norm clipping, guarded (train_guard.h): a
         //         non-finite loss or gradient skips the step; weights a step left non-finite
-        //         go back to this iteration's start and end the iteration.
+        //         go back to this iteration's start and end the iteration. In a group the
+        //         gradient and the statistics are first averaged over the ranks' rows.
         double gnorm = 0;
         FusedPpoStats fs;
+        StepShare share;
+        share.rows = static_cast<double>(mb.size());
         Step st;
-        if (fused_) {
+        if (mb.size() == 0) {  // a rank with no rows in this step (groups only)
+          flat_.grad.zero_();
+          share.stats.assign(8, 0.0);
+          st = apply_gradient(0.0, good, gnorm, &share);
+        } else if (fused_) {
           fs = fused_->loss_and_grad(flat_.data.data_ptr<float>(), fused_inputs(mb), kl_coeff,
                                      flat_.grad.data_ptr<float>());
-          st = apply_gradient(fs.total, good, gnorm);
+          const double ev = c.use_critic ? explained_variance(mb.value_targets, torch::from_blob(fs.values.data(), {mb.size()})) : 0.0;
+          share.stats = {fs.policy_loss, fs.vf_loss, fs.entropy, fs.kl, fs.total, fs.approx_kl, fs.clip_frac, ev};
+          st = apply_gradient(fs.total, good, gnorm, &share);
         } else {
           const PpoLossTerms t = ppo_loss(model_, spec_, mb, kl_coeff);
-          st = guarded_step(t.total, good, gnorm);
-          if (st == Step::Taken) {
-            fs.policy_loss = t.policy_loss.item<double>();
-            fs.vf_loss = t.vf_loss.item<double>();
-            fs.entropy = t.entropy.item<double>();
-            fs.kl = t.kl.item<double>();
-            fs.total = t.total.item<double>();
-            fs.approx_kl = t.approx_kl.item<double>();
-            fs.clip_frac = t.clip_frac.item<double>();
-            s_ev += c.use_critic ? explained_variance(mb.value_targets, t.values.detach()) : 0.0;
-          }
+          share.stats = {t.policy_loss.item<double>(), t.vf_loss.item<double>(), t.entropy.item<double>(),
+                         t.kl.item<double>(),          t.total.item<double>(),   t.approx_kl.item<double>(),
+                         t.clip_frac.item<double>(),
+                         c.use_critic ? explained_variance(mb.value_targets, t.values.detach()) : 0.0};
+          st = guarded_step(t.total, good, gnorm, &share);
         }
+        if (st == Step::Idle) continue;
         if (st != Step::Taken) {
           ++bad_steps;
           if (st == Step::RolledBack) {
@@ -116,22 +143,24 @@ class Ppo final : public TorchAlgorithm {
         }
         ++num_sgd_steps;
         ++taken_last_epoch;
-        if (fused_ && c.use_critic)
-          s_ev += explained_variance(mb.value_targets, torch::from_blob(fs.values.data(), {mb.size()}));
-        s_policy += fs.policy_loss;
-        s_vf += fs.vf_loss;
-        s_entropy += fs.entropy;
-        s_kl += fs.kl;
-        s_total += fs.total;
-        s_approx_kl += fs.approx_kl;
-        s_clip_frac += fs.clip_frac;
+        // The step's statistics: this rank's, or the group's after share_gradient.
+        const auto& v = share.stats;
+        s_policy += v[0];
+        s_vf += v[1];
+        s_entropy += v[2];
+        s_kl += v[3];
+        s_total += v[4];
+        s_approx_kl += v[5];
+        s_clip_frac += v[6];
+        s_ev += v[7];
         s_gnorm += gnorm;
       }
     }
     const double nm = static_cast<double>(std::max<int64_t>(1, taken_last_epoch));
     const double mean_kl = s_kl / nm;
 
-    // --- 11. Adaptive KL coefficient (RLlib's update_kl), from steps actually taken.
+    // --- 11. Adaptive KL coefficient (RLlib's update_kl), from steps actually taken (in a
+    //         group from the group's KL: the coefficient stays the same on every rank).
     if (kl_coeff_ > 0 && taken_last_epoch > 0 && !rolled_back) {
       if (mean_kl > 2.0 * c.kl_target)
         kl_coeff_ *= 1.5;
@@ -142,13 +171,16 @@ class Ppo final : public TorchAlgorithm {
     // --- 12. Publish the new weights for inference.
     publish();
 
-    return {{"policy_loss", s_policy / nm},  {"vf_loss", s_vf / nm},
-            {"entropy", s_entropy / nm},     {"kl", mean_kl},
-            {"cur_kl_coeff", kl_coeff},      {"cur_lr", lr},
-            {"total_loss", s_total / nm},    {"grad_gnorm", s_gnorm / nm},
-            {"vf_explained_var", s_ev / nm}, {"num_sgd_steps", static_cast<double>(num_sgd_steps)},
-            {"approx_kl", s_approx_kl / nm}, {"clip_frac", s_clip_frac / nm},
-            {"num_bad_batches_skipped", 0.0}, {"num_bad_sgd_steps_skipped", static_cast<double>(bad_steps)}};
+    TrainStats out{{"policy_loss", s_policy / nm},  {"vf_loss", s_vf / nm},
+                   {"entropy", s_entropy / nm},     {"kl", mean_kl},
+                   {"cur_kl_coeff", kl_coeff},      {"cur_lr", lr},
+                   {"total_loss", s_total / nm},    {"grad_gnorm", s_gnorm / nm},
+                   {"vf_explained_var", s_ev / nm}, {"num_sgd_steps", static_cast<double>(num_sgd_steps)},
+                   {"approx_kl", s_approx_kl / nm}, {"clip_frac", s_clip_frac / nm},
+                   {"num_bad_batches_skipped", refused.empty() ? 0.0 : 1.0},
+                   {"num_bad_sgd_steps_skipped", static_cast<double>(bad_steps)}};
+    if (group_) add_group_stats(out, t_group, group_n, c.num_sgd_iter * num_minibatches);
+    return out;
   }
 
  private:

@@ -30,7 +30,7 @@ PpoLossTerms ppo_loss(ActorCritic& model, const PolicySpec& spec, const PpoMinib
 
   // --- Advantages, standardised per minibatch if asked.
   auto adv = mb.advantages;
-  if (c.normalize_advantages && adv.size(0) > 1) adv = (adv - adv.mean()) / (adv.std() + 1e-8);
+  if (c.normalize_advantages && !mb.advantages_standardised && adv.size(0) > 1) adv = (adv - adv.mean()) / (adv.std() + 1e-8);
 
   // --- Clipped surrogate objective (maximised, so the loss is its negative).
   const auto surr1 = adv * ratio;

@@ -11,6 +11,8 @@ namespace tandem::algo {
 
 struct PpoMinibatch {
   torch::Tensor obs, actions, actions_cont, old_logp, old_dist_inputs, vf_preds, value_targets, advantages;
+  // Already standardised over the replica group's minibatch (the loss must not do it again).
+  bool advantages_standardised = false;
   int64_t size() const { return obs.size(0); }
 };
 

@@ -7,10 +7,13 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <string>
+#include <vector>
 
 #include "algorithms/policy.h"
+#include "algorithms/replica_group.h"
 #include "algorithms/torch/flat_parameters.h"
 #include "algorithms/torch/models.h"
 
@@ -49,15 +52,53 @@ class TorchAlgorithm : public Algorithm {
   void set_lr(double lr);
   // Global grad norm before clipping; clips to grad_clip when grad_clip > 0.
   double clip_gradients();
+  // --- In a replica group (join_group; algorithms/replica_group.h). Alone these are local. ---
+  // The batch to train on: `batch` as tensors, or, in a group, an empty one when it is empty or
+  // refused (a rank never leaves the collectives of an iteration: the others would wait).
+  // Alone a refused batch is returned as nullopt with `why` set.
+  std::optional<BatchTensors> batch_for_training(const SampleBatch& batch, std::string& why);
+  // The group's total of a local count (alone: n). A collective.
+  int64_t group_rows(int64_t n);
+  // Advantages standardised, (adv - mean) / (std + 1e-8), with the mean and unbiased standard
+  // deviation over the rows of every rank (alone: its own; fewer than 2 rows: unchanged).
+  // group_mean_std does it for several parts (PPO: an epoch's minibatches) in ONE collective.
+  struct MeanStd {
+    double mean = 0, std = 1;
+    bool apply = false;  // at least 2 rows
+  };
+  std::vector<MeanStd> group_mean_std(const std::vector<torch::Tensor>& parts);
+  static torch::Tensor standardised(const torch::Tensor& adv, const MeanStd& s);
+  torch::Tensor standardise(const torch::Tensor& adv) {
+    if (!group_) return adv.size(0) > 1 ? (adv - adv.mean()) / (adv.std() + 1e-8) : adv;
+    return standardised(adv, group_mean_std({adv})[0]);
+  }
+  // What one SGD step adds to the group: this rank's rows and the per-row means of its step
+  // statistics; apply_gradient turns them into the group's rows and means.
+  struct StepShare {
+    double rows = 0;
+    std::vector<double> stats;
+  };
+  // Adam's gradient: flat_.grad <- sum_r rows_r * grad_r / sum_r rows_r, and the loss and
+  // share.stats likewise; identical bits on every rank. A collective.
+  void share_gradient(double& loss, StepShare& share);
+  // train()'s group statistics: group_rows (the group's batch), group_allreduce_s (time in
+  // all-reduces since `before`, waiting for slower ranks included) and
+  // group_allreduce_ms_per_sgd_step (that over `steps`).
+  void add_group_stats(TrainStats& out, const GroupTimes& before, int64_t group_n, int64_t steps) const;
   // One guarded SGD step on `loss` (train_guard.h): zero_grad, backward, clip, step. Skipped
   // when the loss or the gradient norm is not finite; when the step leaves a weight
   // non-finite or absurd, the weights go back to `good` (their copy at the start of this
   // train() call) and the optimizer state is reset. What went wrong goes to take_problems().
-  enum class Step { Taken, Skipped, RolledBack };
-  Step guarded_step(const torch::Tensor& loss, const std::vector<torch::Tensor>& good, double& gnorm);
-  // The rest of guarded_step for a gradient already in flat_.grad (the fused path): `loss`
-  // is its loss value (a non-finite one skips the step).
-  Step apply_gradient(double loss, const std::vector<torch::Tensor>& good, double& gnorm);
+  // In a group (`share` required there) the gradient, the loss and the statistics are first
+  // the group's (share_gradient), so every rank takes the same decision; Idle: no rank had a
+  // row for this step.
+  enum class Step { Taken, Skipped, RolledBack, Idle };
+  Step guarded_step(const torch::Tensor& loss, const std::vector<torch::Tensor>& good, double& gnorm,
+                    StepShare* share = nullptr);
+  // The rest of guarded_step for a gradient already in flat_.grad (the fused path, or zero for
+  // a rank without rows): `loss` is its loss value (a non-finite one skips the step).
+  Step apply_gradient(double loss, const std::vector<torch::Tensor>& good, double& gnorm,
+                      StepShare* share = nullptr);
   // train()'s result for a batch check_batch() refused.
   TrainStats skipped_batch(const std::string& why);
   void note_problem(std::string what);
@@ -75,6 +116,8 @@ class TorchAlgorithm : public Algorithm {
   std::mt19937_64 rng_;  // minibatch shuffling
   int64_t version_ = 0;
   std::vector<std::string> problems_;  // for take_problems()
+  ReplicaGroup* group_ = nullptr;      // join_group (PPO, A2C); null alone
+  std::vector<float> group_buf_;       // share_gradient's all-reduce buffer
 
  private:
   void publish_locked_copy();
