@@ -89,7 +89,11 @@ inline std::string file_tail(const std::string& path, size_t max_bytes = 3000) {
 
 class ServerProcess {
  public:
-  ServerProcess(nlohmann::json config, std::string name, std::vector<std::string> extra_args = {})
+  // Listen::Later: the constructor only spawns; try_await_listening() waits for the line
+  // (a replica group: rank 0 listens only once every rank has joined).
+  enum class Listen { Wait, Later };
+  ServerProcess(nlohmann::json config, std::string name, std::vector<std::string> extra_args = {},
+                Listen listen = Listen::Wait)
       : config_(std::move(config)), name_(std::move(name)), extra_args_(std::move(extra_args)) {
     REQUIRE_MESSAGE((!name_.empty() && name_.find("..") == std::string::npos && name_[0] != '/'),
                     "bad test name '" << name_ << "'");
@@ -108,9 +112,18 @@ class ServerProcess {
     stdout_path_ = dir_ + "/server.stdout.log";
     std::ofstream(stderr_path_, std::ios::trunc);
     std::ofstream(stdout_path_, std::ios::trunc);
+    if (listen == Listen::Later) {
+      const std::string err = spawn_start();
+      if (!err.empty()) FAIL(err);
+      return;
+    }
     const std::string err = spawn_once();
     if (!err.empty()) FAIL(err);
   }
+  // After Listen::Later: waits for the `listening on` line; "" once listening, else why not
+  // (the process exited, e.g. refused at start: exit_code() then says how).
+  std::string try_await_listening(double seconds = 20) { return await_listening(seconds); }
+  int exit_code() const { return exit_code_; }
   ~ServerProcess() {
     if (pid_ > 0) {
       ::kill(pid_, SIGKILL);
@@ -174,6 +187,14 @@ class ServerProcess {
     join_reader();
     return exit_code_;
   }
+  // Waits up to timeout_s for the server to exit by itself (SIGKILL after that); the exit code.
+  int wait_exit(double timeout_s) {
+    if (pid_ <= 0) return exit_code_;
+    exit_code_ = reap(timeout_s);
+    join_reader();
+    return exit_code_;
+  }
+
   // stop() and spawn again with the same arguments (port 0 unless the config fixes it: the
   // port may change).
   void restart() {
@@ -245,6 +266,12 @@ class ServerProcess {
 
   // Spawns the server and waits for its `listening on` line; "" on success, else why not.
   std::string spawn_once() {
+    if (auto err = spawn_start(); !err.empty()) return err;
+    return await_listening(20);
+  }
+
+  // Spawns the server and starts the stdout reader; "" on success.
+  std::string spawn_start() {
     join_reader();
     {
       std::ofstream f(config_path_, std::ios::trunc);
@@ -258,6 +285,7 @@ class ServerProcess {
     argv.push_back(nullptr);
     std::string cmdline;
     for (const auto& a : args) cmdline += (cmdline.empty() ? "" : " ") + a;
+    cmdline_ = cmdline;
 
     int out[2];
     if (::pipe2(out, O_CLOEXEC) != 0) return std::string("pipe2: ") + std::strerror(errno);
@@ -345,12 +373,18 @@ class ServerProcess {
       state->eof = true;
       state->cv.notify_all();
     });
+    state_ = state;
+    return "";
+  }
 
+  std::string await_listening(double seconds) {
+    auto state = state_;
+    const std::string& cmdline = cmdline_;
     int port = -1;
     bool eof = false;
     {
       std::unique_lock lk(state->mu);
-      state->cv.wait_for(lk, std::chrono::seconds(20), [&] { return state->port >= 0 || state->eof; });
+      state->cv.wait_for(lk, std::chrono::duration<double>(seconds), [&] { return state->port >= 0 || state->eof; });
       port = state->port;
       eof = state->eof;
       if (port > 0) scheme_ = state->scheme;
@@ -361,12 +395,12 @@ class ServerProcess {
     }
     std::string why;
     if (eof) {
-      const int code = reap(5);
+      const int code = exit_code_ = reap(5);
       why = "tandem-server exited (code " + std::to_string(code) + ") before listening";
     } else {
       ::kill(pid_, SIGKILL);
       reap(5);
-      why = "tandem-server printed no 'listening on ws://HOST:PORT' within 20 s";
+      why = "tandem-server printed no 'listening on ws://HOST:PORT' within " + std::to_string(seconds) + " s";
     }
     join_reader();
     return why + "\n  command: " + cmdline + "\n  stderr: " + stderr_path_ + "\n--- stderr ---\n" +
@@ -382,6 +416,8 @@ class ServerProcess {
   pid_t pid_ = -1;
   int exit_code_ = -1;
   std::thread reader_;
+  std::shared_ptr<StdoutState> state_;  // the reader's findings (spawn_start)
+  std::string cmdline_;
 };
 
 }  // namespace tandem::test
