@@ -9,6 +9,8 @@
 #include <signal.h>
 
 #include <chrono>
+#include <filesystem>
+#include <fstream>
 #include <map>
 #include <memory>
 #include <set>
@@ -50,6 +52,24 @@ struct Group {
   }
   double metric(size_t r, const std::string& name) { return servers[r]->metric(name); }
   void kill(size_t r) { ::kill(servers[r]->pid(), SIGKILL); }
+  // SIGSTOP, and waits until every thread of the process has stopped (the signal takes a
+  // moment: a request sent at once could still be answered).
+  void pause(size_t r) {
+    const pid_t pid = servers[r]->pid();
+    ::kill(pid, SIGSTOP);
+    const bool stopped = tandem::test::eventually([&] {
+      std::error_code ec;
+      for (const auto& task : std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/task", ec)) {
+        std::ifstream in(task.path() / "stat");
+        std::string line;
+        std::getline(in, line);
+        const auto close = line.rfind(')');
+        if (close == std::string::npos || close + 2 >= line.size() || line[close + 2] != 'T') return false;
+      }
+      return !ec;
+    });
+    REQUIRE_MESSAGE(stopped, "replica " << r << " did not stop");
+  }
   // Every line (one per finished episode) of replica r's output, after a clean stop.
   std::vector<tandem::test::SampleLine> stop_and_read(size_t r) {
     REQUIRE(servers[r]->stop() == 0);
@@ -90,6 +110,13 @@ std::vector<int> range(int from, int to) {
 }
 
 }  // namespace
+
+namespace doctest {
+template <>
+struct StringMaker<std::vector<int>> {
+  static String convert(const std::vector<int>& v) { return tandem::test::str(v).c_str(); }
+};
+}  // namespace doctest
 
 TEST_CASE("placement: fnv1a64(id) % replicas, addresses split at commas") {
   CHECK(tandem::client::episode_hash("a") == 0xaf63dc4c8601ec8cull);  // FNV-1a 64 test vector
@@ -167,7 +194,7 @@ TEST_CASE("a replica killed mid-episode: its episodes go on on the next replica,
   c.flush();
   REQUIRE(g.metric(0, "tandem_timesteps_total") == 2 * before);  // x and y so far
   // Replica 0 stops answering, then dies: what it was sent meanwhile is unanswered.
-  ::kill(g.servers[0]->pid(), SIGSTOP);
+  g.pause(0);
   std::thread killer([&] {
     std::this_thread::sleep_for(std::chrono::milliseconds(300));
     g.kill(0);
