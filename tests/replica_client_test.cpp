@@ -227,7 +227,7 @@ TEST_CASE("a replica killed mid-episode: its episodes go on on the next replica,
   CHECK(steps_of(lines2, y).empty());
 }
 
-TEST_CASE("vectorised steps across two replicas, one killed between steps") {
+TEST_CASE("vectorised steps across two replicas, one killed while a step waits for it") {
   Group g("replica_vector", 2);
   PolicyClient c(g.addresses(), InferenceMode::Remote, options());
   const int envs = 8, before = 3, steps = 6;
@@ -255,8 +255,14 @@ TEST_CASE("vectorised steps across two replicas, one killed between steps") {
   };
   for (int t = 0; t < before; ++t) play(t);
   for (size_t r = 0; r < 2; ++r) CHECK(g.metric(r, "tandem_timesteps_total") == per[r] * before);
-  g.kill(0);
+  // Replica 0 stops, then dies while the next step's part for it waits for its reply.
+  g.pause(0);
+  std::thread killer([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    g.kill(0);
+  });
   for (int t = before; t < steps; ++t) play(t);
+  killer.join();
   for (int e = 0; e < envs; ++e) s.end_episode(ids[e], obs(e, steps));
   c.step(s);
   c.flush();
