@@ -192,7 +192,7 @@ void RemoteClient::send_pending() {
 
 uint64_t RemoteClient::send_step(const core::VectorRequest& request) {
   std::lock_guard lk(mu_);
-  conn_.throw_pending();
+  // Kept errors are the group's to throw before a step starts (not between its parts).
   send_held();
   const uint64_t rid = conn_.next_id();
   current_rid_ = rid;
