@@ -55,12 +55,15 @@ class RemoteBackend:
         self.current = (0, 0)
         self.epoch = 0
         self._ever_connected = connect_now
+        self._tracking = not connect_now  # a replica of a group keeps what it was given
         if connect_now:
             self.conn.reconnect("connecting")
             self.conn.reconnects = 0
 
     # ---- replica group (the calls as in policy_client/remote_client.h) ----
     def _given(self, rid, entries, tail=0):
+        if not self._tracking:
+            return  # one address: nothing to replay elsewhere, no bookkeeping
         for old in [r for r in self.given if r not in self.conn._unacked]:
             del self.given[old]
         self.given[rid] = list(entries)
