@@ -325,3 +325,36 @@ TEST_CASE("local inference over two replicas: all uploads to the first, then to 
   CHECK(g.metric(1, "tandem_episodes_total") == 1);
   CHECK(c.local_stats().dropped_steps == 0);
 }
+
+TEST_CASE("a replica that comes back: moved episodes stay where they moved, new ones go home again") {
+  Group g("replica_comeback", 2);
+  PolicyClient c(g.addresses(), InferenceMode::Remote, options());
+  const auto on0 = ids_on(0, 2, 3, "back-");
+  const std::string moved = on0[0], fresh = on0[1], later = on0[2];
+  c.start_episode(moved);
+  c.get_action(moved, obs(0, 0));
+  c.log_returns(moved, 1.f);
+  c.flush();
+  g.kill(0);
+  c.get_action(moved, obs(0, 1));  // fails over to replica 1
+  CHECK(c.failovers() == 1);
+  g.servers[0]->restart_on_same_port();
+  std::this_thread::sleep_for(std::chrono::milliseconds(1200));  // > failover_after_s: tried again
+  c.start_episode(fresh);
+  c.get_action(fresh, obs(1, 0));
+  c.get_action(moved, obs(0, 2));
+  c.end_episode(fresh, obs(1, 1));
+  c.end_episode(moved, obs(0, 3));
+  c.flush();
+  CHECK(g.servers[0]->metric_reaches("tandem_timesteps_total", 1) == 1);  // fresh, at home
+  CHECK(g.servers[0]->metric_reaches("tandem_episodes_total", 1) == 1);
+  CHECK(g.metric(1, "tandem_timesteps_total") == 2);  // moved's steps 1 and 2 stayed on 1
+  CHECK(g.metric(1, "tandem_episodes_total") == 1);
+  // An episode started later goes home too, with no failover.
+  c.start_episode(later);
+  c.get_action(later, obs(2, 0));
+  c.end_episode(later, obs(2, 1));
+  c.flush();
+  CHECK(g.servers[0]->metric_reaches("tandem_episodes_total", 2) == 2);
+  CHECK(c.failovers() == 1);
+}
