@@ -3,7 +3,8 @@
 // on the same replica from another client, a replica killed mid-episode (its episodes go on
 // on the next replica; every step reaches exactly one server once, counted from each
 // server's /metrics and experience output), vectorised calls across replicas, every replica
-// gone, local inference failing over as a whole.
+// gone, a replica that comes back (new episodes go home, moved ones stay), local inference
+// failing over as a whole.
 #include <doctest/doctest.h>
 
 #include <signal.h>
