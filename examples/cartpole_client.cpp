@@ -30,7 +30,7 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"remote", "local"}));
   app.add_option("--update-interval", update_interval, "local: poll for new weights every N seconds")
       ->check(CLI::PositiveNumber);
-  app.add_option("--server", address, "server address ws://HOST:PORT");
+  app.add_option("--server", address, "server address ws://HOST:PORT (replicas: a comma-separated list)");
   app.add_option("--concurrent", threads, "concurrent episodes (one thread + client each)")->check(CLI::Range(1, 256));
   int envs_per_client = 1;
   app.add_option("--envs-per-client", envs_per_client,

@@ -33,13 +33,19 @@ class ClientBackend {
   virtual std::string config_json() = 0;
   virtual int64_t reconnects() const = 0;
   virtual LocalStats local_stats() const { return {}; }
+  // Several addresses: episodes moved off a replica that was gone (one address: 0).
+  virtual int64_t failovers() const { return 0; }
 };
 
 std::unique_ptr<ClientBackend> make_remote_backend(const std::string& address, const ClientOptions& options);
+// Several addresses, remote inference: a replica group (replica_client.cpp).
+std::unique_ptr<ClientBackend> make_replica_backend(const std::vector<std::string>& addresses,
+                                                    const ClientOptions& options);
 
 // Defined by tandem_client_local (an object library: link it to use InferenceMode::Local).
 // A weak reference, so that remote-only programs link without it (and without LibTorch).
-std::unique_ptr<ClientBackend> make_local_backend(const std::string& address, const ClientOptions& options)
-    __attribute__((weak));
+// Several addresses: the first that answers takes all traffic; the next when it is gone.
+std::unique_ptr<ClientBackend> make_local_backend(const std::vector<std::string>& addresses,
+                                                  const ClientOptions& options) __attribute__((weak));
 
 }  // namespace tandem::client

@@ -231,6 +231,13 @@ void Connection::reconnect(const std::string& why) {
 
 void Connection::forget(uint64_t rid) { unacked_.erase(rid); }
 
+std::vector<Connection::UnackedFrame> Connection::take_unacked() {
+  std::vector<UnackedFrame> out;
+  for (auto& [rid, s] : unacked_) out.push_back({rid, std::move(s.frame), std::move(s.what), std::move(s.entries)});
+  unacked_.clear();
+  return out;
+}
+
 void Connection::abort() {
   std::lock_guard lk(fd_mu_);
   aborted_ = true;

@@ -27,6 +27,7 @@
 #include <optional>
 #include <random>
 #include <string>
+#include <utility>
 #include <variant>
 #include <vector>
 
@@ -101,6 +102,16 @@ class Connection {
   bool has_unacked() const { return !unacked_.empty(); }
   // Drops an unanswered request: it is not resent after a reconnect.
   void forget(uint64_t rid);
+  // Replica group: every unanswered request (in request-id order), forgotten here, and the
+  // kept errors, cleared here (the group replays or throws them).
+  struct UnackedFrame {
+    uint64_t rid = 0;
+    wire::Frame frame;
+    std::string what;
+    std::vector<std::string> entries;
+  };
+  std::vector<UnackedFrame> take_unacked();
+  std::vector<RequestError> take_errors() { return std::exchange(errors_, {}); }
   // From another thread: fails the blocking call in progress (shutdown of the socket) and
   // every later connect, so the owner's thread gets a ConnectionError and can finish.
   void abort();

@@ -28,23 +28,56 @@ Clock::duration secs(double s) {
 }
 }  // namespace
 
-std::unique_ptr<ClientBackend> make_local_backend(const std::string& address, const ClientOptions& options) {
-  return std::make_unique<LocalWorker>(address, options);
+std::unique_ptr<ClientBackend> make_local_backend(const std::vector<std::string>& addresses,
+                                                  const ClientOptions& options) {
+  return std::make_unique<LocalWorker>(addresses, options);
 }
 
-LocalWorker::LocalWorker(const std::string& address, const ClientOptions& options) : opt_(options) {
-  conn_ = std::make_unique<Connection>(address, opt_);
+LocalWorker::LocalWorker(const std::vector<std::string>& addresses, const ClientOptions& options) : opt_(options) {
+  for (const auto& a : addresses) {
+    conns_.push_back(std::make_unique<Connection>(a, opt_));
+    endpoints_ += (endpoints_.empty() ? "" : ", ") + conns_.back()->endpoint();
+  }
+  conn_ = conns_.front().get();
   rng_.seed(opt_.seed ? opt_.seed : conn_->rng());
   script_seed_ = rng_();
-  uploads_ = std::make_unique<UploadQueue>(opt_, conn_->endpoint());
+  uploads_ = std::make_unique<UploadQueue>(opt_, endpoints_);
+  if (conns_.size() == 1) {
+    open(opt_.reconnect_timeout_s);
+  } else {
+    // Several replicas: the first that answers within failover_after_s.
+    const double each = std::min(opt_.failover_after_s, opt_.reconnect_timeout_s);
+    for (size_t i = 0;; ++i) {
+      active_ = i;
+      conn_ = conns_[i].get();
+      conn_->set_reconnect_timeout(each);
+      try {
+        open(each);
+        break;
+      } catch (const RefusedError&) {
+        throw;
+      } catch (const ConnectionError& e) {
+        if (i + 1 == conns_.size())
+          throw ConnectionError("no tandem-server replica answered (" + endpoints_ + "); last: " + e.what());
+        spdlog::warn("local PolicyClient: {}; trying the next replica", e.what());
+      }
+    }
+  }
+  // From here on only the background thread uses the connections; it never gives up, and
+  // retries in short rounds so that it notices a closing client.
+  for (auto& c : conns_) c->set_reconnect_timeout(1.0);
+  thread_ = std::thread([this] { run(); });
+}
+
+void LocalWorker::open(double timeout_s) {
   // A server that accepts the connection but never answers must not block the constructor:
-  // a watchdog aborts the socket after reconnect_timeout_s.
+  // a watchdog aborts the socket after timeout_s.
   std::mutex wd_mu;
   std::condition_variable wd_cv;
   bool done = false, fired = false;
   std::thread watchdog([&] {
     std::unique_lock lk(wd_mu);
-    if (!wd_cv.wait_for(lk, std::chrono::duration<double>(opt_.reconnect_timeout_s), [&] { return done; })) {
+    if (!wd_cv.wait_for(lk, std::chrono::duration<double>(timeout_s), [&] { return done; })) {
       fired = true;
       conn_->abort();
     }
@@ -85,17 +118,13 @@ LocalWorker::LocalWorker(const std::string& address, const ClientOptions& option
     finish_watchdog();
     if (fired)
       throw ConnectionError("tandem-server at " + conn_->endpoint() + " did not answer within " +
-                            std::to_string(opt_.reconnect_timeout_s) + " s");
+                            std::to_string(timeout_s) + " s");
     throw;
   }
   finish_watchdog();
   if (fired) throw ConnectionError("tandem-server at " + conn_->endpoint() + " did not answer in time");
   if (!weights_->complete())
     throw ConnectionError("tandem-server at " + conn_->endpoint() + " did not send weights for every policy");
-  // From here on only the background thread uses the connection; it never gives up, and
-  // retries in short rounds so that it notices a closing client.
-  conn_->set_reconnect_timeout(1.0);
-  thread_ = std::thread([this] { run(); });
 }
 
 LocalWorker::~LocalWorker() {
@@ -108,8 +137,8 @@ LocalWorker::~LocalWorker() {
     if (!exit_cv_.wait_for(lk, std::chrono::duration<double>(opt_.close_timeout_s + 0.5), [&] { return exited_; })) {
       lk.unlock();
       spdlog::warn("local PolicyClient: no upload to {} within close_timeout_s; closing the socket",
-                   conn_->endpoint());
-      conn_->abort();
+                   endpoints_);
+      for (auto& c : conns_) c->abort();
     }
   }
   thread_.join();
@@ -236,7 +265,7 @@ void LocalWorker::report(core::EpisodeCore& ep, bool done, const std::vector<cor
 void LocalWorker::flush() {
   if (!uploads_->wait_drained(Clock::now() + secs(opt_.reconnect_timeout_s)))
     throw ConnectionError("flush: " + std::to_string(uploads_->queued_steps()) +
-                          " buffered steps could not be uploaded to " + conn_->endpoint() + " within " +
+                          " buffered steps could not be uploaded to " + endpoints_ + " within " +
                           std::to_string(opt_.reconnect_timeout_s) + " s");
   uploads_->throw_error();
 }
@@ -264,6 +293,7 @@ void LocalWorker::run() {
   auto backoff = std::chrono::milliseconds(20);
   std::optional<Clock::time_point> stop_deadline;
   std::optional<core::ReportSamples> current;
+  std::optional<Clock::time_point> failing_since;  // several replicas: the active one unreachable since
   bool connected = true, refetch_all = false;
   auto drop_current = [&] {
     if (current) uploads_->dropped_in_flight(report_steps(*current));
@@ -278,7 +308,7 @@ void LocalWorker::run() {
     if (stopping && !current && uploads_->empty()) return;
     if (stop_deadline && Clock::now() > *stop_deadline) {
       const int64_t lost = uploads_->queued_steps() + (current ? report_steps(*current) : 0);
-      spdlog::warn("local PolicyClient: closing with {} steps not uploaded to {}", lost, conn_->endpoint());
+      spdlog::warn("local PolicyClient: closing with {} steps not uploaded to {}", lost, endpoints_);
       drop_current();
       uploads_->drop_queued();
       return;
@@ -289,6 +319,7 @@ void LocalWorker::run() {
     }
     try {
       if (!conn_->connected()) conn_->reconnect("reconnecting");  // resends an unanswered report
+      failing_since.reset();
       if (!connected) spdlog::info("local PolicyClient: connected again to {}", conn_->endpoint());
       connected = true;
       uploads_->set_connected(true);
@@ -298,10 +329,10 @@ void LocalWorker::run() {
         current.reset();
         current_rid_ = 0;
       }
-      if (conn_->reconnects != seen_reconnects_) {
+      if (reconnects_total() != seen_reconnects_) {
         // Reconnected (here or inside a send/wait): the server may have restarted with other,
         // or older-numbered, weights. Take its current ones whatever their version.
-        seen_reconnects_ = conn_->reconnects;
+        seen_reconnects_ = reconnects_total();
         uploads_->set_reconnects(seen_reconnects_);
         refetch_all = true;
       }
@@ -316,6 +347,19 @@ void LocalWorker::run() {
       conn_->disconnect();
       connected = false;
       uploads_->set_connected(false);
+      if (!failing_since) failing_since = Clock::now();
+      if (conns_.size() > 1 && Clock::now() - *failing_since >= secs(opt_.failover_after_s)) {
+        // The replica is gone: the next one takes every upload; the report in flight is sent
+        // there under a new request id (the gone one never answered it), the weights afresh.
+        if (current_rid_) conn_->forget(current_rid_);
+        current_rid_ = 0;
+        active_ = (active_ + 1) % conns_.size();
+        conn_ = conns_[active_].get();
+        failing_since.reset();
+        refetch_all = true;
+        ++failovers_;
+        spdlog::warn("local PolicyClient: replica gone; uploading to {} from now on", conn_->endpoint());
+      }
       std::this_thread::sleep_for(backoff);
       backoff = std::min(backoff * 2, std::chrono::milliseconds(1000));
     } catch (const std::exception& e) {

@@ -15,6 +15,7 @@
 // The simulator never waits for the network, except through the UploadQueue's flow control.
 // While the server is unreachable the client keeps acting with the last weights, reconnects
 // with backoff, and resends the report in flight under its request id (applied once).
+#include <atomic>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -38,7 +39,10 @@ class LocalWorker final : public ClientBackend {
  public:
   // Connects, reads the server's configuration and its current weights (throws
   // ConnectionError when the server cannot be reached or answer within reconnect_timeout_s).
-  LocalWorker(const std::string& address, const ClientOptions& options);
+  // Several addresses (replicas): the first that answers (within failover_after_s each) takes
+  // all traffic; when it is unreachable for failover_after_s the background thread moves to
+  // the next (round robin), sends it the report in flight, and fetches its weights.
+  LocalWorker(const std::vector<std::string>& addresses, const ClientOptions& options);
   // Uploads what is buffered (for up to close_timeout_s), then stops the background thread.
   ~LocalWorker() override;
 
@@ -54,6 +58,7 @@ class LocalWorker final : public ClientBackend {
   void throw_kept_error() override;
   std::string config_json() override { return config_json_; }
   int64_t reconnects() const override { return local_stats().reconnects; }
+  int64_t failovers() const override { return failovers_.load(); }
   LocalStats local_stats() const override;
 
  private:
@@ -66,12 +71,25 @@ class LocalWorker final : public ClientBackend {
   // Queues the fragments the episode closed (and, when `done`, its summary) for upload.
   void report(core::EpisodeCore& ep, bool done, const std::vector<core::Metric>& metrics = {});
 
+  // Constructor: connects conn_, reads the configuration and the weights (watchdog: timeout_s).
+  void open(double timeout_s);
+  int64_t reconnects_total() const {
+    int64_t n = 0;
+    for (const auto& c : conns_) n += c->reconnects;
+    return n;
+  }
+
   // Background thread.
   void run();
   void upload(core::ReportSamples& r);
 
   ClientOptions opt_;
-  std::unique_ptr<Connection> conn_;  // after construction: the background thread's only
+  std::vector<std::unique_ptr<Connection>> conns_;  // one per address (fixed after construction)
+  std::string endpoints_;                            // their endpoints, for messages
+  // after construction: the background thread's only (abort() from the destructor goes to all)
+  Connection* conn_ = nullptr;  // the active replica's
+  size_t active_ = 0;
+  std::atomic<int64_t> failovers_{0};
   std::string config_json_;
   core::PolicySet policies_;          // the server's policies and mapping (shared reader)
   std::unique_ptr<WeightFetcher> weights_;

@@ -7,6 +7,7 @@
 #include "core/text.h"
 
 #include "policy_client/client_backend.h"
+#include "policy_client/replica_router.h"
 #include "policy_client/request_builders.h"
 #include "policy_client/vector_step.h"
 
@@ -23,16 +24,23 @@ struct PolicyClient::Impl {
 };
 
 PolicyClient::PolicyClient(const std::string& address, InferenceMode mode, ClientOptions options)
+    : PolicyClient(address.find(',') == std::string::npos ? std::vector<std::string>{address}
+                                                          : split_addresses(address),
+                   mode, std::move(options)) {}
+
+PolicyClient::PolicyClient(const std::vector<std::string>& addresses, InferenceMode mode, ClientOptions options)
     : impl_(std::make_unique<Impl>()) {
   impl_->mode = mode;
+  if (addresses.empty()) throw std::invalid_argument("PolicyClient: no server address");
   if (mode == InferenceMode::Remote) {
-    impl_->backend = make_remote_backend(address, options);
+    impl_->backend = addresses.size() == 1 ? make_remote_backend(addresses.front(), options)
+                                           : make_replica_backend(addresses, options);
     return;
   }
   if (!make_local_backend)
     throw std::logic_error(
         "InferenceMode::Local needs the local-inference library: link tandem_client_local");
-  impl_->backend = make_local_backend(address, options);
+  impl_->backend = make_local_backend(addresses, options);
 }
 
 PolicyClient::PolicyClient(const std::string& address, InferenceMode mode, double update_interval_s)
@@ -145,6 +153,7 @@ std::vector<Action> PolicyClient::get_actions(std::span<const EpisodeObs> batch)
 void PolicyClient::flush() { impl_->backend->flush(); }
 std::string PolicyClient::get_config() { return impl_->backend->config_json(); }
 int64_t PolicyClient::reconnects() const { return impl_->backend->reconnects(); }
+int64_t PolicyClient::failovers() const { return impl_->backend->failovers(); }
 InferenceMode PolicyClient::mode() const { return impl_->mode; }
 LocalStats PolicyClient::local_stats() const { return impl_->backend->local_stats(); }
 

@@ -1,5 +1,6 @@
 #pragma once
-// PolicyClient: what a simulator links to talk to one tandem-server (RLlib's PolicyClient).
+// PolicyClient: what a simulator links to talk to one tandem-server, or a group of replicas
+// acting as one policy (RLlib's PolicyClient).
 //
 //   PolicyClient client("ws://127.0.0.1:9900");
 //   auto ep = client.start_episode();
@@ -30,6 +31,27 @@
 // no step is lost or doubled. A server that restarted does not know the episodes of its
 // previous run: their requests fail with UnknownEpisode (start a new episode).
 //
+// Several addresses (replicas of one policy: tandem-servers started with the same config):
+//   PolicyClient client("ws://a:9900,ws://b:9900,ws://c:9900");   // or a std::vector
+// Placement: an episode lives on ONE replica, its home fnv1a64(episode id) % replicas
+// (replica_router.h; the next live one when its home is down): every call of the episode
+// goes there, and the same id always lands on the same replica while it is up (also from
+// another client with the same address list). start_episode() without an id makes the id
+// first and places it by the same rule. step()/get_actions() split the frame by replica
+// (one frame per replica, all in flight at once) and merge the replies in order.
+// get_config() asks any live replica. Failover: a replica that cannot be reached again
+// within failover_after_s is gone; its episodes move to the next live replica, where the
+// client re-creates each (StartEpisode with the same id and flags) and gives again, in
+// order, the calls the gone replica had not answered (each once: a call it answered is
+// never sent again; its steps stay counted there), so the simulator sees no error. Moved
+// episodes stay where they moved when the replica comes back; new episodes whose home it
+// is go back to it (it is tried again at most every failover_after_s). The last live
+// replica is waited for reconnect_timeout_s, as a single server is: then ConnectionError.
+// A replica that hangs without closing its connection is not detected (as with one
+// address). Local inference with several addresses: the first replica that answers takes
+// every upload and weight fetch; when it is gone for failover_after_s the next one does
+// (the report in flight is sent there once, the weights are fetched from it afresh).
+//
 // Linking: tandem_client (remote mode) has no LibTorch; InferenceMode::Local needs
 // tandem_client_local linked as well.
 //
@@ -56,6 +78,9 @@ enum class InferenceMode { Remote, Local };
 
 struct ClientOptions {
   double reconnect_timeout_s = 30.0;  // remote: give up (throw ConnectionError) after this long
+  // Several addresses: a replica that cannot be reached again within this long is gone and
+  // its episodes move to the next live replica (kept below reconnect_timeout_s).
+  double failover_after_s = 5.0;
   // A name for this client (at most 40 printable characters, no '/'), shown in the server's
   // log. The client sends "NAME/INCARNATION" as X-Tandem-Client at every (re)connect, with a
   // random incarnation per PolicyClient: the server applies each request of this client
@@ -162,7 +187,13 @@ class RefusedError : public ConnectionError {
 
 class PolicyClient {
  public:
+  // `address`: ws://HOST:PORT (or wss://), or several, comma-separated, for a replica group
+  // ("ws://a:9900,ws://b:9900"): the same as the vector form below.
   explicit PolicyClient(const std::string& address, InferenceMode mode = InferenceMode::Remote,
+                        ClientOptions options = {});
+  // Several replicas of one policy (see "Several addresses" above); one address is the
+  // single-server client.
+  explicit PolicyClient(const std::vector<std::string>& addresses, InferenceMode mode = InferenceMode::Remote,
                         ClientOptions options = {});
   // RLlib's form: PolicyClient(address, InferenceMode::Local, update_interval_s).
   PolicyClient(const std::string& address, InferenceMode mode, double update_interval_s);
@@ -214,6 +245,8 @@ class PolicyClient {
   // The server's configuration (algorithm, policies, spaces, mapping) as JSON text.
   std::string get_config();
   int64_t reconnects() const;
+  // Several addresses: how often a replica was declared gone and its episodes moved.
+  int64_t failovers() const;
   InferenceMode mode() const;
   // Local mode: weight version, uploads, buffer and drop counters (remote: all defaults).
   LocalStats local_stats() const;

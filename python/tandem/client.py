@@ -19,6 +19,8 @@ naming the agent and the component, before anything is sent. Actions: a Python i
 tandem.RequestError subclasses; an error of a pipelined call is raised by the next call or by
 flush(). If the connection drops, the client reconnects (backoff, up to reconnect_timeout)
 and resends every unanswered request; the server applies each request once.
+Several addresses (a list, or "ws://a:1,ws://b:2"): replicas of one policy, remote inference
+only; each episode on one replica, failover when one is gone (tandem/replicas.py).
 Threading: calls are serialised by a lock; for many environments from one thread use
 step() with a VectorStep (one frame for all), or one client per thread.
 """
@@ -55,6 +57,8 @@ class ClientOptions:
     max_buffered_steps: int = 100000
     close_timeout: float = 5.0
     seed: int = 0
+    # Several addresses: a replica unreachable this long is gone; its episodes move on.
+    failover_after: float = 5.0
 
 
 def _obs(x):
@@ -159,7 +163,20 @@ class PolicyClient:
         opt.seed = seed or opt.seed
         self.inference_mode = inference_mode
         self._local = inference_mode == "local"
-        if inference_mode == "local":
+        multi = not isinstance(address, str) or "," in address
+        if multi:
+            from tandem.replicas import split_addresses
+            addresses = split_addresses(address)
+            if len(addresses) == 1:
+                address, multi = addresses[0], False
+        if multi and inference_mode == "local":
+            raise ValueError("several addresses: remote inference only in the Python client (the C++ "
+                             "client's local mode fails over as a whole)")
+        if multi:
+            from tandem.replicas import ReplicaBackend
+            self._b = ReplicaBackend(addresses, opt, opt.failover_after)
+            config = self._b.get_config()
+        elif inference_mode == "local":
             from tandem.local import LocalBackend
             self._b = LocalBackend(address, opt)
             config = self._b.config_json
@@ -388,6 +405,11 @@ class PolicyClient:
 
     def local_stats(self):
         return self._b.local_stats() if self.inference_mode == "local" else None
+
+    @property
+    def failovers(self):
+        """Several addresses: how often a replica was declared gone and its episodes moved."""
+        return getattr(self._b, "failovers", 0)
 
     @property
     def reconnects(self):

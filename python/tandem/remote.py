@@ -11,7 +11,7 @@ import threading
 
 from tandem import codec
 from tandem.connection import Connection, error_of, expect, new_episode_id
-from tandem.errors import ProtocolError, request_error
+from tandem.errors import ProtocolError, RefusedError, TandemConnectionError, request_error
 
 MAX_HELD = 64
 MAX_HELD_BYTES = (8 << 20) // 4
@@ -40,7 +40,7 @@ def call_name(kind, episode_id):
 
 
 class RemoteBackend:
-    def __init__(self, address, options):
+    def __init__(self, address, options, connect_now=True):
         self.conn = Connection(address, options.client_id, options.auth_token, options.tls_ca_file,
                                options.reconnect_timeout)
         self.mu = threading.Lock()
@@ -49,8 +49,102 @@ class RemoteBackend:
         self.held_bytes = 0
         self.sent_steps = {}    # rid -> ticket of a step sent and not read yet (in send order)
         self.step_results = {}  # rid -> (replies, error) read ahead of its step_wait
-        self.conn.reconnect("connecting")
-        self.conn.reconnects = 0
+        # Replica group (tandem/replicas.py): the calls of each frame sent, until answered, and
+        # the frame of the call in progress with how many of its last entries are that call's.
+        self.given = {}        # rid -> [(kind, args, name)]
+        self.current = (0, 0)
+        self.epoch = 0
+        self._ever_connected = connect_now
+        self._tracking = not connect_now  # a replica of a group keeps what it was given
+        if connect_now:
+            self.conn.reconnect("connecting")
+            self.conn.reconnects = 0
+
+    # ---- replica group (the calls as in policy_client/remote_client.h) ----
+    def _given(self, rid, entries, tail=0):
+        if not self._tracking:
+            return  # one address: nothing to replay elsewhere, no bookkeeping
+        for old in [r for r in self.given if r not in self.conn._unacked]:
+            del self.given[old]
+        self.given[rid] = list(entries)
+        if tail:
+            self.current = (rid, tail)
+
+    def take_unanswered(self):
+        """(calls not answered, in order, except the call in progress; kept errors); forgets them all."""
+        with self.mu:
+            calls = []
+            for rid in sorted(self.given):
+                if rid not in self.conn._unacked:
+                    continue
+                entries = self.given[rid]
+                if rid == self.current[0]:
+                    entries = entries[:max(0, len(entries) - self.current[1])]
+                calls.extend(entries)
+            calls.extend(self._take_held())
+            errors, self.conn._errors = self.conn._errors, []
+            self.conn._unacked.clear()
+            self.conn.disconnect()
+            self.given.clear()
+            self.sent_steps.clear()
+            self.step_results.clear()
+            self.current = (0, 0)
+            self.epoch += 1
+            return calls, errors
+
+    def try_connect(self, timeout):
+        with self.mu:
+            if self.conn.connected():
+                return True
+            keep, self.conn.reconnect_timeout = self.conn.reconnect_timeout, timeout
+            try:
+                self.conn.reconnect("connecting")
+            except RefusedError:
+                raise
+            except TandemConnectionError:
+                pass
+            finally:
+                self.conn.reconnect_timeout = keep
+            if self.conn.connected() and not self._ever_connected:
+                self.conn.reconnects = 0
+            self._ever_connected = self._ever_connected or self.conn.connected()
+            return self.conn.connected()
+
+    def has_unanswered(self):
+        return self.conn.has_unacked() or bool(self.held)
+
+    def make_room(self, kind, args):
+        with self.mu:
+            agents, nbytes = _size(kind, args)
+            if (self.held_agents + agents > MAX_AGENTS_PER_VECTOR // 2 or self.held_bytes + nbytes > MAX_HELD_BYTES
+                    or len(self.held) >= MAX_HELD):
+                self._send_held()
+
+    def push_held(self, kind, args, name):
+        with self.mu:
+            agents, nbytes = _size(kind, args)
+            self.held.append((kind, args, name))
+            self.held_agents += agents
+            self.held_bytes += nbytes
+
+    def send_if_full(self):
+        with self.mu:
+            if len(self.held) >= MAX_HELD:
+                self._send_held()
+
+    def send_pending(self):
+        with self.mu:
+            self._send_held()
+
+    def drain(self):
+        with self.mu:
+            self._send_held()
+            self.conn.drain()
+
+    def take_errors(self):
+        with self.mu:
+            errors, self.conn._errors = self.conn._errors, []
+            return errors
 
     # ---- calls ----
     def start_episode(self, episode_id, training_enabled, explore):
@@ -96,6 +190,7 @@ class RemoteBackend:
             held = []
             allv = list(entries)
             rid = self.conn.next_id()
+            self._given(rid, allv, len(allv))
             names = [n for _, _, n in allv]
             frame = codec.encode_vector(rid, allv)
             what = f"VectorRequest({len(entries)} entries)"
@@ -191,6 +286,7 @@ class RemoteBackend:
             return
         held = self._take_held()
         rid = self.conn.next_id()
+        self._given(rid, held)
         if len(held) == 1:
             kind, args, name = held[0]
             self.conn.send(rid, codec.encode(rid, kind, args), name)
@@ -203,14 +299,17 @@ class RemoteBackend:
         self.conn.raise_pending()  # before anything is sent: a failing call applies nothing
         rid = self.conn.next_id()
         if not self.held:
+            self._given(rid, [(kind, args, what)], 1)
             return self.conn.call(rid, codec.encode(rid, kind, args), what)
         agents, nbytes = _size(kind, args)
         if self.held_agents + agents > MAX_AGENTS_PER_VECTOR // 2 or self.held_bytes + nbytes > MAX_HELD_BYTES:
             self._send_held()
             rid = self.conn.next_id()
+            self._given(rid, [(kind, args, what)], 1)
             return self.conn.call(rid, codec.encode(rid, kind, args), what)
         held = self._take_held()
         entries = held + [(kind, args, what)]
+        self._given(rid, entries, 1)
         names = [n for _, _, n in entries]
         self.conn.send(rid, codec.encode_vector(rid, entries),
                        f"{len(held)} pipelined calls and {what}", names)
