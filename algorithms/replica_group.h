@@ -81,6 +81,7 @@ class ReplicaGroup {
   struct Impl;
   explicit ReplicaGroup(std::unique_ptr<Impl> impl);
   [[noreturn]] void fail(const std::string& what);
+  void sum_of(void* data, size_t n, bool is_float);
   std::unique_ptr<Impl> impl_;
   std::atomic<bool> broken_{false};
 };

@@ -6,6 +6,7 @@
 # STEPS is the total over the group (each simulator gets STEPS / REPLICAS). REPLICAS=1 runs one
 # server without a group. CONFIG=FILE another config (default configs/cartpole_ppo_group.json:
 # train_batch_size 128 per replica). BATCH=N overrides train_batch_size per replica.
+# SERVE_ONLY=1: the same servers and simulators with --no-train and no group (serving alone).
 # Prints: when rank 0's smoothed mean return first reached 475 (env steps, seconds), the
 # aggregate env steps/s the simulators saw, and the all-reduce time per SGD step.
 set -euo pipefail
@@ -29,9 +30,13 @@ pids=()
 cleanup() { for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
 trap cleanup EXIT
 for r in $(seq 0 $((replicas - 1))); do
+  if [ "${SERVE_ONLY:-0}" = 1 ]; then
+    flags=(--no-train --group-size 1)
+  else
+    flags=(--group-size "$replicas" --group-rank "$r" --group-master "127.0.0.1:$port")
+  fi
   ./build/policy_server/tandem-server -c "$config" --port 0 --results-dir "$out/rank$r" --seed "$seed" \
-    --stop-timesteps 0 --group-size "$replicas" --group-rank "$r" --group-master "127.0.0.1:$port" \
-    >"$out/rank$r.log" 2>&1 &
+    --stop-timesteps 0 "${flags[@]}" >"$out/rank$r.log" 2>&1 &
   pids+=($!)
 done
 urls=()
@@ -54,6 +59,15 @@ for p in "${sims[@]}"; do wait "$p"; done
 end=$(date +%s.%N)
 cleanup
 pids=()
+if [ "${SERVE_ONLY:-0}" = 1 ]; then
+  total=0
+  for r in $(seq 0 $((replicas - 1))); do
+    total=$((total + $(grep -o 'steps [0-9]*' "$out/sim$r.log" | tail -n 1 | awk '{print $2}')))
+  done
+  python3 -c "import sys; t, w = int(sys.argv[1]), float(sys.argv[3]) - float(sys.argv[2]); print(f'serving only, {sys.argv[4]} server(s) x {sys.argv[5]} simulator thread(s): {t} env steps in {w:.1f} s: {t / w:.0f} env steps/s')" \
+    "$total" "$start" "$end" "$replicas" "$threads"
+  exit 0
+fi
 python3 - "$out/rank0/result.json" "$start" "$end" "$replicas" "$threads" "$envs" <<'PY'
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]

@@ -5,10 +5,6 @@
 // others' next step fail with GroupError. The server-level group: replica_server_test.cpp.
 #include <doctest/doctest.h>
 
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include <cmath>
 #include <future>
 #include <nlohmann/json.hpp>
@@ -19,23 +15,15 @@
 #include "algorithms/policy.h"
 #include "algorithms/replica_group.h"
 #include "algorithms/sample_batch.h"
+#include "support/free_port.h"
+#include "support/sample_batches.h"
 
 using namespace tandem;
 using namespace tandem::algo;
 
 namespace {
 
-uint16_t free_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  socklen_t len = sizeof a;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  ::close(fd);
-  return ntohs(a.sin_port);
-}
+using test::free_port;
 
 PolicySpec spec(const char* config) {
   PolicySpec s;
@@ -46,31 +34,9 @@ PolicySpec spec(const char* config) {
   return s;
 }
 
-// 16 fragments of 4 steps from `model` (deterministic).
+// 16 fragments of 4 steps from `model` (deterministic), rewards depending on the actions.
 std::vector<Trajectory> fragments(const InferenceModel& model, uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  std::normal_distribution<float> nd;
-  std::vector<ActionResult> out;
-  const std::vector<uint8_t> explore{1};
-  std::vector<Trajectory> frags;
-  for (int f = 0; f < 16; ++f) {
-    Trajectory t;
-    t.obs_dim = 3;
-    for (int s = 0; s < 4; ++s) {
-      std::vector<float> obs{nd(rng), nd(rng), nd(rng)};
-      model.compute_actions(obs, 1, {}, explore, rng, out);
-      t.obs.insert(t.obs.end(), obs.begin(), obs.end());
-      t.actions.push_back(out[0].discrete[0]);
-      t.action_logp.push_back(out[0].logp);
-      t.vf_preds.push_back(out[0].vf_pred);
-      t.dist_inputs.insert(t.dist_inputs.end(), out[0].dist_inputs.begin(), out[0].dist_inputs.end());
-      t.rewards.push_back(nd(rng) + static_cast<float>(out[0].discrete[0]));
-    }
-    t.terminated = f % 2 == 0;
-    t.bootstrap_value = 0.5f;
-    frags.push_back(std::move(t));
-  }
-  return frags;
+  return test::make_fragments(model, seed, /*action_reward=*/true);
 }
 
 SampleBatch batch_of(const std::vector<Trajectory>& frags, size_t begin, size_t end, const PolicySpec& s) {

@@ -5,10 +5,6 @@
 // every rank with its name, and a replica that dies leaves the others serving, not training.
 #include <doctest/doctest.h>
 
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include <csignal>
 #include <filesystem>
 #include <fstream>
@@ -18,6 +14,7 @@
 #include <vector>
 
 #include "policy_client/policy_client.h"
+#include "support/free_port.h"
 #include "support/server_process.h"
 
 using namespace tandem;
@@ -25,17 +22,7 @@ using test::ServerProcess;
 
 namespace {
 
-uint16_t free_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  socklen_t len = sizeof a;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  ::close(fd);
-  return ntohs(a.sin_port);
-}
+using test::free_port;
 
 constexpr int kBatch = 64;  // train_batch_size per replica
 constexpr int kLen = 16;    // steps per episode = rollout_fragment_length

@@ -134,20 +134,16 @@ void ReplicaGroup::fail(const std::string& what) {
   throw GroupError(what);
 }
 
-namespace {
-template <typename T>
-void all_reduce(c10d::ProcessGroupGloo& pg, std::span<T> values, c10::ScalarType type) {
-  std::vector<at::Tensor> t{torch::from_blob(values.data(), {static_cast<int64_t>(values.size())},
-                                             torch::TensorOptions().dtype(type))};
-  pg.allreduce(t)->wait();
-}
-}  // namespace
+void ReplicaGroup::sum(std::span<float> values) { sum_of(values.data(), values.size(), true); }
+void ReplicaGroup::sum(std::span<double> values) { sum_of(values.data(), values.size(), false); }
 
-void ReplicaGroup::sum(std::span<float> values) {
+void ReplicaGroup::sum_of(void* data, size_t n, bool is_float) {
   if (broken_ || !impl_->pg) throw GroupError("group: broken earlier");
   const auto t0 = std::chrono::steady_clock::now();
   try {
-    all_reduce(*impl_->pg, values, torch::kFloat32);
+    std::vector<at::Tensor> t{torch::from_blob(data, {static_cast<int64_t>(n)},
+                                               torch::TensorOptions().dtype(is_float ? torch::kFloat32 : torch::kFloat64))};
+    impl_->pg->allreduce(t)->wait();
   } catch (const std::exception& e) {
     fail("group: an all-reduce failed (a rank is gone or did not answer within " +
          std::to_string(static_cast<int>(impl_->config.timeout_s)) + " s): " + what_of(e));
@@ -155,22 +151,7 @@ void ReplicaGroup::sum(std::span<float> values) {
   std::lock_guard lk(impl_->times_mu);
   ++impl_->times.allreduces;
   impl_->times.allreduce_s += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  impl_->times.allreduce_floats += static_cast<int64_t>(values.size());
-}
-
-void ReplicaGroup::sum(std::span<double> values) {
-  if (broken_ || !impl_->pg) throw GroupError("group: broken earlier");
-  const auto t0 = std::chrono::steady_clock::now();
-  try {
-    all_reduce(*impl_->pg, values, torch::kFloat64);
-  } catch (const std::exception& e) {
-    fail("group: an all-reduce failed (a rank is gone or did not answer within " +
-         std::to_string(static_cast<int>(impl_->config.timeout_s)) + " s): " + what_of(e));
-  }
-  std::lock_guard lk(impl_->times_mu);
-  ++impl_->times.allreduces;
-  impl_->times.allreduce_s += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  impl_->times.allreduce_floats += static_cast<int64_t>(values.size());
+  impl_->times.allreduce_floats += static_cast<int64_t>(n);
 }
 
 void ReplicaGroup::put(const std::string& key, const std::string& value) {
