@@ -32,6 +32,10 @@ struct GroupConfig {
   std::string host;
   double timeout_s = 30.0;      // a collective or a store read waiting longer breaks the group
   double join_timeout_s = 120.0;  // start-up: how long to wait for every rank to connect
+  // group_on_failure: false ("serve"): a rank that sees the group break stops training and
+  // keeps serving; true ("exit"): it stops (tandem-server exits 4), for a supervisor to
+  // restart the group.
+  bool exit_on_failure = false;
   bool active() const { return size > 1; }
 };
 

@@ -29,6 +29,7 @@
 #include <thread>
 
 #include "policy_server/group_metrics.h"
+#include "core/weight_tensors.h"
 #include "policy_server/learner.h"
 
 namespace tandem::server {
@@ -53,6 +54,7 @@ void Learner::group_loop() {
   std::vector<double> tick(np + 1 + static_cast<size_t>(n));
   const size_t flags = np + 1;
   bool done = false;  // rank 0: a stop criterion was met
+  GroupRows rows(ctx_.config.metrics_num_episodes_for_smoothing);  // rank 0
   std::vector<int64_t> pending(np, 0);
   auto last_tick = std::chrono::steady_clock::now();
   try {
@@ -95,7 +97,11 @@ void Learner::group_loop() {
       const int64_t steps_at_take = ctx_.stats.timesteps_total();
       auto trained = train_taken(taken, origins, train, group_steps);
       const int64_t steps_while_training = ctx_.stats.timesteps_total() - steps_at_take;
-      RankIteration mine{ctx_.stats.take_iteration(), trained.trained_steps};
+      RankIteration mine{ctx_.stats.take_iteration(), trained.trained_steps, ctx_.stats.bad_batches_skipped.load(),
+                         ctx_.stats.bad_sgd_steps_skipped.load(), {}};
+      for (size_t p = 0; p < np; ++p)
+        if (auto* a = ctx_.policies.algorithm(static_cast<int>(p)); a && train[p])
+          mine.weights_checksums[policies[p].policy_id] = core::weights_checksum(*a->snapshot()->weights());
 
       // --- The row: rank 0 writes the group's.
       const std::string key = "row/" + std::to_string(ctx_.training_iteration.load() + 1) + "/";
@@ -112,12 +118,21 @@ void Learner::group_loop() {
           throw algo::GroupError("group: rank " + std::to_string(r) + " sent an unreadable result: " + e.what());
         }
         g.erase(key + std::to_string(r));
+        // The weights must be the same bits everywhere (a different build or CPU could round
+        // differently): a rank that drifted breaks the group rather than train apart.
+        if (all.back().weights_checksums != mine.weights_checksums)
+          throw algo::GroupError("group: rank " + std::to_string(r) + "'s weights differ from rank 0's after iteration " +
+                                 std::to_string(ctx_.training_iteration.load() + 1) +
+                                 " (different builds or CPUs?): " + nlohmann::json(all.back().weights_checksums).dump() +
+                                 " vs " + nlohmann::json(mine.weights_checksums).dump());
       }
-      auto group = merge_iterations(all);
+      auto group = rows.merge(all);
       ctx_.group_totals = ServerContext::GroupTotals{group.metrics.timesteps_total,
                                                      group.metrics.agent_timesteps_total,
                                                      group.metrics.episodes_total};
       trained.trained_steps = group.trained_steps;
+      trained.group_bad_batches = group.bad_batches_skipped;
+      trained.group_bad_sgd_steps = group.bad_sgd_steps_skipped;
       done = finish_iteration(group.metrics, std::move(trained), steps_while_training);
     }
   } catch (const std::exception& e) {
@@ -128,6 +143,14 @@ void Learner::group_loop() {
     ctx_.samples.release();
     for (size_t p = 0; p < np; ++p) ctx_.samples.trained(static_cast<int>(p));
     ctx_.stats.learner_errors.fetch_add(dynamic_cast<const algo::GroupError*>(&e) ? 0 : 1);
+    if (ctx_.config.group.exit_on_failure) {
+      log->critical("{}; the replica group is broken: rank {} exits (group_on_failure \"exit\"). To train again, "
+                    "restart every rank (rank 0 with --restore from its newest checkpoint)",
+                    e.what(), rank);
+      group_failed_ = true;
+      on_stop_();
+      return;
+    }
     log->critical(
         "{}; the replica group is broken: rank {} stops training and keeps serving its clients with its "
         "last weights (iteration {}). To train again, restart every rank (rank 0 with --restore from its "

@@ -45,20 +45,24 @@ void add(std::map<std::string, Aggregate>& into, const std::map<std::string, Agg
 
 nlohmann::json share_iteration(const RankIteration& it) {
   const auto& m = it.metrics;
+  nlohmann::json episodes = nlohmann::json::array();
+  for (const auto& e : m.new_episodes) episodes.push_back({e.reward, e.length, e.policy_rewards});
   return {{"timesteps_total", m.timesteps_total},
           {"agent_timesteps_total", m.agent_timesteps_total},
           {"episodes_total", m.episodes_total},
           {"episodes_this_iter", m.episodes_this_iter},
           {"episodes_timed_out", m.episodes_timed_out},
-          {"episode_reward", agg_json(m.episode_reward)},
-          {"episode_len_mean", m.episode_len_mean},
-          {"policy_reward_mean", m.policy_reward_mean},
+          {"new_episodes", std::move(episodes)},
           {"custom_metrics", aggs_json(m.custom_metrics)},
           {"evaluation_reward", agg_json(m.evaluation_reward)},
           {"evaluation_len_mean", m.evaluation_len_mean},
           {"evaluation_custom_metrics", aggs_json(m.evaluation_custom_metrics)},
           {"mean_inference_batch", m.mean_inference_batch},
-          {"trained_steps", it.trained_steps}};
+          {"inference_passes", m.inference_passes},
+          {"trained_steps", it.trained_steps},
+          {"bad_batches_skipped", it.bad_batches_skipped},
+          {"bad_sgd_steps_skipped", it.bad_sgd_steps_skipped},
+          {"weights_checksums", it.weights_checksums}};
 }
 
 RankIteration read_iteration(const nlohmann::json& j) {
@@ -69,24 +73,30 @@ RankIteration read_iteration(const nlohmann::json& j) {
   m.episodes_total = j.at("episodes_total").get<int64_t>();
   m.episodes_this_iter = j.at("episodes_this_iter").get<int64_t>();
   m.episodes_timed_out = j.at("episodes_timed_out").get<int64_t>();
-  m.episode_reward = agg_read(j.at("episode_reward"));
-  m.episode_len_mean = j.at("episode_len_mean").get<double>();
-  m.policy_reward_mean = j.at("policy_reward_mean").get<std::map<std::string, double>>();
+  for (const auto& e : j.at("new_episodes")) {
+    EpisodeSummary s;
+    s.reward = e.at(0).get<double>();
+    s.length = e.at(1).get<int64_t>();
+    s.policy_rewards = e.at(2).get<std::map<std::string, double>>();
+    m.new_episodes.push_back(std::move(s));
+  }
   m.custom_metrics = aggs_read(j.at("custom_metrics"));
   m.evaluation_reward = agg_read(j.at("evaluation_reward"));
   m.evaluation_len_mean = j.at("evaluation_len_mean").get<double>();
   m.evaluation_custom_metrics = aggs_read(j.at("evaluation_custom_metrics"));
   m.mean_inference_batch = j.at("mean_inference_batch").get<double>();
+  m.inference_passes = j.at("inference_passes").get<int64_t>();
   it.trained_steps = j.at("trained_steps").get<int64_t>();
+  it.bad_batches_skipped = j.at("bad_batches_skipped").get<int64_t>();
+  it.bad_sgd_steps_skipped = j.at("bad_sgd_steps_skipped").get<int64_t>();
+  it.weights_checksums = j.at("weights_checksums").get<std::map<std::string, uint32_t>>();
   return it;
 }
 
-RankIteration merge_iterations(const std::vector<RankIteration>& ranks) {
+RankIteration GroupRows::merge(const std::vector<RankIteration>& ranks) {
   RankIteration out;
   auto& g = out.metrics;
-  double len_sum = 0, eval_len_sum = 0, batch_sum = 0;
-  std::map<std::string, double> policy_sum;
-  std::map<std::string, double> policy_weight;
+  double eval_len_sum = 0, agents = 0;
   for (const auto& r : ranks) {
     const auto& m = r.metrics;
     g.timesteps_total += m.timesteps_total;
@@ -95,26 +105,23 @@ RankIteration merge_iterations(const std::vector<RankIteration>& ranks) {
     g.episodes_this_iter += m.episodes_this_iter;
     g.episodes_timed_out += m.episodes_timed_out;
     out.trained_steps += r.trained_steps;
-    add(g.episode_reward, m.episode_reward);
-    len_sum += m.episode_len_mean * static_cast<double>(m.episode_reward.count);
-    // Per-policy means weighted by the episodes of the rank's window (the best weight a rank
-    // reports; exact when each rank's episodes use every policy alike).
-    for (const auto& [k, v] : m.policy_reward_mean) {
-      const auto w = static_cast<double>(std::max<int64_t>(1, m.episode_reward.count));
-      policy_sum[k] += v * w;
-      policy_weight[k] += w;
-    }
+    out.bad_batches_skipped += r.bad_batches_skipped;
+    out.bad_sgd_steps_skipped += r.bad_sgd_steps_skipped;
+    for (const auto& e : m.new_episodes) window_.episode_finished(e);
     add(g.custom_metrics, m.custom_metrics);
     add(g.evaluation_reward, m.evaluation_reward);
     eval_len_sum += m.evaluation_len_mean * static_cast<double>(m.evaluation_reward.count);
     add(g.evaluation_custom_metrics, m.evaluation_custom_metrics);
-    batch_sum += m.mean_inference_batch;
+    agents += m.mean_inference_batch * static_cast<double>(m.inference_passes);
+    g.inference_passes += m.inference_passes;
   }
-  if (g.episode_reward.count) g.episode_len_mean = len_sum / static_cast<double>(g.episode_reward.count);
+  const auto w = window_.peek();
+  g.episode_reward = w.episode_reward;
+  g.episode_len_mean = w.episode_len_mean;
+  g.policy_reward_mean = w.policy_reward_mean;
   if (g.evaluation_reward.count)
     g.evaluation_len_mean = eval_len_sum / static_cast<double>(g.evaluation_reward.count);
-  for (const auto& [k, s] : policy_sum) g.policy_reward_mean[k] = s / policy_weight[k];
-  if (!ranks.empty()) g.mean_inference_batch = batch_sum / static_cast<double>(ranks.size());
+  if (g.inference_passes) g.mean_inference_batch = agents / static_cast<double>(g.inference_passes);
   return out;
 }
 

@@ -214,6 +214,10 @@ Learner::Trained Learner::train_taken(std::vector<std::vector<algo::Trajectory>>
       note_guard(*algorithm, stats);
       nlohmann::json s(stats);
       s["num_steps_trained"] = batch.count;
+      if (auto g = stats.find("group_rows"); g != stats.end()) {  // a replica group's
+        s["num_steps_trained"] = g->second;
+        s["num_steps_trained_this_replica"] = batch.count;  // the lag figures below are this replica's
+      }
       s["max_behaviour_lag"] = max_lag;   // weight versions between behaviour and training
       s["steps_behind_more_than_one"] = stale_steps;
       s["steps_collected_while_training"] = collected_while_training;
@@ -240,8 +244,8 @@ bool Learner::finish_iteration(const IterationMetrics& m, Trained trained, int64
   row["num_steps_trained_this_iter"] = trained.trained_steps;
   // Env steps served between taking these batches and publishing their weights.
   row["env_steps_while_training"] = steps_while_training;
-  row["num_bad_batches_skipped"] = ctx_.stats.bad_batches_skipped.load();
-  row["num_bad_sgd_steps_skipped"] = ctx_.stats.bad_sgd_steps_skipped.load();
+  row["num_bad_batches_skipped"] = trained.group_bad_batches.value_or(ctx_.stats.bad_batches_skipped.load());
+  row["num_bad_sgd_steps_skipped"] = trained.group_bad_sgd_steps.value_or(ctx_.stats.bad_sgd_steps_skipped.load());
   row["info"] = {{"learner", std::move(trained.learner)}};
   if (ctx_.group) row["group_size"] = ctx_.group->size();
   if (ctx_.league) add_league(row, /*judge=*/true);

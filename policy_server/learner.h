@@ -59,6 +59,8 @@ class Learner {
   bool trained() const { return trained_any_; }
   // The learner stopped the server because training kept failing (tandem-server exits 3).
   bool gave_up() const { return gave_up_; }
+  // The replica group broke and config group_on_failure is "exit" (tandem-server exits 4).
+  bool group_failed() const { return group_failed_; }
   static constexpr int kMaxConsecutiveFailures = 5;
 
  private:
@@ -71,6 +73,8 @@ class Learner {
     nlohmann::json learner = nlohmann::json::object();  // per policy: its TrainStats and lags
     int64_t trained_steps = 0;
     double learn_time = 0;
+    // Rank 0 of a group: the group's guard counts (else this server's RunStats).
+    std::optional<int64_t> group_bad_batches, group_bad_sgd_steps;
   };
   // Trains every policy p with train[p] on taken[p] (SampleBatch with GAE; in a group also an
   // empty one); a failure is logged and counted (in a group: rethrown).
@@ -98,6 +102,7 @@ class Learner {
   std::atomic<bool> stopping_{false};
   std::atomic<bool> trained_any_{false};
   std::atomic<bool> gave_up_{false};
+  std::atomic<bool> group_failed_{false};
   int consecutive_failures_ = 0;  // learner thread only
   std::mutex wake_mu_;
   std::condition_variable wake_;

@@ -82,6 +82,10 @@ int main(int argc, char** argv) {
     server.wait();
     spdlog::info("stopping");
     server.stop();
+    if (server.group_failed()) {
+      std::cerr << "tandem-server: stopped because its replica group broke (group_on_failure \"exit\"; see the log)\n";
+      return 4;
+    }
     if (server.failed()) {
       std::cerr << "tandem-server: stopped because training kept failing (see the log)\n";
       return 3;

@@ -35,6 +35,11 @@ algo::GroupConfig parse_group_config(const nlohmann::json& j) {
   if (j.contains("group_host")) g.host = get_key<std::string>(j, "group_host");
   if (j.contains("group_timeout_s")) g.timeout_s = get_key<double>(j, "group_timeout_s");
   if (j.contains("group_join_timeout_s")) g.join_timeout_s = get_key<double>(j, "group_join_timeout_s");
+  if (j.contains("group_on_failure")) {
+    const auto v = get_key<std::string>(j, "group_on_failure");
+    if (v != "serve" && v != "exit") bad("'group_on_failure' must be \"serve\" or \"exit\", got '" + v + "'");
+    g.exit_on_failure = v == "exit";
+  }
   if (g.size < 1 || g.size > 1024) bad("'group_size' must be in 1..1024, got " + std::to_string(g.size));
   if (g.rank < 0 || g.rank >= g.size)
     bad("'group_rank' must be in 0..group_size-1 (" + std::to_string(g.size - 1) + "), got " + std::to_string(g.rank));
@@ -55,6 +60,7 @@ void write_group_config(const algo::GroupConfig& g, nlohmann::json& j) {
   if (!g.host.empty()) j["group_host"] = g.host;
   j["group_timeout_s"] = g.timeout_s;
   j["group_join_timeout_s"] = g.join_timeout_s;
+  j["group_on_failure"] = g.exit_on_failure ? "exit" : "serve";
 }
 
 nlohmann::json group_fingerprint(const ServerConfig& c) {
@@ -122,10 +128,14 @@ std::unique_ptr<algo::ReplicaGroup> form_replica_group(ServerContext& ctx) {
     if (auto d = fingerprint_difference(root, theirs, 0, r); !d.empty())
       problem = "rank " + std::to_string(r) + "'s config differs from rank 0's: " + d;
   }
-  // Every rank has read every config before any leaves (rank 0 hosts the store).
+  // Every rank has read every config before any leaves. On a difference the others tell
+  // rank 0 that they are done with the store (their last request) before it goes with rank 0.
   group->barrier("config_checked");
   if (!problem.empty()) {
-    if (gc.rank == 0) ::usleep(300 * 1000);  // let the others read the barrier before the store goes
+    if (gc.rank != 0)
+      group->put("config_leaving/" + std::to_string(gc.rank), "1");
+    else
+      for (int r = 1; r < gc.size; ++r) group->get("config_leaving/" + std::to_string(r));
     bad("group: " + problem + " (every rank of a group must load the same config)");
   }
 
@@ -157,6 +167,14 @@ std::unique_ptr<algo::ReplicaGroup> form_replica_group(ServerContext& ctx) {
     if (auto* a = ctx.policies.algorithm(static_cast<int>(p)); a && c.is_trained(c.policies[p].policy_id))
       a->join_group(group.get());
   group->barrier("ready");
+  if (gc.rank == 0) {  // every rank has them: the weights leave the store
+    for (const auto& p : c.policies) group->erase("state/" + p.policy_id);
+    spdlog::warn(
+        "group: the store on port {} and Gloo's ports listen on every interface with no authentication "
+        "(c10d has none): anyone who reaches them can read messages or stall the group; firewall them to "
+        "the replicas' machines (docs/SECURITY.md)",
+        algo::parse_host_port(gc.master, "group_master").port);
+  }
   spdlog::info("group: rank {} of {} joined; weights version {} from rank 0", gc.rank, gc.size,
                ctx.policies.algorithm(0) ? ctx.policies.algorithm(0)->snapshot()->version() : -1);
   return group;

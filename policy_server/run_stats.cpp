@@ -20,6 +20,8 @@ void RunStats::episode_finished(EpisodeSummary s) {
     return;
   }
   if (!s.custom_metrics.empty()) iter_custom_.push_back(s);
+  iter_training_.push_back(s);
+  while (static_cast<int64_t>(iter_training_.size()) > window_) iter_training_.pop_front();
   recent_.push_back(std::move(s));
   while (static_cast<int64_t>(recent_.size()) > window_) recent_.pop_front();
 }
@@ -88,7 +90,10 @@ IterationMetrics RunStats::build(bool reset) {
   const int64_t passes = inference_passes_.load() - passes_at_take_;
   const int64_t agents = inference_agents_.load() - agents_at_take_;
   m.mean_inference_batch = passes ? static_cast<double>(agents) / static_cast<double>(passes) : 0.0;
+  m.inference_passes = passes;
   if (reset) {
+    m.new_episodes.assign(iter_training_.begin(), iter_training_.end());
+    iter_training_.clear();
     episodes_this_iter_ = 0;
     iter_custom_.clear();
     iter_eval_.clear();

@@ -36,6 +36,10 @@ struct IterationMetrics {
   double evaluation_len_mean = 0;
   std::map<std::string, Aggregate> evaluation_custom_metrics;  // of those evaluation episodes
   double mean_inference_batch = 0;   // agents per forward pass this iteration
+  int64_t inference_passes = 0;      // forward passes this iteration
+  // take_iteration only: the training episodes finished this iteration (the newest
+  // smoothing-window's worth), for a replica group's rank 0 (group_metrics.h).
+  std::vector<EpisodeSummary> new_episodes;
 };
 
 class RunStats {
@@ -92,6 +96,7 @@ class RunStats {
   int64_t episodes_total_ = 0;
   int64_t episodes_this_iter_ = 0;
   std::vector<EpisodeSummary> iter_custom_;     // this iteration's episodes with custom metrics
+  std::deque<EpisodeSummary> iter_training_;    // this iteration's training episodes (at most window_)
   std::vector<EpisodeSummary> iter_eval_;       // this iteration's evaluation episodes
   std::atomic<int64_t> inference_passes_{0}, inference_agents_{0};
   int64_t passes_at_take_ = 0, agents_at_take_ = 0;  // under mu_: the counters at the last take

@@ -37,6 +37,7 @@ class Server {
   const ServerConfig& config() const;
   std::string metrics_text() const;  // Prometheus exposition
   bool failed() const;               // stopped because training kept failing
+  bool group_failed() const;         // stopped because its replica group broke (group_on_failure "exit")
 
  private:
   void schedule_sweep();

@@ -165,7 +165,7 @@ ServerConfig parse_server_config(const nlohmann::json& j) {
               "keep_checkpoints_num", "report_interval_s", "output", "output_config", "output_max_file_size", "policies_to_train", "policy_order",
               "auth_token_file", "insecure_listen_any", "idle_timeout_s", "max_episodes_per_client",
               "tls_cert_file", "tls_key_file", "http_inference_paths", "league", "input", "input_config",
-              "group_rank", "group_size", "group_master", "group_host", "group_timeout_s", "group_join_timeout_s"});
+              "group_rank", "group_size", "group_master", "group_host", "group_timeout_s", "group_join_timeout_s", "group_on_failure"});
   ServerConfig c;
   if (j.contains("algorithm")) c.algorithm = get<std::string>(j, "algorithm", "");
   {

@@ -183,7 +183,14 @@ TEST_CASE("join refuses a bad group config and says why") {
   gc.rank = 1;  // a rank that waits for a master who never comes
   gc.master = "127.0.0.1:" + std::to_string(free_port());
   gc.join_timeout_s = 1;
-  CHECK_THROWS_WITH_AS(ReplicaGroup::join(gc), doctest::Contains("could not meet"), GroupError);
+  CHECK_THROWS_WITH_AS(ReplicaGroup::join(gc), doctest::Contains("could not reach rank 0's store"), GroupError);
+  gc.master = "nosuchhost.invalid:2000";  // refused at once, not after the join timeout
+  gc.join_timeout_s = 60;
+  const auto t0 = std::chrono::steady_clock::now();
+  CHECK_THROWS_WITH_AS(ReplicaGroup::join(gc), doctest::Contains("cannot resolve the master host"), GroupError);
+  CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(20));
+  gc.master = "[::1]:2000";
+  CHECK_THROWS_WITH_AS(ReplicaGroup::join(gc), doctest::Contains("IPv6"), std::invalid_argument);
   CHECK_THROWS_WITH_AS(make_algorithm("marwil", spec("{}"), 1)->join_group(nullptr),
                        doctest::Contains("cannot train in a replica group"), std::invalid_argument);
 }

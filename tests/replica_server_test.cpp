@@ -216,3 +216,17 @@ TEST_CASE("a replica that dies: the others stop training, say so, and keep servi
     CHECK(g[alive].stop(30) == 0);
   }
 }
+
+TEST_CASE("group_on_failure \"exit\": the survivors exit (code 4) for a supervisor to restart the group") {
+  Group g("replica_death_exit", 3, [](int, nlohmann::json& j) { j["group_on_failure"] = "exit"; });
+  g.await();
+  play(g[0], 4);
+  play(g[1], 4);
+  play(g[2], 4);
+  all_reach_iteration(g, 1);
+  ::kill(g[2].pid(), SIGKILL);
+  for (int r = 0; r < 2; ++r) {
+    CHECK_MESSAGE(g[r].wait_exit(20) == 4, "rank " << r);
+    CHECK(test::file_tail(g[r].stderr_path()).find("its replica group broke") != std::string::npos);
+  }
+}

@@ -60,6 +60,8 @@ HostPort parse_host_port(const std::string& s, const std::string& what) {
     throw std::invalid_argument(what + " must be HOST:PORT, got '" + s + "'");
   HostPort hp;
   hp.host = s.substr(0, colon);
+  if (hp.host.front() == '[' || hp.host.find(':') != std::string::npos)
+    throw std::invalid_argument(what + ": IPv6 addresses are not supported, use an IPv4 address or a host name: '" + s + "'");
   int port = 0;
   try {
     size_t used = 0;
@@ -90,6 +92,8 @@ std::unique_ptr<ReplicaGroup> ReplicaGroup::join(const GroupConfig& config) {
     throw std::invalid_argument("group: group_rank " + std::to_string(config.rank) + " is outside 0.." +
                                 std::to_string(config.size - 1));
   const HostPort master = parse_host_port(config.master, "group_master");
+  // Resolved first: a wrong host fails now, not after the whole join timeout.
+  const std::string host = config.host.empty() ? route_address(master.host, master.port) : config.host;
   auto impl = std::make_unique<Impl>();
   impl->config = config;
   try {
@@ -102,13 +106,15 @@ std::unique_ptr<ReplicaGroup> ReplicaGroup::join(const GroupConfig& config) {
     impl->store = c10::make_intrusive<c10d::TCPStore>(master.host, o);
     impl->store->setTimeout(ms(config.timeout_s));
   } catch (const std::exception& e) {
-    throw GroupError("group: rank " + std::to_string(config.rank) + " could not meet the other " +
-                     std::to_string(config.size - 1) + " rank(s) at the store " + config.master + " within " +
-                     std::to_string(static_cast<int>(config.join_timeout_s)) + " s (group_join_timeout_s): " +
-                     what_of(e));
+    const std::string t = std::to_string(static_cast<int>(config.join_timeout_s));
+    throw GroupError(config.rank == 0
+                         ? "group: rank 0 could not open the store on port " + std::to_string(master.port) +
+                               " (in use?) or the other " + std::to_string(config.size - 1) +
+                               " rank(s) did not connect to it within " + t + " s (group_join_timeout_s): " + what_of(e)
+                         : "group: rank " + std::to_string(config.rank) + " could not reach rank 0's store at " +
+                               config.master + " within " + t + " s (group_join_timeout_s): " + what_of(e));
   }
   try {
-    const std::string host = config.host.empty() ? route_address(master.host, master.port) : config.host;
     auto opts = c10d::ProcessGroupGloo::Options::create(ms(config.timeout_s));
     opts->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname(host));
     // The Gloo rendezvous waits for every rank under the store timeout: the join timeout here.
@@ -118,8 +124,9 @@ std::unique_ptr<ReplicaGroup> ReplicaGroup::join(const GroupConfig& config) {
   } catch (const GroupError&) {
     throw;
   } catch (const std::exception& e) {
-    throw GroupError("group: rank " + std::to_string(config.rank) + " could not connect to the other ranks: " +
-                     what_of(e));
+    throw GroupError("group: rank " + std::to_string(config.rank) + " could not connect to the other ranks' Gloo (" +
+                     host + ", group_host) within " + std::to_string(static_cast<int>(config.join_timeout_s)) +
+                     " s (group_join_timeout_s): " + what_of(e));
   }
   return std::unique_ptr<ReplicaGroup>(new ReplicaGroup(std::move(impl)));
 }
