@@ -79,7 +79,7 @@ print(f"{replicas} replica(s) x {threads} simulator thread(s) x {envs} envs: {le
       f"{last['timesteps_total'] / wall:.0f} env steps/s over the group")
 hit = next((r for r in rows if (r.get("episode_reward_mean") or 0) >= 475), None)
 if hit:
-    print(f"mean return (about the last 100 episodes of the group) >= 475 at {hit['timesteps_total']} env steps, "
+    print(f"mean return (the last 100 episodes of the group) >= 475 at {hit['timesteps_total']} env steps, "
           f"{hit['time_total_s']:.1f} s (iteration {hit['training_iteration']})")
 else:
     print(f"did not reach 475: final episode_reward_mean {last['episode_reward_mean']}")
