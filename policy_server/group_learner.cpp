@@ -56,6 +56,7 @@ void Learner::group_loop() {
   bool done = false;  // rank 0: a stop criterion was met
   GroupRows rows(ctx_.config.metrics_num_episodes_for_smoothing);  // rank 0
   std::vector<int64_t> pending(np, 0);
+  std::string row_key;  // this iteration's row key while one is under way (ranks > 0 report failures there)
   auto last_tick = std::chrono::steady_clock::now();
   try {
     for (;;) {
@@ -92,6 +93,7 @@ void Learner::group_loop() {
       for (size_t p = 0; p < np; ++p) any |= (train[p] = tick[p] >= static_cast<double>(need[p]) ? 1 : 0) != 0;
       if (!any) continue;
       const auto group_steps = static_cast<int64_t>(tick[np]);
+      row_key = "row/" + std::to_string(ctx_.training_iteration.load() + 1) + "/";
       std::vector<std::vector<core::FragmentOrigin>> origins;
       auto taken = ctx_.samples.take(train, &origins);
       const int64_t steps_at_take = ctx_.stats.timesteps_total();
@@ -104,9 +106,10 @@ void Learner::group_loop() {
           mine.weights_checksums[policies[p].policy_id] = core::weights_checksum(*a->snapshot()->weights());
 
       // --- The row: rank 0 writes the group's.
-      const std::string key = "row/" + std::to_string(ctx_.training_iteration.load() + 1) + "/";
+      const std::string key = row_key;
       if (rank != 0) {
         g.put(key + std::to_string(rank), share_iteration(mine).dump());
+        row_key.clear();
         finish_iteration(mine.metrics, std::move(trained), steps_while_training);  // this replica's /metrics
         continue;
       }
@@ -116,6 +119,8 @@ void Learner::group_loop() {
           all.push_back(read_iteration(nlohmann::json::parse(g.get(key + std::to_string(r)))));
         } catch (const nlohmann::json::exception& e) {
           throw algo::GroupError("group: rank " + std::to_string(r) + " sent an unreadable result: " + e.what());
+        } catch (const std::runtime_error& e) {
+          throw algo::GroupError("group: rank " + std::to_string(r) + ": " + e.what());
         }
         g.erase(key + std::to_string(r));
         // The weights must be the same bits everywhere (a different build or CPU could round
@@ -137,7 +142,14 @@ void Learner::group_loop() {
     }
   } catch (const std::exception& e) {
     // GroupError: a rank is gone. Anything else: this rank failed inside the lockstep, and the
-    // others wait for it in a collective: close the connections so that they know at once.
+    // others wait for it in a collective (closing the connections tells them at once) or,
+    // rank 0, for this rank's row in the store (the failure goes there).
+    if (rank != 0 && !row_key.empty() && !g.broken()) {
+      try {
+        g.put(row_key + std::to_string(rank), nlohmann::json{{"failed", e.what()}}.dump());
+      } catch (const std::exception&) {  // the store is gone too
+      }
+    }
     g.abort();
     ctx_.group_broken = true;
     ctx_.samples.release();

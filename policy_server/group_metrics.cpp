@@ -1,16 +1,21 @@
 #include "policy_server/group_metrics.h"
 
 #include <algorithm>
+#include <limits>
 
 namespace tandem::server {
 
 namespace {
 nlohmann::json agg_json(const Aggregate& a) { return {a.mean, a.min, a.max, a.count}; }
+// A non-finite value (a client's huge custom metrics can sum to inf) travels as JSON null.
+double num(const nlohmann::json& j) {
+  return j.is_null() ? std::numeric_limits<double>::quiet_NaN() : j.get<double>();
+}
 Aggregate agg_read(const nlohmann::json& j) {
   Aggregate a;
-  a.mean = j.at(0).get<double>();
-  a.min = j.at(1).get<double>();
-  a.max = j.at(2).get<double>();
+  a.mean = num(j.at(0));
+  a.min = num(j.at(1));
+  a.max = num(j.at(2));
   a.count = j.at(3).get<int64_t>();
   return a;
 }
@@ -67,6 +72,7 @@ nlohmann::json share_iteration(const RankIteration& it) {
 
 RankIteration read_iteration(const nlohmann::json& j) {
   RankIteration it;
+  if (j.contains("failed")) throw std::runtime_error("it failed: " + j.at("failed").dump());
   auto& m = it.metrics;
   m.timesteps_total = j.at("timesteps_total").get<int64_t>();
   m.agent_timesteps_total = j.at("agent_timesteps_total").get<int64_t>();
@@ -82,9 +88,9 @@ RankIteration read_iteration(const nlohmann::json& j) {
   }
   m.custom_metrics = aggs_read(j.at("custom_metrics"));
   m.evaluation_reward = agg_read(j.at("evaluation_reward"));
-  m.evaluation_len_mean = j.at("evaluation_len_mean").get<double>();
+  m.evaluation_len_mean = num(j.at("evaluation_len_mean"));
   m.evaluation_custom_metrics = aggs_read(j.at("evaluation_custom_metrics"));
-  m.mean_inference_batch = j.at("mean_inference_batch").get<double>();
+  m.mean_inference_batch = num(j.at("mean_inference_batch"));
   m.inference_passes = j.at("inference_passes").get<int64_t>();
   it.trained_steps = j.at("trained_steps").get<int64_t>();
   it.bad_batches_skipped = j.at("bad_batches_skipped").get<int64_t>();
@@ -97,6 +103,22 @@ RankIteration GroupRows::merge(const std::vector<RankIteration>& ranks) {
   RankIteration out;
   auto& g = out.metrics;
   double eval_len_sum = 0, agents = 0;
+  // The ranks' new episodes into the window in time order as far as known: episode i of a
+  // rank's n at (i + 1) / n of the iteration, so that when they are more than the window
+  // holds, the newest of every rank stay (not the last rank's only).
+  struct Timed {
+    double at;
+    const EpisodeSummary* e;
+  };
+  std::vector<Timed> timed;
+  for (const auto& r : ranks)
+    for (size_t i = 0; i < r.metrics.new_episodes.size(); ++i)
+      timed.push_back({static_cast<double>(i + 1) / static_cast<double>(r.metrics.new_episodes.size()),
+                       &r.metrics.new_episodes[i]});
+  std::stable_sort(timed.begin(), timed.end(), [](const Timed& a, const Timed& b) { return a.at < b.at; });
+  for (const auto& t : timed) window_.episode_finished(*t.e);
+  // Skipped or rolled-back SGD steps are group decisions that every rank counted: rank 0's.
+  if (!ranks.empty()) out.bad_sgd_steps_skipped = ranks.front().bad_sgd_steps_skipped;
   for (const auto& r : ranks) {
     const auto& m = r.metrics;
     g.timesteps_total += m.timesteps_total;
@@ -106,8 +128,6 @@ RankIteration GroupRows::merge(const std::vector<RankIteration>& ranks) {
     g.episodes_timed_out += m.episodes_timed_out;
     out.trained_steps += r.trained_steps;
     out.bad_batches_skipped += r.bad_batches_skipped;
-    out.bad_sgd_steps_skipped += r.bad_sgd_steps_skipped;
-    for (const auto& e : m.new_episodes) window_.episode_finished(e);
     add(g.custom_metrics, m.custom_metrics);
     add(g.evaluation_reward, m.evaluation_reward);
     eval_len_sum += m.evaluation_len_mean * static_cast<double>(m.evaluation_reward.count);

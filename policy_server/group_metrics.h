@@ -24,16 +24,18 @@ struct RankIteration {
 };
 
 nlohmann::json share_iteration(const RankIteration& it);
-// Throws nlohmann::json::exception on a malformed message (a rank of another version).
+// Throws nlohmann::json::exception on a malformed message (a rank of another version), and
+// std::runtime_error for a rank's "failed" message (group_learner.cpp).
 RankIteration read_iteration(const nlohmann::json& j);
 
 // Rank 0's view of the group over the iterations. Learner thread only.
 class GroupRows {
  public:
   explicit GroupRows(int64_t smoothing_window) : window_(smoothing_window) {}
-  // The group's iteration from every rank's part: counters, trained steps and guard counts
-  // summed; episode reward / length / per-policy means over the group's window (every rank's
-  // new episodes added to it); custom and evaluation metrics of this iteration over every
+  // The group's iteration from every rank's part: counters, trained steps and skipped batches
+  // summed (skipped SGD steps: rank 0's, a group decision every rank counts); episode reward /
+  // length / per-policy means over the group's window (every rank's new episodes added to it,
+  // interleaved by their place in the rank's iteration); custom and evaluation metrics of this iteration over every
   // rank's episodes (means weighted by the episodes behind them, min of mins, max of maxes);
   // agents per forward pass weighted by passes.
   RankIteration merge(const std::vector<RankIteration>& ranks);

@@ -76,7 +76,7 @@ std::string Server::metrics_text() const {
     const auto t = ctx_->group->times();
     e.one("tandem_group_size", "gauge", "Replicas in this server's group", ctx_->group->size());
     e.one("tandem_group_rank", "gauge", "This replica's rank in its group", ctx_->group->rank());
-    e.one("tandem_group_broken", "gauge", "1: the group lost a rank; this replica serves and no longer trains",
+    e.one("tandem_group_broken", "gauge", "1: the group broke (a rank gone or stopped, or weights that differ); this replica no longer trains",
           ctx_->group_broken.load() ? 1.0 : 0.0);
     e.one("tandem_group_allreduces_total", "counter", "All-reduces this replica took part in",
           static_cast<double>(t.allreduces));

@@ -20,8 +20,10 @@ void RunStats::episode_finished(EpisodeSummary s) {
     return;
   }
   if (!s.custom_metrics.empty()) iter_custom_.push_back(s);
-  iter_training_.push_back(s);
-  while (static_cast<int64_t>(iter_training_.size()) > window_) iter_training_.pop_front();
+  if (keep_new_) {
+    iter_training_.push_back(s);
+    while (static_cast<int64_t>(iter_training_.size()) > window_) iter_training_.pop_front();
+  }
   recent_.push_back(std::move(s));
   while (static_cast<int64_t>(recent_.size()) > window_) recent_.pop_front();
 }

@@ -54,6 +54,9 @@ class RunStats {
   void episode_finished(EpisodeSummary s);
   void episode_timed_out() { timed_out_.fetch_add(1, std::memory_order_relaxed); }
 
+  // Setup only: keep each iteration's training episodes for take_iteration's new_episodes (a
+  // replica group's rank 0 needs every rank's; a lone server does not copy them).
+  void keep_new_episodes(bool on) { keep_new_ = on; }
   // Metrics since the previous call (per-iteration parts reset).
   IterationMetrics take_iteration();
   // The current view without resetting anything (for /metrics).
@@ -90,6 +93,7 @@ class RunStats {
   IterationMetrics build(bool reset_iteration);
 
   const int64_t window_;
+  bool keep_new_ = false;
   std::atomic<int64_t> env_steps_{0}, agent_steps_{0}, timed_out_{0};
   mutable std::mutex mu_;
   std::deque<EpisodeSummary> recent_;           // last `window_` training-mode episodes

@@ -88,7 +88,10 @@ Server::Server(ServerConfig cfg) : ioc_(std::make_unique<boost::asio::io_context
   if (!c.restore.empty() && c.group.rank == 0) restore_checkpoint(*ctx_, c.restore);
   if (!c.restore.empty() && c.group.rank != 0)
     spdlog::info("group: rank {} ignores --restore: rank 0 restores and sends its state to the group", c.group.rank);
-  if (c.group.active()) ctx_->group = form_replica_group(*ctx_);
+  if (c.group.active()) {
+    ctx_->group = form_replica_group(*ctx_);
+    ctx_->stats.keep_new_episodes(true);
+  }
   for (size_t i = 0; i < c.policies.size(); ++i) {
     if (c.is_trained(c.policies[i].policy_id)) continue;
     const int p = static_cast<int>(i);

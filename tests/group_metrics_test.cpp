@@ -3,6 +3,9 @@
 // one server's would), per-iteration metrics weighted, and the message round trip.
 #include <doctest/doctest.h>
 
+#include <cmath>
+#include <limits>
+
 #include "policy_server/group_metrics.h"
 
 using namespace tandem::server;
@@ -42,7 +45,7 @@ TEST_CASE("the group's window holds its newest episodes: an idle replica's old o
   CHECK(g.metrics.episode_reward.min == 26);
   CHECK(g.metrics.mean_inference_batch == doctest::Approx((10 * 8.0 + 30 * 2.0) / 40));  // per pass
   CHECK(g.bad_batches_skipped == 2);
-  CHECK(g.bad_sgd_steps_skipped == 4);
+  CHECK(g.bad_sgd_steps_skipped == 2);  // a group decision each rank counted: not summed
   CHECK(g.trained_steps == 2300);
   // Rank 0 alone goes on; rank 1 adds nothing new (its counters stay).
   for (int i = 0; i < 10; ++i) g = rows.merge({part(2000 + 1000 * i, 10, 500, 10, 8), part(1300, 0, 0, 0, 0)});
@@ -66,4 +69,21 @@ TEST_CASE("a rank's part survives its trip through the store") {
   CHECK(back.weights_checksums.at("p") == 42);
   CHECK(back.bad_sgd_steps_skipped == 2);
   CHECK_THROWS_AS(read_iteration(nlohmann::json::parse(R"({"timesteps_total": "x"})")), nlohmann::json::exception);
+}
+
+TEST_CASE("more new episodes than the window: the newest of every rank stay, not the last rank's only") {
+  GroupRows rows(100);
+  const auto g = rows.merge({part(1000, 150, 10, 1, 1), part(1000, 150, 30, 1, 1)});
+  CHECK(g.metrics.episode_reward.count == 100);
+  CHECK(g.metrics.episode_reward.mean == doctest::Approx(20).epsilon(0.02));  // half of each
+}
+
+TEST_CASE("a huge custom metric (inf once aggregated) travels as null and does not break the row") {
+  auto it = part(10, 1, 1, 1, 1);
+  it.metrics.custom_metrics["huge"] = {std::numeric_limits<double>::infinity(), 1e308,
+                                       std::numeric_limits<double>::infinity(), 2};
+  const auto back = read_iteration(nlohmann::json::parse(share_iteration(it).dump()));
+  CHECK(std::isnan(back.metrics.custom_metrics.at("huge").mean));
+  CHECK(back.metrics.custom_metrics.at("huge").min == 1e308);
+  CHECK_THROWS_WITH_AS(read_iteration(nlohmann::json{{"failed", "boom"}}), doctest::Contains("boom"), std::runtime_error);
 }
