@@ -27,10 +27,10 @@
 namespace tandem::algo {
 namespace {
 
-class Crr final : public TorchAlgorithm {
+class Crr final : public OfflineTorchAlgorithm {
  public:
   Crr(const PolicySpec& spec, uint64_t seed)
-      : TorchAlgorithm("crr", spec, seed),
+      : OfflineTorchAlgorithm("crr", spec, seed),
         critic_(spec, seed + 101),
         target_critic_(spec, seed + 101),
         target_actor_(clone_model(spec, model_)),
@@ -43,10 +43,6 @@ class Crr final : public TorchAlgorithm {
     high_ = as.high.empty() ? torch::full({d}, 1e30f) : torch::tensor(as.high);
   }
 
-  TrainStats train(const SampleBatch&, int64_t) override {
-    throw std::invalid_argument("crr trains from offline data only: set the server's 'input' (docs/OFFLINE.md)");
-  }
-  bool trains_offline() const override { return true; }
 
   TrainStats train_offline(const core::OfflineBatch& rows, int64_t timesteps_total) override {
     const AlgoConfig& c = spec_.config;

@@ -20,15 +20,11 @@
 namespace tandem::algo {
 namespace {
 
-class Marwil final : public TorchAlgorithm {
+class Marwil final : public OfflineTorchAlgorithm {
  public:
   Marwil(const PolicySpec& spec, uint64_t seed)
-      : TorchAlgorithm("marwil", spec, seed), ma_sqd_adv_norm_(spec.config.moving_average_sqd_adv_norm_start) {}
+      : OfflineTorchAlgorithm("marwil", spec, seed), ma_sqd_adv_norm_(spec.config.moving_average_sqd_adv_norm_start) {}
 
-  TrainStats train(const SampleBatch&, int64_t) override {
-    throw std::invalid_argument("marwil trains from offline data only: set the server's 'input' (docs/OFFLINE.md)");
-  }
-  bool trains_offline() const override { return true; }
 
   TrainStats train_offline(const core::OfflineBatch& rows, int64_t timesteps_total) override {
     const AlgoConfig& c = spec_.config;
@@ -152,12 +148,10 @@ class Marwil final : public TorchAlgorithm {
   }
 
   void save_state(torch::serialize::OutputArchive& a) const override {
-    a.write("marwil_moving_average_sqd_adv_norm", torch::tensor(ma_sqd_adv_norm_, torch::kFloat64));
+    write_scalar(a, "marwil_moving_average_sqd_adv_norm", ma_sqd_adv_norm_);
   }
   void load_state(torch::serialize::InputArchive& a) override {
-    torch::Tensor t;
-    a.read("marwil_moving_average_sqd_adv_norm", t);
-    ma_sqd_adv_norm_ = t.item<double>();
+    ma_sqd_adv_norm_ = read_scalar(a, "marwil_moving_average_sqd_adv_norm");
   }
 
   double ma_sqd_adv_norm_;  // moving average of the squared advantage norm

@@ -184,14 +184,8 @@ class Ppo final : public TorchAlgorithm {
   }
 
  private:
-  void save_state(torch::serialize::OutputArchive& a) const override {
-    a.write("ppo_kl_coeff", torch::tensor(kl_coeff_, torch::kFloat64));
-  }
-  void load_state(torch::serialize::InputArchive& a) override {
-    torch::Tensor t;
-    a.read("ppo_kl_coeff", t);
-    kl_coeff_ = t.item<double>();
-  }
+  void save_state(torch::serialize::OutputArchive& a) const override { write_scalar(a, "ppo_kl_coeff", kl_coeff_); }
+  void load_state(torch::serialize::InputArchive& a) override { kl_coeff_ = read_scalar(a, "ppo_kl_coeff"); }
 
   double kl_coeff_;  // adaptive KL penalty coefficient
   std::unique_ptr<FusedPpo> fused_;  // the hand-written loss and gradient, when it applies

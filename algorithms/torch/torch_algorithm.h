@@ -9,6 +9,7 @@
 #include <mutex>
 #include <optional>
 #include <random>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -107,6 +108,15 @@ class TorchAlgorithm : public Algorithm {
   // Algorithm-specific state in checkpoints (PPO: kl_coeff).
   virtual void save_state(torch::serialize::OutputArchive&) const {}
   virtual void load_state(torch::serialize::InputArchive&) {}
+  // One double of that state under `key` (PPO's kl_coeff, MARWIL's moving average).
+  static void write_scalar(torch::serialize::OutputArchive& a, const char* key, double v) {
+    a.write(key, torch::tensor(v, torch::kFloat64));
+  }
+  static double read_scalar(torch::serialize::InputArchive& a, const char* key) {
+    torch::Tensor t;
+    a.read(key, t);
+    return t.item<double>();
+  }
 
   const std::string name_;
   const PolicySpec spec_;
@@ -123,6 +133,17 @@ class TorchAlgorithm : public Algorithm {
   void publish_locked_copy();
   mutable std::mutex snapshot_mu_;
   std::shared_ptr<const InferenceModel> snapshot_;
+};
+
+// An algorithm that trains from offline rows only (MARWIL, CRR; config `input`): online
+// train() refuses.
+class OfflineTorchAlgorithm : public TorchAlgorithm {
+ public:
+  using TorchAlgorithm::TorchAlgorithm;
+  TrainStats train(const SampleBatch&, int64_t) override {
+    throw std::invalid_argument(name_ + " trains from offline data only: set the server's 'input' (docs/OFFLINE.md)");
+  }
+  bool trains_offline() const override { return true; }
 };
 
 }  // namespace tandem::algo
