@@ -41,13 +41,14 @@ double GameTally::win_rate() const {
 LeagueConfig LeagueConfig::from_json(const nlohmann::json& j, const std::function<bool(const std::string&)>& hosted,
                                      const std::function<bool(const std::string&)>& scripted) {
   static const std::set<std::string> known = {"main_policy", "seats", "opponents", "evaluation_opponents",
-                                              "win_rate_threshold", "max_opponents", "min_games"};
+                                              "win_rate_threshold", "max_opponents", "min_games",
+                                              "opponent_weights", "snapshot_weight"};
   if (!j.is_object()) bad("'league' must be a JSON object");
   for (const auto& [k, v] : j.items())
     if (!known.count(k))
       bad("unknown key 'league." + k +
-          "' (known: evaluation_opponents, main_policy, max_opponents, min_games, opponents, seats, "
-          "win_rate_threshold)");
+          "' (known: evaluation_opponents, main_policy, max_opponents, min_games, opponent_weights, "
+          "opponents, seats, snapshot_weight, win_rate_threshold)");
   LeagueConfig c;
   try {
     if (j.contains("main_policy")) c.main_policy = j.at("main_policy").get<std::string>();
@@ -82,6 +83,26 @@ LeagueConfig LeagueConfig::from_json(const nlohmann::json& j, const std::functio
     bad("'league.max_opponents' must be above the number of opponents (" + std::to_string(c.opponents.size()) +
         ", room for snapshots) and at most 64");
   if (c.min_games < 1 || c.min_games > 1000000) bad("'league.min_games' must be in 1..1000000");
+  auto weight = [](const nlohmann::json& v, const std::string& key) {
+    if (!v.is_number()) bad("'league." + key + "' must be a number in [0, 1000]");
+    const double w = v.get<double>();
+    if (!(w >= 0.0 && w <= 1000.0)) bad("'league." + key + "' must be a number in [0, 1000]");
+    return w;
+  };
+  if (j.contains("snapshot_weight")) c.snapshot_weight = weight(j.at("snapshot_weight"), "snapshot_weight");
+  double configured_total = static_cast<double>(c.opponents.size());  // each weighs 1 unless named
+  if (j.contains("opponent_weights")) {
+    const auto& w = j.at("opponent_weights");
+    if (!w.is_object()) bad("'league.opponent_weights' must be an object: opponent policy -> weight");
+    for (const auto& [id, v] : w.items()) {
+      if (std::find(c.opponents.begin(), c.opponents.end(), id) == c.opponents.end())
+        bad("'league.opponent_weights' names '" + id + "', which is not in 'league.opponents'");
+      c.opponent_weights[id] = weight(v, "opponent_weights." + id);
+      configured_total += c.opponent_weights[id] - 1.0;
+    }
+  }
+  if (!(configured_total > 0.0))
+    bad("'league.opponent_weights' leaves no configured opponent to draw (every weight is 0)");
   return c;
 }
 
@@ -89,7 +110,8 @@ nlohmann::json LeagueConfig::to_json() const {
   return {{"main_policy", main_policy},        {"seats", seats},
           {"opponents", opponents},            {"evaluation_opponents", evaluation_opponents},
           {"win_rate_threshold", win_rate_threshold}, {"max_opponents", max_opponents},
-          {"min_games", min_games}};
+          {"min_games", min_games}, {"opponent_weights", opponent_weights},
+          {"snapshot_weight", snapshot_weight}};
 }
 
 nlohmann::json league_json(const LeagueIteration& it) {
@@ -133,12 +155,20 @@ Seating League::seat(bool evaluation) {
     opponent_policy = config_.evaluation_opponents[(g / n_seats) % config_.evaluation_opponents.size()];
   } else {
     s.main_seat = config_.seats[std::uniform_int_distribution<size_t>(0, n_seats - 1)(rng_)];
-    opponent_policy = members_[std::uniform_int_distribution<size_t>(0, members_.size() - 1)(rng_)].policy;
+    std::vector<double> weights;
+    for (const auto& m : members_) weights.push_back(weight_of(m));
+    opponent_policy = members_[std::discrete_distribution<size_t>(weights.begin(), weights.end())(rng_)].policy;
   }
   s.opponent = opponent_policy;
   for (const auto& seat : config_.seats)
     s.policy_of_seat[seat] = seat == s.main_seat ? config_.main_policy : opponent_policy;
   return s;
+}
+
+double League::weight_of(const Member& m) const {
+  if (m.slot >= 0) return config_.snapshot_weight;
+  auto w = config_.opponent_weights.find(m.policy);
+  return w != config_.opponent_weights.end() ? w->second : 1.0;
 }
 
 void League::record(const Seating& seating, const std::map<std::string, double>& returns) {

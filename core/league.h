@@ -1,13 +1,14 @@
 #pragma once
 // The self-play league (issue 14), as the reference's SelfPlayCallback runs it in RLlib: one
 // trained main policy; in every episode it takes a random seat and the other seats play one
-// opponent drawn uniformly from the league (the configured opponents, scripted or frozen, and
-// frozen snapshots of the main policy). After each training iteration the main policy's win
+// opponent drawn from the league (the configured opponents, scripted or frozen, and frozen
+// snapshots of the main policy; uniformly unless `opponent_weights` / `snapshot_weight` say
+// otherwise). After each training iteration the main policy's win
 // rate over that iteration's games decides whether a new snapshot joins.
 //
 // Data flow (the server's request handler and learner call it; nothing here knows torch or
 // the network):
-//   StartEpisode -> seat(evaluation)    training games: a random seat, a random member;
+//   StartEpisode -> seat(evaluation)    training games: a random seat, a member drawn by weight;
 //                                       evaluation (explore=false) games: round robin over
 //                                       evaluation_opponents x seats (equal games per pair)
 //   EndEpisode   -> record(seating, returns)   win, draw or loss of the main policy
@@ -41,6 +42,11 @@ struct LeagueConfig {
   double win_rate_threshold = 0.85;              // a snapshot joins when an iteration's win rate is above it
   int64_t max_opponents = 10;                    // members at most, snapshots included
   int64_t min_games = 20;                        // games an iteration needs before its win rate counts
+  // Training games draw the member opposite with these relative weights: a configured
+  // opponent's own (default 1), every snapshot `snapshot_weight` (default 1). A weight of 0
+  // keeps a member out of training games (it still plays evaluation games).
+  std::map<std::string, double> opponent_weights;
+  double snapshot_weight = 1.0;
 
   int num_slots() const { return static_cast<int>(max_opponents) - static_cast<int>(opponents.size()); }
   std::string slot_policy(int slot) const { return main_policy + "_slot" + std::to_string(slot + 1); }
@@ -113,6 +119,7 @@ class League {
     std::string policy;  // the policy that plays it
     int slot = -1;       // snapshot slot (-1: a configured opponent)
   };
+  double weight_of(const Member& m) const;
   LeagueIteration view_locked() const;
 
   const LeagueConfig config_;

@@ -80,6 +80,13 @@ TEST_CASE("league config: defaults, slots and every refused value") {
   refused("min_games", 0, "min_games");
   refused("min_games", "ten", "whole numbers");
   refused("extra", 1, "unknown key 'league.extra'");
+  refused("opponent_weights", {{"ghost", 2}}, "not in 'league.opponents'");
+  refused("opponent_weights", {{"random", -1}}, "[0, 1000]");
+  refused("opponent_weights", {{"random", 1e9}}, "[0, 1000]");
+  refused("opponent_weights", {{"random", "2"}}, "[0, 1000]");
+  refused("opponent_weights", {{"random", 0}, {"linear", 0}}, "no configured opponent");
+  refused("opponent_weights", nlohmann::json::array({2, 1}), "must be an object");
+  refused("snapshot_weight", -0.5, "[0, 1000]");
 }
 
 TEST_CASE("league seating: training games draw seats and members uniformly") {
@@ -99,6 +106,34 @@ TEST_CASE("league seating: training games draw seats and members uniformly") {
   CHECK(opponents.size() == 2);
   for (const auto& [k, n] : seats) CHECK(std::abs(n - 2000) < 200);
   for (const auto& [k, n] : opponents) CHECK(std::abs(n - 2000) < 200);
+}
+
+TEST_CASE("league seating: opponent_weights and snapshot_weight set how often each member plays") {
+  auto j = base();
+  j["opponent_weights"] = {{"random", 3}, {"linear", 0}};
+  j["snapshot_weight"] = 2;
+  j["win_rate_threshold"] = 0.0;
+  j["min_games"] = 1;
+  const auto c = parse(j);
+  CHECK(parse(c.to_json()).to_json() == c.to_json());
+  League league(c, 11);
+  std::map<std::string, int> opponents;
+  for (int g = 0; g < 4000; ++g) ++opponents[league.seat(false).opponent];
+  CHECK(opponents.size() == 1);  // linear weighs 0: never drawn for training
+  CHECK(opponents["random"] == 4000);
+  // linear still plays its evaluation games.
+  std::set<std::string> eval;
+  for (int g = 0; g < 4; ++g) eval.insert(league.seat(true).opponent);
+  CHECK(eval == std::set<std::string>{"random", "linear"});
+  // One snapshot (weight 2) beside random (weight 3): 2/5 of the games.
+  play(league, 10, 10);
+  const auto it = league.end_iteration(true, [](int) {});
+  REQUIRE(it.added);
+  opponents.clear();
+  for (int g = 0; g < 10000; ++g) ++opponents[league.seat(false).opponent];
+  CHECK(opponents.size() == 2);
+  CHECK(std::abs(opponents["learned_slot1"] - 4000) < 300);
+  CHECK(std::abs(opponents["random"] - 6000) < 300);
 }
 
 TEST_CASE("league seating: evaluation games are an exact round robin of opponents and seats") {
