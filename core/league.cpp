@@ -90,7 +90,6 @@ LeagueConfig LeagueConfig::from_json(const nlohmann::json& j, const std::functio
     return w;
   };
   if (j.contains("snapshot_weight")) c.snapshot_weight = weight(j.at("snapshot_weight"), "snapshot_weight");
-  double configured_total = static_cast<double>(c.opponents.size());  // each weighs 1 unless named
   if (j.contains("opponent_weights")) {
     const auto& w = j.at("opponent_weights");
     if (!w.is_object()) bad("'league.opponent_weights' must be an object: opponent policy -> weight");
@@ -98,10 +97,13 @@ LeagueConfig LeagueConfig::from_json(const nlohmann::json& j, const std::functio
       if (std::find(c.opponents.begin(), c.opponents.end(), id) == c.opponents.end())
         bad("'league.opponent_weights' names '" + id + "', which is not in 'league.opponents'");
       c.opponent_weights[id] = weight(v, "opponent_weights." + id);
-      configured_total += c.opponent_weights[id] - 1.0;
     }
   }
-  if (!(configured_total > 0.0))
+  // Snapshots come and go: a configured opponent must always be there to draw.
+  if (std::none_of(c.opponents.begin(), c.opponents.end(), [&](const std::string& o) {
+        auto w = c.opponent_weights.find(o);
+        return w == c.opponent_weights.end() || w->second > 0.0;
+      }))
     bad("'league.opponent_weights' leaves no configured opponent to draw (every weight is 0)");
   return c;
 }

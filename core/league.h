@@ -44,7 +44,8 @@ struct LeagueConfig {
   int64_t min_games = 20;                        // games an iteration needs before its win rate counts
   // Training games draw the member opposite with these relative weights: a configured
   // opponent's own (default 1), every snapshot `snapshot_weight` (default 1). A weight of 0
-  // keeps a member out of training games (it still plays evaluation games).
+  // keeps a member out of training games (it still plays evaluation games); at least one
+  // configured opponent must weigh more than 0 (the league may have no snapshot yet).
   std::map<std::string, double> opponent_weights;
   double snapshot_weight = 1.0;
 

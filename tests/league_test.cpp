@@ -1,7 +1,8 @@
-// Tests of core/league: the config's checks, seating (random seats and members for training
-// games, an exact round robin for evaluation games), win/draw/loss tallies, a snapshot added
-// when the win rate crosses the threshold (not at it, not below min_games), the oldest
-// snapshot dropped past max_opponents with its slot reused, and the state round trip.
+// Tests of core/league: the config's checks, seating (random seats and members, uniform or by
+// opponent_weights / snapshot_weight, for training games, an exact round robin for
+// evaluation games), win/draw/loss tallies, a snapshot added when the win rate crosses the
+// threshold (not at it, not below min_games), the oldest snapshot dropped past max_opponents
+// with its slot reused, and the state round trip.
 #include "core/league.h"
 
 #include <doctest/doctest.h>
@@ -86,7 +87,18 @@ TEST_CASE("league config: defaults, slots and every refused value") {
   refused("opponent_weights", {{"random", "2"}}, "[0, 1000]");
   refused("opponent_weights", {{"random", 0}, {"linear", 0}}, "no configured opponent");
   refused("opponent_weights", nlohmann::json::array({2, 1}), "must be an object");
+  refused("opponent_weights", {{"random", true}}, "[0, 1000]");
+  refused("opponent_weights", {{"random", 0}, {"linear", 1001}}, "[0, 1000]");
   refused("snapshot_weight", -0.5, "[0, 1000]");
+  refused("snapshot_weight", 1000.5, "[0, 1000]");
+  refused("snapshot_weight", "1", "[0, 1000]");
+  refused("snapshot_weight", false, "[0, 1000]");
+  {  // tiny weights are weights: accepted
+    auto j = base();
+    j["opponent_weights"] = {{"random", 1e-17}, {"linear", 0}};
+    j["snapshot_weight"] = 0;
+    CHECK(parse(j).opponent_weights.at("random") == 1e-17);
+  }
 }
 
 TEST_CASE("league seating: training games draw seats and members uniformly") {

@@ -68,9 +68,15 @@ def rows(server):
 
 def test_league_seats_games_adds_snapshots_and_drops_the_oldest(start_server):
     s = start_server(league_config(), whole=True)
+    def linear_games(rs):
+        return sum(r["league"]["opponents"].get("linear", {}).get("games", 0) for r in rs)
+
     with tandem.PolicyClient(s.address, inference_mode="remote", seed=5) as c:
         games = 0
-        while len([r for r in rows(s) if r["league"]["added"]]) < 4 and games < 3000:
+        while games < 3000:
+            rs = rows(s)
+            if len([r for r in rs if r["league"]["added"]]) >= 4 and linear_games(rs) >= 20:
+                break
             play(c)
             games += 1
         c.flush()
