@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import flatbuffers
 import numpy as np
 
-from tandem import fastwire
+from tandem import fastwire, reply_shapes
 from tandem.errors import ERROR_CODES, ProtocolError
 from tandem.wire.fb import (Actions, AgentAction, AgentObs, AgentReward, Config, EndEpisode, Envelope,
                             EpisodeReply, EpisodeStarted, Error, Fragment, GetAction, GetConfig, GetWeights,
@@ -406,13 +406,18 @@ def decode_reply(buf):
     if len(buf) < 8 or buf[4:8] != _IDENT:
         raise ProtocolError("not a Tandem frame (missing file identifier 'TNDM')")
     try:
+        known = reply_shapes.read(buf)  # the lone get_action's reply, as the last one of its shape
+        if known is not None:
+            return known[0], _actions_reply(known[1:])
         r, version, rid, t, m = fastwire.read_envelope(buf)
         if version != PROTOCOL_VERSION:
             raise ProtocolError(f"protocol version {version} is not supported (this client speaks {PROTOCOL_VERSION})")
         if not m:
             raise ProtocolError("envelope carries no message")
         if t == fastwire.M_ACTIONS:
-            return rid, _actions_reply(r.actions(m))
+            v = r.actions(m)
+            reply_shapes.learn(r, r.deref(0), m, v[0])
+            return rid, _actions_reply(v)
         if t == fastwire.M_ACK:
             return rid, _ACK
         if t == fastwire.M_VREP:

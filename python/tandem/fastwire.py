@@ -221,6 +221,13 @@ def _append_patched(w, kind, a, hit):
         b += _ZEROS[n]
     base = len(b)
     b += data
+    _patch(b, base, kind, a, patches)
+    return base + t
+
+
+def _patch(b, base, kind, a, patches):
+    """Writes the observations (and masks) or rewards of request `a` over the cached request
+    at base of b."""
     if kind == "GetAction":
         k = 0
         for _, obs, mask in a[1]:
@@ -237,7 +244,6 @@ def _append_patched(w, kind, a, hit):
     else:
         for (p, _), (_, reward, _) in zip(patches, a[1]):
             _f32.pack_into(b, base + p, float(reward))
-    return base + t
 
 
 _ZEROS = [bytes(i) for i in range(8)]
@@ -331,9 +337,38 @@ def _finish(w, rid, mtype, version, body):
     return bytes(w.b)
 
 
+_RID_AT = _layout(4, _ENVELOPE_SIG, (3,))[3][1][0]  # the request id in the envelope table
+_u64 = _FMT["u64"][0]
+
+
 def encode(rid, kind, args, version):
-    w = _Writer()
-    return _finish(w, rid, MSG[kind], version, lambda m: w.ref(m, _cached_request(w, kind, args)))
+    """One request frame. The frames of every step (GetAction, LogReturns) are cached whole by
+    what fixes their layout: a copy with its request id and values written over."""
+    key = _key(kind, args)
+    if key is None:
+        w = _Writer()
+        return _finish(w, rid, MSG[kind], version, lambda m: w.ref(m, _cached_request(w, kind, args)))
+    fkey = ("frame", version) + key
+    hit = _CACHE.get(fkey)
+    if hit is None:
+        w = _Writer()
+        base = []
+
+        def body(m):
+            base.append(len(w.b) + (-len(w.b) % 8))  # where _cached_request puts the request
+            w.ref(m, _cached_request(w, kind, args))
+        frame = _finish(w, rid, MSG[kind], version, body)
+        sub = _CACHE.get(key)  # the request's own entry, just made or used (unless cleared since)
+        if sub is not None:
+            if len(_CACHE) >= _CACHE_MAX:
+                _CACHE.clear()
+            _CACHE[fkey] = (frame, _u32.unpack_from(frame, 0)[0] + _RID_AT, base[0], sub[2])
+        return frame
+    frame, rid_at, base, patches = hit
+    b = bytearray(frame)
+    _u64.pack_into(b, rid_at, rid)
+    _patch(b, base, kind, args, patches)
+    return bytes(b)
 
 
 def encode_vector(rid, entries, version):

@@ -125,6 +125,14 @@ class FrameSocket:
 
     def recv_message(self):
         """(opcode, payload) of the next text or binary message, its fragments joined."""
+        if self.pos == len(self.buf):  # nothing buffered: a small reply is one whole frame per recv
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise ConnectionClosed("the connection ended")
+            if chunk[0] == 0x80 | OP_BINARY and len(chunk) == 2 + chunk[1] and chunk[1] < 126:
+                return OP_BINARY, chunk[2:]
+            self.buf[:] = chunk  # anything else is parsed from the buffer below
+            self.pos = 0
         parts, opcode, total = [], None, 0
         while True:
             fin, op, n = self._frame_header()

@@ -6,7 +6,7 @@ import flatbuffers
 import numpy as np
 import pytest
 
-from tandem import codec, fastwire
+from tandem import codec, fastwire, reply_shapes
 from tandem.errors import ProtocolError
 from tandem.wire.fb import (Actions, EndEpisode, Envelope, EpisodeStarted, Error, GetAction, SamplesAccepted, LogAction,
                             LogReturns, StartEpisode, VectorEntry, VectorReply, VectorReplyEntry, VectorRequest)
@@ -210,9 +210,12 @@ def test_a_cached_step_request_carries_the_new_values():
         v.Init(env.Message().Bytes, env.Message().Pos)
         got = [read_request(k, v.Entries(i).Request()) for i, (k, _) in enumerate(entries)]
         assert got == [plain(k, a) for k, a in entries]
-        single = codec.encode(10, "GetAction", ("ep-1", agents))
-        env = Envelope.Envelope.GetRootAs(single, 0)
-        assert read_request("GetAction", env.Message()) == plain("GetAction", ("ep-1", agents))
+        for kind, args in (("GetAction", ("ep-1", agents)), ("LogReturns", ("ep-1", rewards))):
+            rid = int(rng.integers(1, 1 << 62))  # a whole frame cached: its request id written over
+            single = codec.encode(rid, kind, args)
+            env = Envelope.Envelope.GetRootAs(single, 0)
+            assert env.RequestId() == rid and env.MessageType() == getattr(Message, kind)
+            assert read_request(kind, env.Message()) == plain(kind, args)
 
 
 def test_a_fast_report_reads_back_through_the_generated_code():
@@ -250,3 +253,76 @@ def test_a_fast_report_reads_back_through_the_generated_code():
                                    "Rewards": "rewards"}[name])
                 got = getattr(g, name + "AsNumpy")() if getattr(g, name + "Length")() else np.zeros(0)
                 assert np.array_equal(np.asarray(got), want), name
+
+
+def lone_actions_reply(rid, discrete, continuous, version, agent_id="default_agent"):
+    """An Actions reply for one agent, as the server builds it (the generated code)."""
+    b = flatbuffers.Builder(64)
+    offs = [codec.agent_action_table(b, agent_id, discrete, continuous)]
+    v = codec.vector_of_tables(b, Actions.StartActionsVector, offs)
+    Actions.Start(b)
+    Actions.AddActions(b, v)
+    if version:
+        Actions.AddPolicyVersion(b, version)
+    m = Actions.End(b)
+    Envelope.Start(b)
+    Envelope.AddVersion(b, codec.PROTOCOL_VERSION)
+    Envelope.AddRequestId(b, rid)
+    Envelope.AddMessageType(b, Message.Actions)
+    Envelope.AddMessage(b, m)
+    b.Finish(Envelope.End(b), file_identifier=b"TNDM")
+    return bytes(b.Output())
+
+
+@pytest.mark.parametrize("discrete,continuous", [([1], []), ([], [0.5, -2.0]), ([3, 0, 7], []), ([2], [1.5])],
+                         ids=["discrete", "box", "multi_discrete", "both"])
+def test_a_reply_of_a_known_shape_reads_as_the_full_reader_reads_it(discrete, continuous):
+    reply_shapes.clear()
+    rng = random.Random(7)
+    first = lone_actions_reply(5, discrete, continuous, 3)
+    assert reply_shapes.read(first) is None  # nothing learnt yet
+    assert same(codec.decode_reply(first)[1], codec.decode_reply_with_accessors(first)[1])
+    for _ in range(200):
+        rid, version = rng.randrange(1, 1 << 64), rng.randrange(1, 1 << 62)
+        d = [rng.randrange(-(1 << 63), 1 << 63) for _ in discrete]
+        c = [rng.uniform(-1e30, 1e30) for _ in continuous]
+        f = lone_actions_reply(rid, d, c, version)
+        if len(f) != len(first):
+            continue
+        assert reply_shapes.read(f) is not None  # the shortcut answers ...
+        fast, slow = codec.decode_reply(f), codec.decode_reply_with_accessors(f)
+        assert fast[0] == slow[0] == rid and same(fast[1], slow[1]), (fast, slow)  # ... as the full reader
+
+
+def test_a_known_shape_answers_only_for_changed_scalars():
+    # Every byte of a learnt frame changed in turn: the shortcut reads the frame only when the
+    # byte belongs to a scalar (request id, policy version, action values), where the generated
+    # code reads the same values; any other byte sends the frame through the full reader.
+    reply_shapes.clear()
+    frame = lone_actions_reply(2 ** 40 + 3, [1], [0.25], 9)
+    codec.decode_reply(frame)
+    env = Envelope.Envelope.GetRootAs(frame, 0)
+    a = Actions.Actions()
+    a.Init(env.Message().Bytes, env.Message().Pos)
+    aa = a.Actions(0)
+    scalars = set(range(env._tab.Offset(6) + env._tab.Pos, env._tab.Offset(6) + env._tab.Pos + 8))
+    scalars |= set(range(a._tab.Offset(6) + a._tab.Pos, a._tab.Offset(6) + a._tab.Pos + 8))
+    dpos = aa._tab.Vector(aa._tab.Offset(6))
+    cpos = aa._tab.Vector(aa._tab.Offset(8))
+    scalars |= set(range(dpos, dpos + 8)) | set(range(cpos, cpos + 4))
+    answered = set()
+    for i in range(len(frame)):
+        for x in (1, 0x80, 0xff):
+            f = bytearray(frame)
+            f[i] ^= x
+            f = bytes(f)
+            if reply_shapes.read(f) is not None:
+                answered.add(i)
+                fast, slow = codec.decode_reply(f), codec.decode_reply_with_accessors(f)
+                assert fast[0] == slow[0] and same(fast[1], slow[1])
+            else:
+                try:
+                    codec.decode_reply(f)  # the full reader: a value or a ProtocolError
+                except ProtocolError:
+                    pass
+    assert answered == scalars

@@ -84,6 +84,23 @@ def test_fragments_are_joined_and_a_ping_between_them_is_answered(pair):
     assert fs.recv_message() == (OP_TEXT, b"next")
 
 
+def test_small_frames_in_one_read_or_split_across_reads_arrive_whole_and_in_order(pair):
+    # A lone small frame per read takes the one-read path; frames that share a read, or one
+    # that arrives in parts, are parsed from the buffer.
+    fs, peer = pair
+    peer.sendall(server_frame(b"one"))
+    assert fs.recv_message() == (OP_BINARY, b"one")
+    peer.sendall(server_frame(b"two") + server_frame(b"") + server_frame(b"x" * 125))
+    assert [fs.recv_message() for _ in range(3)] == [(OP_BINARY, b"two"), (OP_BINARY, b""), (OP_BINARY, b"x" * 125)]
+    f = server_frame(b"split")
+    peer.sendall(f[:4])
+    threading.Timer(0.05, peer.sendall, args=(f[4:] + server_frame(b"after"),)).start()
+    assert fs.recv_message() == (OP_BINARY, b"split")
+    assert fs.recv_message() == (OP_BINARY, b"after")
+    peer.sendall(server_frame(b"t", op=OP_TEXT))
+    assert fs.recv_message() == (OP_TEXT, b"t")
+
+
 def test_a_big_message_arrives_whole_across_many_reads(pair):
     fs, peer = pair
     data = os.urandom(600000)
