@@ -2,7 +2,8 @@
 """The Python client's figures (bench/python_client.sh runs it beside the C++ client's and a
 bare Beast echo, in the same run):
   echo        a 120-byte frame through websocket-client to the Beast echo server (p50/p99)
-  remote      get_action round trips on one episode, as rtt_bench does for C++ (p50/p99)
+  remote      get_action round trips on one episode, as rtt_bench does for C++ (p50/p99); then
+              steps of get_action + log_returns (rtt_bench's step+returns)
   local       CartPole steps/s, one simulator thread, local inference (numpy forward pass)
   vectorised  CartPole steps/s, 64 envs in one process, one VectorStep frame per step (remote)
 """
@@ -51,7 +52,9 @@ def echo(url, n):
     report("python echo        ", us)
 
 
-def remote(url, n):
+def remote(url, n, returns=False):
+    """get_action round trips; with returns, a simulator's step: get_action then log_returns
+    (which travels in the next get_action's frame), timed together (as rtt_bench's step+returns)."""
     obs = np.array([0.01, -0.02, 0.03, 0.04], np.float32)
     with tandem.PolicyClient(url) as c:
         eid = c.start_episode(training_enabled=False)
@@ -59,12 +62,14 @@ def remote(url, n):
         for i in range(n + 1000):
             t0 = time.perf_counter()
             c.get_action(eid, obs)
+            if returns:
+                c.log_returns(eid, 1.0)
             if i >= 1000:
                 us.append((time.perf_counter() - t0) * 1e6)
             think()
         c.end_episode(eid, obs)
         c.flush()
-    report("python get_action  ", us)
+    report("python step+returns " if returns else "python get_action  ", us)
 
 
 def local(url, steps):
@@ -116,6 +121,7 @@ def main():
         echo(a.echo, a.n)
     if "remote" in only:
         remote(a.server, a.n)
+        remote(a.server, a.n, returns=True)
     if "loop" in only:
         loop_only(a.local_steps)
     if "local" in only:

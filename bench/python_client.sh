@@ -44,6 +44,9 @@ for r in $(seq 1 "$ROUNDS"); do
    c50=$(echo "$cpp" | awk '/^get_action/{print $5}')
    p50=$(echo "$py" | awk '/get_action/{print $6}')
    echo "$c50 $p50" | awk -v t="$t" -v w="$where" '{printf "round get_action p50 (%s, think %s us): python / C++ = %.2f\n", w, t, $2 / $1}'
+   c50=$(echo "$cpp" | awk '/^step\+returns/{print $5}')
+   p50=$(echo "$py" | awk '/step\+returns/{print $6}')
+   echo "$c50 $p50" | awk -v t="$t" -v w="$where" '{printf "round step+returns p50 (%s, think %s us): python / C++ = %.2f\n", w, t, $2 / $1}'
   done
  done
 done

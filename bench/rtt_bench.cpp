@@ -66,8 +66,11 @@ void think() {
   while (std::chrono::steady_clock::now() < end) {
   }
 }
-// get_action round trips on one episode (1000 warm-up calls not counted).
-void bench_get_action(const char* what, const std::string& url, const tandem::client::ClientOptions& o, int n) {
+// get_action round trips on one episode (1000 warm-up calls not counted). With returns, each
+// step is a simulator's: get_action, then log_returns (pipelined: it travels in the frame of
+// the next get_action), timed together.
+void bench_get_action(const char* what, const std::string& url, const tandem::client::ClientOptions& o, int n,
+                      bool returns = false) {
   using clk = std::chrono::steady_clock;
   std::vector<float> obs{0.01f, -0.02f, 0.03f, 0.04f};
   tandem::client::PolicyClient c(url, tandem::client::InferenceMode::Remote, o);
@@ -76,6 +79,7 @@ void bench_get_action(const char* what, const std::string& url, const tandem::cl
   for (int i = 0; i < n + 1000; ++i) {
     auto t0 = clk::now();
     c.get_action(ep, obs);
+    if (returns) c.log_returns(ep, 1.0f);
     if (i >= 1000) us.push_back(std::chrono::duration<double, std::micro>(clk::now() - t0).count());
     think();
   }
@@ -180,6 +184,7 @@ int main(int argc, char** argv) {
     report("beast echo   ", us);
   }
   bench_get_action("get_action   ", server, {}, n);
+  bench_get_action("step+returns ", server, {}, n, /*returns=*/true);
   if (!tls_server.empty()) {
     tandem::client::ClientOptions o;
     o.tls_ca_file = tls_ca;

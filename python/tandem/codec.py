@@ -397,6 +397,26 @@ def _actions_reply(v):
 _ACK = AckReply()
 
 
+def _step_reply(t, v):
+    """The reply of an Actions (v as fastwire._Reader.actions gives it) or VectorReply (v as
+    fastwire.read_vector_reply gives it) message."""
+    if t == fastwire.M_ACTIONS:
+        return _actions_reply(v)
+    replies = []
+    for rt, x in v:
+        if rt == fastwire.R_ACTIONS:
+            replies.append(_actions_reply(x))
+        elif rt == fastwire.R_ACK:
+            replies.append(_ACK)
+        elif rt == fastwire.R_STARTED:
+            replies.append(EpisodeStartedReply(x))
+        elif rt == fastwire.R_ERROR:
+            replies.append(_error_reply(*x))
+        else:
+            raise ProtocolError(f"a VectorReply entry of unknown type {rt}")
+    return VectorReplyValue(replies)
+
+
 def decode_reply(buf):
     """(request_id, reply) of one reply frame; ProtocolError for anything else."""
     if not isinstance(buf, (bytes, bytearray)):
@@ -406,34 +426,20 @@ def decode_reply(buf):
     if len(buf) < 8 or buf[4:8] != _IDENT:
         raise ProtocolError("not a Tandem frame (missing file identifier 'TNDM')")
     try:
-        known = reply_shapes.read(buf)  # the lone get_action's reply, as the last one of its shape
+        known = reply_shapes.read(buf)  # a step's reply, as the last one of its shape
         if known is not None:
-            return known[0], _actions_reply(known[1:])
+            return known[0], _step_reply(known[1], known[2])
         r, version, rid, t, m = fastwire.read_envelope(buf)
         if version != PROTOCOL_VERSION:
             raise ProtocolError(f"protocol version {version} is not supported (this client speaks {PROTOCOL_VERSION})")
         if not m:
             raise ProtocolError("envelope carries no message")
-        if t == fastwire.M_ACTIONS:
-            v = r.actions(m)
-            reply_shapes.learn(r, r.deref(0), m, v[0])
-            return rid, _actions_reply(v)
+        if t == fastwire.M_ACTIONS or t == fastwire.M_VREP:
+            reply = _step_reply(t, r.actions(m) if t == fastwire.M_ACTIONS else fastwire.read_vector_reply(r, m))
+            reply_shapes.learn(r, t, m)
+            return rid, reply
         if t == fastwire.M_ACK:
             return rid, _ACK
-        if t == fastwire.M_VREP:
-            replies = []
-            for rt, v in fastwire.read_vector_reply(r, m):
-                if rt == fastwire.R_ACTIONS:
-                    replies.append(_actions_reply(v))
-                elif rt == fastwire.R_ACK:
-                    replies.append(_ACK)
-                elif rt == fastwire.R_STARTED:
-                    replies.append(EpisodeStartedReply(v))
-                elif rt == fastwire.R_ERROR:
-                    replies.append(_error_reply(*v))
-                else:
-                    raise ProtocolError(f"a VectorReply entry of unknown type {rt}")
-            return rid, VectorReplyValue(replies)
         if t == fastwire.M_STARTED:
             return rid, EpisodeStartedReply(r.text(m, 0))
         if t == fastwire.M_ERROR:

@@ -371,16 +371,41 @@ def encode(rid, kind, args, version):
     return bytes(b)
 
 
+_VFRAME_MAX_ENTRIES = 4  # larger steps change their episodes too often to be worth a whole copy
+
+
 def encode_vector(rid, entries, version):
+    """A VectorRequest frame. One of step requests only (GetAction, LogReturns: held rewards in
+    front of a get_action, a vectorised step) is cached whole, as encode() does."""
+    keys = tuple(_key(e[0], e[1]) for e in entries) if len(entries) <= _VFRAME_MAX_ENTRIES else (None,)
+    fkey = ("vframe", version) + keys if None not in keys else None
+    hit = _CACHE.get(fkey) if fkey is not None else None
+    if hit is not None:
+        frame, rid_at, placed = hit
+        b = bytearray(frame)
+        _u64.pack_into(b, rid_at, rid)
+        for (base, patches), e in zip(placed, entries):
+            _patch(b, base, e[0], e[1], patches)
+        return bytes(b)
     w = _Writer()
+    bases = []
 
     def body(m):
         vt, (ev,) = w.table(1, (), (), (0,))
         w.ref(m, vt)
         slots = w.tables(ev, len(entries))
         for slot, e in zip(slots, entries):
+            bases.append(len(w.b) + (-len(w.b) % 8))  # where a cached entry goes
             w.ref(slot, _cached_entry(w, e[0], e[1]))
-    return _finish(w, rid, MSG["VectorRequest"], version, body)
+    frame = _finish(w, rid, MSG["VectorRequest"], version, body)
+    if fkey is not None:
+        subs = [_CACHE.get(("entry",) + k) for k in keys]  # just made or used (unless cleared since)
+        if None not in subs:
+            if len(_CACHE) >= _CACHE_MAX:
+                _CACHE.clear()
+            _CACHE[fkey] = (frame, _u32.unpack_from(frame, 0)[0] + _RID_AT,
+                            [(base, sub[2]) for base, sub in zip(bases, subs)])
+    return frame
 
 
 # ---- reading ----

@@ -129,8 +129,13 @@ class FrameSocket:
             chunk = self.sock.recv(65536)
             if not chunk:
                 raise ConnectionClosed("the connection ended")
-            if chunk[0] == 0x80 | OP_BINARY and len(chunk) == 2 + chunk[1] and chunk[1] < 126:
-                return OP_BINARY, chunk[2:]
+            if chunk[0] == 0x80 | OP_BINARY:  # one whole unmasked binary frame, short or 16-bit length
+                n = chunk[1]
+                if n < 126 and len(chunk) == 2 + n:
+                    return OP_BINARY, chunk[2:]
+                if n == 126 and len(chunk) >= 4 and len(chunk) == 4 + ((chunk[2] << 8) | chunk[3]) \
+                        and len(chunk) - 4 <= self.max_message_bytes:
+                    return OP_BINARY, chunk[4:]
             self.buf[:] = chunk  # anything else is parsed from the buffer below
             self.pos = 0
         parts, opcode, total = [], None, 0

@@ -99,6 +99,9 @@ def test_small_frames_in_one_read_or_split_across_reads_arrive_whole_and_in_orde
     assert fs.recv_message() == (OP_BINARY, b"after")
     peer.sendall(server_frame(b"t", op=OP_TEXT))
     assert fs.recv_message() == (OP_TEXT, b"t")
+    for n in (126, 4000, 65535):  # a 16-bit length, whole in one read
+        peer.sendall(server_frame(b"y" * n))
+        assert fs.recv_message() == (OP_BINARY, b"y" * n)
 
 
 def test_a_big_message_arrives_whole_across_many_reads(pair):
