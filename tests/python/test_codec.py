@@ -8,7 +8,7 @@ import pytest
 
 from tandem import codec, fastwire, reply_shapes
 from tandem.errors import ProtocolError
-from tandem.wire.fb import (Actions, EndEpisode, Envelope, EpisodeStarted, Error, GetAction, SamplesAccepted, LogAction,
+from tandem.wire.fb import (Ack, Actions, EndEpisode, Envelope, EpisodeStarted, Error, GetAction, SamplesAccepted, LogAction,
                             LogReturns, StartEpisode, VectorEntry, VectorReply, VectorReplyEntry, VectorRequest)
 from tandem.wire.fb.EpisodeReply import EpisodeReply
 from tandem.wire.fb.Message import Message
@@ -255,55 +255,89 @@ def test_a_fast_report_reads_back_through_the_generated_code():
                 assert np.array_equal(np.asarray(got), want), name
 
 
-def lone_actions_reply(rid, discrete, continuous, version, agent_id="default_agent"):
-    """An Actions reply for one agent, as the server builds it (the generated code)."""
-    b = flatbuffers.Builder(64)
+def _one_agent_actions(b, discrete, continuous, version, agent_id="default_agent"):
     offs = [codec.agent_action_table(b, agent_id, discrete, continuous)]
     v = codec.vector_of_tables(b, Actions.StartActionsVector, offs)
     Actions.Start(b)
     Actions.AddActions(b, v)
     if version:
         Actions.AddPolicyVersion(b, version)
-    m = Actions.End(b)
+    return Actions.End(b)
+
+
+def lone_actions_reply(rid, discrete, continuous, version, agent_id="default_agent", held_acks=0):
+    """An Actions reply for one agent, as the server builds it (the generated code); with
+    held_acks, a VectorReply of that many Acks and then the Actions (rewards held in front of
+    a get_action)."""
+    b = flatbuffers.Builder(64)
+    m = _one_agent_actions(b, discrete, continuous, version, agent_id)
+    t = Message.Actions
+    if held_acks:
+        offs = []
+        for rt in [EpisodeReply.Ack] * held_acks + [EpisodeReply.Actions]:
+            if rt == EpisodeReply.Ack:
+                Ack.Start(b)
+                body = Ack.End(b)
+            else:
+                body = m
+            VectorReplyEntry.Start(b)
+            VectorReplyEntry.AddReplyType(b, rt)
+            VectorReplyEntry.AddReply(b, body)
+            offs.append(VectorReplyEntry.End(b))
+        v = codec.vector_of_tables(b, VectorReply.StartRepliesVector, offs)
+        VectorReply.Start(b)
+        VectorReply.AddReplies(b, v)
+        m, t = VectorReply.End(b), Message.VectorReply
     Envelope.Start(b)
     Envelope.AddVersion(b, codec.PROTOCOL_VERSION)
     Envelope.AddRequestId(b, rid)
-    Envelope.AddMessageType(b, Message.Actions)
+    Envelope.AddMessageType(b, t)
     Envelope.AddMessage(b, m)
     b.Finish(Envelope.End(b), file_identifier=b"TNDM")
     return bytes(b.Output())
 
 
+@pytest.mark.parametrize("held_acks", [0, 1, 3], ids=["Actions", "VectorReply[Ack,Actions]", "VectorReply[3 Acks,Actions]"])
 @pytest.mark.parametrize("discrete,continuous", [([1], []), ([], [0.5, -2.0]), ([3, 0, 7], []), ([2], [1.5])],
                          ids=["discrete", "box", "multi_discrete", "both"])
-def test_a_reply_of_a_known_shape_reads_as_the_full_reader_reads_it(discrete, continuous):
+def test_a_reply_of_a_known_shape_reads_as_the_full_reader_reads_it(discrete, continuous, held_acks):
     reply_shapes.clear()
     rng = random.Random(7)
-    first = lone_actions_reply(5, discrete, continuous, 3)
+    first = lone_actions_reply(5, discrete, continuous, 3, held_acks=held_acks)
     assert reply_shapes.read(first) is None  # nothing learnt yet
     assert same(codec.decode_reply(first)[1], codec.decode_reply_with_accessors(first)[1])
+    checked = 0
     for _ in range(200):
         rid, version = rng.randrange(1, 1 << 64), rng.randrange(1, 1 << 62)
         d = [rng.randrange(-(1 << 63), 1 << 63) for _ in discrete]
         c = [rng.uniform(-1e30, 1e30) for _ in continuous]
-        f = lone_actions_reply(rid, d, c, version)
+        f = lone_actions_reply(rid, d, c, version, held_acks=held_acks)
         if len(f) != len(first):
             continue
         assert reply_shapes.read(f) is not None  # the shortcut answers ...
         fast, slow = codec.decode_reply(f), codec.decode_reply_with_accessors(f)
         assert fast[0] == slow[0] == rid and same(fast[1], slow[1]), (fast, slow)  # ... as the full reader
+        checked += 1
+    assert checked == 200  # the values never change the layout
 
 
-def test_a_known_shape_answers_only_for_changed_scalars():
+@pytest.mark.parametrize("held_acks", [0, 2], ids=["Actions", "VectorReply"])
+def test_a_known_shape_answers_only_for_changed_scalars(held_acks):
     # Every byte of a learnt frame changed in turn: the shortcut reads the frame only when the
     # byte belongs to a scalar (request id, policy version, action values), where the generated
     # code reads the same values; any other byte sends the frame through the full reader.
     reply_shapes.clear()
-    frame = lone_actions_reply(2 ** 40 + 3, [1], [0.25], 9)
+    frame = lone_actions_reply(2 ** 40 + 3, [1], [0.25], 9, held_acks=held_acks)
     codec.decode_reply(frame)
     env = Envelope.Envelope.GetRootAs(frame, 0)
     a = Actions.Actions()
-    a.Init(env.Message().Bytes, env.Message().Pos)
+    if held_acks:
+        v = VectorReply.VectorReply()
+        v.Init(env.Message().Bytes, env.Message().Pos)
+        last = v.Replies(held_acks).Reply()
+        a.Init(last.Bytes, last.Pos)
+    else:
+        a.Init(env.Message().Bytes, env.Message().Pos)
     aa = a.Actions(0)
     scalars = set(range(env._tab.Offset(6) + env._tab.Pos, env._tab.Offset(6) + env._tab.Pos + 8))
     scalars |= set(range(a._tab.Offset(6) + a._tab.Pos, a._tab.Offset(6) + a._tab.Pos + 8))
