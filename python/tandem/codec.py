@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import flatbuffers
 import numpy as np
 
-from tandem import fastwire, reply_shapes
+from tandem import fastwire, reply_shapes, wire_reader
 from tandem.errors import ERROR_CODES, ProtocolError
 from tandem.wire.fb import (Actions, AgentAction, AgentObs, AgentReward, Config, EndEpisode, Envelope,
                             EpisodeReply, EpisodeStarted, Error, Fragment, GetAction, GetConfig, GetWeights,
@@ -398,8 +398,8 @@ _ACK = AckReply()
 
 
 def _step_reply(t, v):
-    """The reply of an Actions (v as fastwire._Reader.actions gives it) or VectorReply (v as
-    fastwire.read_vector_reply gives it) message."""
+    """The reply of an Actions (v as wire_reader._Reader.actions gives it) or VectorReply (v as
+    wire_reader.read_vector_reply gives it) message."""
     if t == fastwire.M_ACTIONS:
         return _actions_reply(v)
     replies = []
@@ -429,13 +429,13 @@ def decode_reply(buf):
         known = reply_shapes.read(buf)  # a step's reply, as the last one of its shape
         if known is not None:
             return known[0], _step_reply(known[1], known[2])
-        r, version, rid, t, m = fastwire.read_envelope(buf)
+        r, version, rid, t, m = wire_reader.read_envelope(buf)
         if version != PROTOCOL_VERSION:
             raise ProtocolError(f"protocol version {version} is not supported (this client speaks {PROTOCOL_VERSION})")
         if not m:
             raise ProtocolError("envelope carries no message")
         if t == fastwire.M_ACTIONS or t == fastwire.M_VREP:
-            reply = _step_reply(t, r.actions(m) if t == fastwire.M_ACTIONS else fastwire.read_vector_reply(r, m))
+            reply = _step_reply(t, r.actions(m) if t == fastwire.M_ACTIONS else wire_reader.read_vector_reply(r, m))
             reply_shapes.learn(r, t, m)
             return rid, reply
         if t == fastwire.M_ACK:

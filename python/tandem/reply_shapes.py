@@ -4,7 +4,7 @@ A simulator gets the same reply frame again and again: an Actions table for one 
 lone get_action), or a VectorReply of Acks and such Actions (log_returns held in front of
 get_action, or a vectorised step). Only a few scalars differ from one frame to the next: the
 request id, each policy version, each action's values. The first such frame goes through
-the full reader (fastwire._Reader, which checks every offset against the frame); learn()
+the full reader (wire_reader._Reader, which checks every offset against the frame); learn()
 then keeps its bytes with those scalars cut out, by frame length.
 
 A later frame of the same length whose other bytes are all equal has the same vtables,
@@ -49,8 +49,8 @@ def _actions(buf, e):
 def read(buf):
     """(request id, message type, value) of a frame of a known shape, else None. The value is
     what the full reader gives: for M_ACTIONS ([(agent_id, discrete, continuous)], policy
-    version), as fastwire._Reader.actions; for M_VREP [(reply type, value)], as
-    fastwire.read_vector_reply."""
+    version), as wire_reader._Reader.actions; for M_VREP [(reply type, value)], as
+    wire_reader.read_vector_reply."""
     s = _SHAPES.get(len(buf))
     if s is None:
         return None

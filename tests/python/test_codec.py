@@ -1,4 +1,4 @@
-"""The fast codec (tandem/fastwire.py) against the FlatBuffers package's generated code, both
+"""The fast codec (tandem/fastwire.py, wire_reader.py, reply_shapes.py) against the FlatBuffers package's generated code, both
 ways, and against corrupt frames. (The real server verifies the fast frames in every other test.)"""
 import random
 
