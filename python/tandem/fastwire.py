@@ -1,7 +1,8 @@
 """A fast path for the request frames of every step: FlatBuffers written front to back
 directly with struct, for the episode requests (StartEpisode, GetAction, LogAction,
 LogReturns, EndEpisode, VectorRequest) and ReportSamples; tandem/wire_reader.py reads their
-replies. The flatbuffers package's Builder costs ~150 us a step here; this costs a few. The bytes follow the FlatBuffers format (vtables,
+replies. The flatbuffers package's Builder costs ~150 us a step here; this costs a few.
+The bytes follow the FlatBuffers format (vtables,
 forward uoffsets, aligned scalars, NUL-terminated strings), so the server's Verifier checks
 them like any other frame; tests/python/test_codec.py holds them against the generated code.
 
@@ -187,8 +188,15 @@ def _request(w, kind, a):
     return t
 
 
+# Cached bytes: per-episode request subtrees (key: _key), VectorEntry subtrees (("entry",) +
+# key) and whole frames (("frame"|"vframe", version) + key(s)), up to _CACHE_MAX entries; whole
+# frames only up to _FRAME_CACHE_BYTES (large observations would fill memory first).
+# Thread rules: shared by every client of the process; an entry is never changed once made,
+# and adding, reading and clearing are single dict operations (atomic under the GIL); a clear()
+# between two of them only means a frame is built again.
 _CACHE = {}
 _CACHE_MAX = 4096
+_FRAME_CACHE_BYTES = 16384
 _f32 = struct.Struct("<f")
 
 
@@ -356,14 +364,27 @@ def encode(rid, kind, args, version):
         frame = _finish(w, rid, MSG[kind], version, body)
         sub = _CACHE.get(key)  # the request's own entry, just made or used (unless cleared since)
         if sub is not None:
-            if len(_CACHE) >= _CACHE_MAX:
-                _CACHE.clear()
-            _CACHE[fkey] = (frame, _u32.unpack_from(frame, 0)[0] + _RID_AT, base[0], sub[2])
+            _keep_frame(fkey, frame, [(base[0], sub[2])])
         return frame
-    frame, rid_at, base, patches = hit
+    return _patched_frame(hit, rid, ((kind, args),))
+
+
+def _keep_frame(fkey, frame, placed):
+    """Caches a whole frame: its bytes, where its request id is, and each request's (start,
+    patches) in placed."""
+    if len(frame) <= _FRAME_CACHE_BYTES:
+        if len(_CACHE) >= _CACHE_MAX:
+            _CACHE.clear()
+        _CACHE[fkey] = (frame, _u32.unpack_from(frame, 0)[0] + _RID_AT, placed)
+
+
+def _patched_frame(hit, rid, requests):
+    """A copy of a cached whole frame with rid and the values of requests [(kind, args, ...)]."""
+    frame, rid_at, placed = hit
     b = bytearray(frame)
     _u64.pack_into(b, rid_at, rid)
-    _patch(b, base, kind, args, patches)
+    for (base, patches), r in zip(placed, requests):
+        _patch(b, base, r[0], r[1], patches)
     return bytes(b)
 
 
@@ -377,12 +398,7 @@ def encode_vector(rid, entries, version):
     fkey = ("vframe", version) + keys if None not in keys else None
     hit = _CACHE.get(fkey) if fkey is not None else None
     if hit is not None:
-        frame, rid_at, placed = hit
-        b = bytearray(frame)
-        _u64.pack_into(b, rid_at, rid)
-        for (base, patches), e in zip(placed, entries):
-            _patch(b, base, e[0], e[1], patches)
-        return bytes(b)
+        return _patched_frame(hit, rid, entries)
     w = _Writer()
     bases = []
 
@@ -397,8 +413,5 @@ def encode_vector(rid, entries, version):
     if fkey is not None:
         subs = [_CACHE.get(("entry",) + k) for k in keys]  # just made or used (unless cleared since)
         if None not in subs:
-            if len(_CACHE) >= _CACHE_MAX:
-                _CACHE.clear()
-            _CACHE[fkey] = (frame, _u32.unpack_from(frame, 0)[0] + _RID_AT,
-                            [(base, sub[2]) for base, sub in zip(bases, subs)])
+            _keep_frame(fkey, frame, [(base, sub[2]) for base, sub in zip(bases, subs)])
     return frame

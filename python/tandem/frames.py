@@ -129,9 +129,9 @@ class FrameSocket:
             chunk = self.sock.recv(65536)
             if not chunk:
                 raise ConnectionClosed("the connection ended")
-            if chunk[0] == 0x80 | OP_BINARY:  # one whole unmasked binary frame, short or 16-bit length
-                n = chunk[1]
-                if n < 126 and len(chunk) == 2 + n:
+            if len(chunk) >= 2 and chunk[0] == 0x80 | OP_BINARY:  # one whole unmasked binary frame,
+                n = chunk[1]                                        # short or 16-bit length
+                if n < 126 and len(chunk) == 2 + n and n <= self.max_message_bytes:
                     return OP_BINARY, chunk[2:]
                 if n == 126 and len(chunk) >= 4 and len(chunk) == 4 + ((chunk[2] << 8) | chunk[3]) \
                         and len(chunk) - 4 <= self.max_message_bytes:

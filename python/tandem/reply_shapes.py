@@ -5,26 +5,37 @@ lone get_action), or a VectorReply of Acks and such Actions (log_returns held in
 get_action, or a vectorised step). Only a few scalars differ from one frame to the next: the
 request id, each policy version, each action's values. The first such frame goes through
 the full reader (wire_reader._Reader, which checks every offset against the frame); learn()
-then keeps its bytes with those scalars cut out, by frame length.
+then keeps its bytes with those scalars cut out, by frame length (MAX_PER_LENGTH shapes per
+length).
 
 A later frame of the same length whose other bytes are all equal has the same vtables,
 offsets, reply types and vector lengths, which were checked once, so read() takes its
 scalars at the same positions. Any other frame (another length, another byte anywhere
 outside the cut-out scalars) returns None and goes through the full reader. The scalars
-themselves can be any bit pattern: every one is a valid value of its type.
+themselves can be any bit pattern: every one is a valid value of its type. learn() keeps a
+shape only when the walk does not read the scalars' bytes for anything else (see there).
 
 Thread rules: the table is shared by every client of the process. A shape is never changed
-once made; adding and clearing are single dict operations (atomic under the GIL).
+once made; adding and clearing are single dict operations (atomic under the GIL). The
+learning budget's counters may lose an update between threads: they only pace learning.
 """
 import struct
 
+from tandem import wire_reader
 from tandem.fastwire import M_ACTIONS, M_VREP, R_ACK, R_ACTIONS
 
-MAX_SHAPES = 64
-MAX_ENTRIES = 64  # a larger VectorReply is read in full
+MAX_SHAPES = 256         # frame lengths kept
+MAX_PER_LENGTH = 4       # shapes kept per frame length (replies that alternate)
+MAX_ENTRIES = 64         # a larger VectorReply is read in full
+_u8 = struct.Struct("<B")
 _u64 = struct.Struct("<Q")
 _i64 = struct.Struct("<q")
-_SHAPES = {}  # frame length -> _Shape
+_STRUCTS = {}            # format -> Struct
+_SHAPES = {}             # frame length -> tuple of _Shape, newest first
+# Learning costs ~4 full reads. When the replies keep changing shape (many agent sets, say),
+# learning stops for PAUSE_READS full reads: [hits, shapes learnt, full reads left to skip].
+PAUSE_READS = 10000
+_budget = [0, 0, 0]
 
 
 class _Shape:
@@ -46,17 +57,27 @@ def _actions(buf, e):
     return [(agent_id, d, c)], (_i64.unpack_from(buf, version_at)[0] if version_at else 0)
 
 
+def _match(s, buf):
+    for start, end, seg in s.segments:
+        if buf[start:end] != seg:
+            return False
+    return True
+
+
 def read(buf):
     """(request id, message type, value) of a frame of a known shape, else None. The value is
     what the full reader gives: for M_ACTIONS ([(agent_id, discrete, continuous)], policy
     version), as wire_reader._Reader.actions; for M_VREP [(reply type, value)], as
     wire_reader.read_vector_reply."""
-    s = _SHAPES.get(len(buf))
-    if s is None:
+    shapes = _SHAPES.get(len(buf))
+    if shapes is None:
         return None
-    for start, end, seg in s.segments:
-        if buf[start:end] != seg:
-            return None
+    for s in shapes:
+        if _match(s, buf):
+            break
+    else:
+        return None
+    _budget[0] += 1
     rid = _u64.unpack_from(buf, s.rid_at)[0]
     if s.message_type == M_ACTIONS:
         return rid, M_ACTIONS, _actions(buf, s.entries[0])
@@ -64,8 +85,8 @@ def read(buf):
 
 
 def _entry(r, a_table, holes):
-    """The descriptor of an Actions table with one agent (its scalars added to holes), or None
-    when it is not one."""
+    """The descriptor of an Actions table with one agent (its scalars added to holes; formats
+    for Structs), or None when it is not one."""
     n, p = r.vector(a_table, 0, 4)
     if n != 1:
         return None
@@ -77,46 +98,71 @@ def _entry(r, a_table, holes):
     discrete = continuous = None
     n, p = r.vector(a, 1, 8)
     if n:
-        discrete = (p, struct.Struct(f"<{n}q"))
+        discrete = (p, f"<{n}q")
         holes.append((p, 8 * n))
     n, p = r.vector(a, 2, 4)
     if n:
-        continuous = (p, struct.Struct(f"<{n}f"))
+        continuous = (p, f"<{n}f")
         holes.append((p, 4 * n))
     return version_at, agent_id, discrete, continuous
 
 
-def learn(r, message_type, m):
-    """Keeps the shape of the frame the reader r has just read in full without error (m: its
-    message table), when it is an Actions reply for one agent or a VectorReply of at most
-    MAX_ENTRIES such Actions and Acks."""
-    rid_at = r.field(r.deref(0), 1)
-    if not rid_at:
-        return  # request id 0 (an absent field): not a step's reply
-    holes = [(rid_at, 8)]
-    if message_type == M_ACTIONS:
-        e = _entry(r, m, holes)
-        if e is None:
-            return
-        entries = [e]
-    elif message_type == M_VREP:
-        entries = []
-        tables = r.tables(m, 0)
-        if len(tables) > MAX_ENTRIES:
-            return
-        for t in tables:
-            rt = r.scalar(t, 0, struct.Struct("<B"))
-            if rt == R_ACK:
-                entries.append(None)
-                continue
-            e = _entry(r, r.ref(t, 1), holes) if rt == R_ACTIONS else None
+def _describe(buf):
+    """(protocol version, message type, request id position, entries, holes) of a frame as the
+    full reader walks it, or None when it is not a step's reply this module reads (or not a
+    valid frame)."""
+    try:
+        r, version, _, t, m = wire_reader.read_envelope(buf)
+        rid_at = r.field(r.deref(0), 1)
+        if not m or not rid_at:
+            return None  # request id 0 (an absent field): not a step's reply
+        holes = [(rid_at, 8)]
+        if t == M_ACTIONS:
+            r.actions(m)  # every check of the full reader
+            e = _entry(r, m, holes)
             if e is None:
-                return  # an Error, an EpisodeStarted, several agents: read in full every time
-            entries.append(e)
-    else:
+                return None
+            entries = [e]
+        elif t == M_VREP:
+            tables = r.tables(m, 0)
+            if len(tables) > MAX_ENTRIES or any(r.scalar(x, 0, _u8) not in (R_ACK, R_ACTIONS) for x in tables):
+                return None  # many entries, an Error, an EpisodeStarted: read in full every time
+            wire_reader.read_vector_reply(r, m)  # every check of the full reader
+            entries = []
+            for x in tables:
+                if r.scalar(x, 0, _u8) == R_ACK:
+                    entries.append(None)
+                    continue
+                e = _entry(r, r.ref(x, 1), holes)
+                if e is None:
+                    return None
+                entries.append(e)
+        else:
+            return None
+        return version, t, rid_at, tuple(entries), tuple(sorted(holes))
+    except (IndexError, struct.error, ValueError, UnicodeError):
+        return None
+
+
+def learn(buf):
+    """Keeps the shape of a frame the full reader has just read without error, when it is an
+    Actions reply for one agent or a VectorReply of at most MAX_ENTRIES such Actions and Acks.
+
+    A shape is kept only when its scalars are nothing but scalars: the frame is walked again
+    with every scalar byte set to 0x00, 0xFF and 0x5A, and each walk must find the same
+    version, type, positions and agent ids. A frame built so that a scalar's bytes are also
+    read as an offset, a length, a type, a version or an id (a vtable pointing into the action
+    values, say) changes under these walks and is always read in full. (A frame crafted to
+    pass all three, with copies of a vtable at each probed place, can at most make the client
+    take values that a well-formed frame of the shape could carry as well.)"""
+    if _budget[2] > 0:
+        _budget[2] -= 1
         return
-    buf = bytes(r.buf)
-    holes.sort()
+    buf = bytes(buf)
+    d = _describe(buf)
+    if d is None:
+        return
+    _, message_type, rid_at, entries, holes = d
     segments, at = [], 0
     for p, size in holes:
         if p < at:
@@ -126,10 +172,33 @@ def learn(r, message_type, m):
         at = p + size
     if at < len(buf):
         segments.append((at, len(buf), buf[at:]))
+    for fill in (0x00, 0xFF, 0x5A):
+        probe = bytearray(buf)
+        for p, size in holes:
+            probe[p:p + size] = bytes([fill]) * size
+        if _describe(bytes(probe)) != d:
+            return
+    _budget[1] += 1
+    if _budget[1] >= 64 and _budget[0] < 4 * _budget[1]:  # shapes hardly used again: pause
+        _budget[:] = [0, 0, PAUSE_READS]
+        return
+    entries = [None if e is None else (e[0], e[1], _struct_of(e[2]), _struct_of(e[3])) for e in entries]
     if len(_SHAPES) >= MAX_SHAPES:
         _SHAPES.clear()  # a process that sees many shapes starts over
-    _SHAPES[len(buf)] = _Shape(segments, rid_at, message_type, entries)
+    old = _SHAPES.get(len(buf), ())
+    _SHAPES[len(buf)] = (_Shape(segments, rid_at, message_type, entries),) + old[:MAX_PER_LENGTH - 1]
+
+
+def _struct_of(placed):
+    if placed is None:
+        return None
+    p, fmt = placed
+    st = _STRUCTS.get(fmt)
+    if st is None:
+        st = _STRUCTS[fmt] = struct.Struct(fmt)
+    return p, st
 
 
 def clear():
     _SHAPES.clear()
+    _budget[:] = [0, 0, 0]

@@ -1,6 +1,7 @@
 """The fast codec (tandem/fastwire.py, wire_reader.py, reply_shapes.py) against the FlatBuffers package's generated code, both
 ways, and against corrupt frames. (The real server verifies the fast frames in every other test.)"""
 import random
+import struct
 
 import flatbuffers
 import numpy as np
@@ -347,6 +348,9 @@ def test_a_known_shape_answers_only_for_changed_scalars(held_acks):
     answered = set()
     for i in range(len(frame)):
         for x in (1, 0x80, 0xff):
+            reply_shapes.clear()  # the original's shape only (a full read may learn a mutant's)
+            reply_shapes.learn(frame)
+            assert reply_shapes.read(frame) is not None
             f = bytearray(frame)
             f[i] ^= x
             f = bytes(f)
@@ -360,3 +364,62 @@ def test_a_known_shape_answers_only_for_changed_scalars(held_acks):
                 except ProtocolError:
                     pass
     assert answered == scalars
+
+
+def test_a_frame_whose_scalars_are_read_as_structure_is_never_read_by_shape():
+    # A hostile frame: the envelope's vtable says the protocol version lies in the bytes of the
+    # action's float. The full reader accepts it (the float's bytes happen to read as version
+    # 2); its shape would make any other float a "valid" reply, so it is not kept.
+    reply_shapes.clear()
+    frame = bytearray(lone_actions_reply(77, [], [0.5], 3))
+    env = Envelope.Envelope.GetRootAs(bytes(frame), 0)
+    a = Actions.Actions()
+    a.Init(env.Message().Bytes, env.Message().Pos)
+    aa = a.Actions(0)
+    cpos = aa._tab.Vector(aa._tab.Offset(8))
+    vt = env._tab.Pos - struct.unpack_from("<i", frame, env._tab.Pos)[0]
+    struct.pack_into("<H", frame, vt + 4, cpos - env._tab.Pos)      # field 0 (version) -> the float
+    struct.pack_into("<f", frame, cpos, struct.unpack("<f", struct.pack("<HH", codec.PROTOCOL_VERSION, 0))[0])
+    frame = bytes(frame)
+    rid, reply = codec.decode_reply(frame)  # the full reader reads it ...
+    assert rid == 77 and isinstance(reply, codec.ActionsReply)
+    assert reply_shapes.read(frame) is None  # ... but keeps no shape of it
+    other = bytearray(frame)
+    struct.pack_into("<f", other, cpos, 1.0)
+    with pytest.raises(ProtocolError, match="protocol version"):
+        codec.decode_reply(bytes(other))
+
+
+def test_a_cached_vector_request_carries_the_new_request_id_and_values():
+    # Rewards held in front of a get_action (the frame of every step of a simulator loop): the
+    # whole VectorRequest is cached; each copy has its own request id, rewards and observations.
+    rng = np.random.default_rng(11)
+    for i in range(40):
+        agents = [("agent1", rng.normal(size=3).astype(np.float32), (rng.random(2) > 0.5).astype(np.float32)),
+                  ("b", rng.normal(size=2).astype(np.float32), None)]
+        rewards = [("agent1", float(rng.normal()), bool(i % 2)), ("b", float(rng.normal()), False)]
+        entries = [("LogReturns", ("ep-7", rewards)), ("GetAction", ("ep-7", agents))]
+        rid = int(rng.integers(1, 1 << 63))
+        frame = codec.encode_vector(rid, entries)
+        env = Envelope.Envelope.GetRootAs(frame, 0)
+        assert env.RequestId() == rid and env.MessageType() == Message.VectorRequest
+        v = VectorRequest.VectorRequest()
+        v.Init(env.Message().Bytes, env.Message().Pos)
+        assert [read_request(k, v.Entries(j).Request()) for j, (k, _) in enumerate(entries)] == \
+            [plain(k, a) for k, a in entries]
+    assert any(k[0] == "vframe" for k in fastwire._CACHE)  # the whole-frame path ran
+
+
+def test_learning_pauses_when_shapes_are_not_used_again():
+    # Replies that never repeat their shape (here: 64 lengths of agent id, each seen once)
+    # would pay a learning walk each; after 64 such shapes, learning pauses.
+    reply_shapes.clear()
+    for k in range(64):
+        codec.decode_reply(lone_actions_reply(9, [1], [], 2, agent_id="a" * (k + 1)))
+    frame = lone_actions_reply(9, [1], [], 2, agent_id="b" * 200)
+    codec.decode_reply(frame)
+    assert reply_shapes.read(frame) is None  # paused: read in full, not learnt
+    assert same(codec.decode_reply(frame)[1], codec.decode_reply_with_accessors(frame)[1])
+    reply_shapes.clear()
+    codec.decode_reply(frame)
+    assert reply_shapes.read(frame) is not None

@@ -99,9 +99,41 @@ def test_small_frames_in_one_read_or_split_across_reads_arrive_whole_and_in_orde
     assert fs.recv_message() == (OP_BINARY, b"after")
     peer.sendall(server_frame(b"t", op=OP_TEXT))
     assert fs.recv_message() == (OP_TEXT, b"t")
-    for n in (126, 4000, 65535):  # a 16-bit length, whole in one read
+    for n in (126, 4000, 65000):  # a 16-bit length
         peer.sendall(server_frame(b"y" * n))
         assert fs.recv_message() == (OP_BINARY, b"y" * n)
+
+
+class ChunkSocket:
+    """A socket whose recv returns the given chunks one by one (then b"": the end)."""
+
+    def __init__(self, chunks):
+        self.chunks = list(chunks)
+
+    def recv(self, n):
+        return self.chunks.pop(0) if self.chunks else b""
+
+    def sendall(self, data):
+        pass
+
+
+@pytest.mark.parametrize("cut", [1, 2, 3, 4])
+def test_a_frame_that_arrives_in_pieces_of_any_size_is_read_whole(cut):
+    for payload in (b"z" * 10, b"w" * 300):
+        f = server_frame(payload)
+        fs = FrameSocket(ChunkSocket([f[:cut], f[cut:]]), random.Random(1).randbytes, 1 << 20)
+        assert fs.recv_message() == (OP_BINARY, payload)
+
+
+def test_a_whole_frame_in_one_read_is_taken_as_it_is_and_the_limit_still_holds():
+    fs = FrameSocket(ChunkSocket([server_frame(b"a" * 100), server_frame(b"b" * 1000)]), random.Random(1).randbytes, 1 << 20)
+    assert fs.recv_message() == (OP_BINARY, b"a" * 100)
+    assert fs.recv_message() == (OP_BINARY, b"b" * 1000)
+    assert len(fs.buf) == 0  # neither went through the buffer
+    for n in (100, 1000):  # a limit below the frame: refused on the one-read path too
+        fs = FrameSocket(ChunkSocket([server_frame(b"c" * n)]), random.Random(1).randbytes, 50)
+        with pytest.raises(ProtocolError, match="more than"):
+            fs.recv_message()
 
 
 def test_a_big_message_arrives_whole_across_many_reads(pair):
