@@ -57,13 +57,6 @@ def _actions(buf, e):
     return [(agent_id, d, c)], (_i64.unpack_from(buf, version_at)[0] if version_at else 0)
 
 
-def _match(s, buf):
-    for start, end, seg in s.segments:
-        if buf[start:end] != seg:
-            return False
-    return True
-
-
 def read(buf):
     """(request id, message type, value) of a frame of a known shape, else None. The value is
     what the full reader gives: for M_ACTIONS ([(agent_id, discrete, continuous)], policy
@@ -72,8 +65,11 @@ def read(buf):
     shapes = _SHAPES.get(len(buf))
     if shapes is None:
         return None
-    for s in shapes:
-        if _match(s, buf):
+    for s in shapes:  # (the comparison written out: this runs on every reply)
+        for start, end, seg in s.segments:
+            if buf[start:end] != seg:
+                break
+        else:
             break
     else:
         return None
