@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # The Python client beside the C++ client and a bare Beast echo, in one run (one tandem-server
 # serving, --no-train, the CartPole config):
-#   C++: rtt_bench (Beast echo p50/p99, C++ get_action p50/p99)
-#   Python: echo through websocket-client, get_action p50/p99, local-mode CartPole steps/s on
-#   one thread, 64 vectorised CartPoles in one process (bench/python_client.py).
+#   C++: rtt_bench (Beast echo p50/p99, C++ get_action p50/p99, a simulator's step of
+#   get_action + log_returns p50/p99)
+#   Python: echo through websocket-client, get_action and step p50/p99 (with the servers on
+#   CPU 0 and the clients pinned to the same CPU and then another), then, unpinned,
+#   local-mode CartPole steps/s on one thread and 64 vectorised CartPoles in one process
+#   (bench/python_client.py).
 #   bench/python_client.sh [N]   (ROUNDS=5 rounds of N round trips each)
 set -euo pipefail
 cd "$(dirname "$0")/.."
