@@ -95,6 +95,20 @@ def test_a_fast_vector_request_reads_back_through_the_generated_code():
         assert read_request(kind, e.Request()) == plain(kind, args)
 
 
+def vector_reply(b, parts):
+    """A VectorReply table of [(reply type, reply table)] (the generated code)."""
+    offs = []
+    for rt, o in parts:
+        VectorReplyEntry.Start(b)
+        VectorReplyEntry.AddReplyType(b, rt)
+        VectorReplyEntry.AddReply(b, o)
+        offs.append(VectorReplyEntry.End(b))
+    v = codec.vector_of_tables(b, VectorReply.StartRepliesVector, offs)
+    VectorReply.Start(b)
+    VectorReply.AddReplies(b, v)
+    return VectorReply.End(b)
+
+
 def build_reply(kind):
     b = flatbuffers.Builder(64)
 
@@ -137,16 +151,7 @@ def build_reply(kind):
         t, m = Message.SamplesAccepted, SamplesAccepted.End(b)
     else:
         parts = [(EpisodeReply.Actions, actions()), (EpisodeReply.Error, error()), (EpisodeReply.EpisodeStarted, started())]
-        offs = []
-        for rt, o in parts:
-            VectorReplyEntry.Start(b)
-            VectorReplyEntry.AddReplyType(b, rt)
-            VectorReplyEntry.AddReply(b, o)
-            offs.append(VectorReplyEntry.End(b))
-        v = codec.vector_of_tables(b, VectorReply.StartRepliesVector, offs)
-        VectorReply.Start(b)
-        VectorReply.AddReplies(b, v)
-        t, m = Message.VectorReply, VectorReply.End(b)
+        t, m = Message.VectorReply, vector_reply(b, parts)
     Envelope.Start(b)
     Envelope.AddVersion(b, codec.PROTOCOL_VERSION)
     Envelope.AddRequestId(b, 42)
@@ -274,21 +279,11 @@ def lone_actions_reply(rid, discrete, continuous, version, agent_id="default_age
     m = _one_agent_actions(b, discrete, continuous, version, agent_id)
     t = Message.Actions
     if held_acks:
-        offs = []
-        for rt in [EpisodeReply.Ack] * held_acks + [EpisodeReply.Actions]:
-            if rt == EpisodeReply.Ack:
-                Ack.Start(b)
-                body = Ack.End(b)
-            else:
-                body = m
-            VectorReplyEntry.Start(b)
-            VectorReplyEntry.AddReplyType(b, rt)
-            VectorReplyEntry.AddReply(b, body)
-            offs.append(VectorReplyEntry.End(b))
-        v = codec.vector_of_tables(b, VectorReply.StartRepliesVector, offs)
-        VectorReply.Start(b)
-        VectorReply.AddReplies(b, v)
-        m, t = VectorReply.End(b), Message.VectorReply
+        parts = []
+        for _ in range(held_acks):
+            Ack.Start(b)
+            parts.append((EpisodeReply.Ack, Ack.End(b)))
+        m, t = vector_reply(b, parts + [(EpisodeReply.Actions, m)]), Message.VectorReply
     Envelope.Start(b)
     Envelope.AddVersion(b, codec.PROTOCOL_VERSION)
     Envelope.AddRequestId(b, rid)
