@@ -436,7 +436,7 @@ def decode_reply(buf):
             raise ProtocolError("envelope carries no message")
         if t == fastwire.M_ACTIONS or t == fastwire.M_VREP:
             reply = _step_reply(t, r.actions(m) if t == fastwire.M_ACTIONS else wire_reader.read_vector_reply(r, m))
-            reply_shapes.learn(buf)
+            reply_shapes.learn(buf, r, t, m)
             return rid, reply
         if t == fastwire.M_ACK:
             return rid, _ACK

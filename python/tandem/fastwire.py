@@ -189,8 +189,8 @@ def _request(w, kind, a):
 
 
 # Cached bytes: per-episode request subtrees (key: _key), VectorEntry subtrees (("entry",) +
-# key) and whole frames (("frame"|"vframe", version) + key(s)), up to _CACHE_MAX entries; whole
-# frames only up to _FRAME_CACHE_BYTES (large observations would fill memory first).
+# key) and whole frames (("frame"|"vframe", version) + key(s)), up to _CACHE_MAX entries, each
+# at most _FRAME_CACHE_BYTES (large observations would fill memory first).
 # Thread rules: shared by every client of the process; an entry is never changed once made,
 # and adding, reading and clearing are single dict operations (atomic under the GIL); a clear()
 # between two of them only means a frame is built again.
@@ -264,9 +264,12 @@ def _cached(w, key, kind, a, build):
     if hit is None:
         sub = _Writer(header=False)
         t = build(sub)
+        hit = (bytes(sub.b), t, sub.patches)
+        if len(sub.b) > _FRAME_CACHE_BYTES:
+            return _append_patched(w, kind, a, hit)  # too large to keep (large observations)
         if len(_CACHE) >= _CACHE_MAX:
             _CACHE.clear()
-        hit = _CACHE[key] = (bytes(sub.b), t, sub.patches)
+        _CACHE[key] = hit
     return _append_patched(w, kind, a, hit)
 
 

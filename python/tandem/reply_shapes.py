@@ -32,8 +32,11 @@ _u64 = struct.Struct("<Q")
 _i64 = struct.Struct("<q")
 _STRUCTS = {}            # format -> Struct
 _SHAPES = {}             # frame length -> tuple of _Shape, newest first
-# Learning costs ~4 full reads. When the replies keep changing shape (many agent sets, say),
-# learning stops for PAUSE_READS full reads: [hits, shapes learnt, full reads left to skip].
+# Learning costs ~4 full reads. It is judged every LEARN_WINDOW attempts: when the shapes got
+# fewer than 4 hits per attempt (replies that keep changing shape: many agent sets, or more
+# than MAX_PER_LENGTH alternating shapes of one length), learning stops for PAUSE_READS
+# full reads. _budget: [hits, attempts in this window, full reads left to skip].
+LEARN_WINDOW = 64
 PAUSE_READS = 10000
 _budget = [0, 0, 0]
 
@@ -140,9 +143,30 @@ def _describe(buf):
         return None
 
 
-def learn(buf):
-    """Keeps the shape of a frame the full reader has just read without error, when it is an
-    Actions reply for one agent or a VectorReply of at most MAX_ENTRIES such Actions and Acks.
+def _may_learn(r, message_type, m):
+    """A cheap look at a frame just read in full (r: its reader, m: its message table): could
+    it be a step's reply of a shape learn() keeps?"""
+    if message_type == M_ACTIONS:
+        return r.vector(m, 0, 4)[0] == 1
+    if message_type != M_VREP:
+        return False
+    tables = r.tables(m, 0)
+    if len(tables) > MAX_ENTRIES:
+        return False
+    for x in tables:
+        rt = r.scalar(x, 0, _u8)
+        if rt == R_ACTIONS:
+            if r.vector(r.ref(x, 1), 0, 4)[0] != 1:
+                return False
+        elif rt != R_ACK:
+            return False
+    return True
+
+
+def learn(buf, r, message_type, m):
+    """Keeps the shape of a frame the full reader r has just read without error (m: its
+    message table), when it is an Actions reply for one agent or a VectorReply of at most
+    MAX_ENTRIES such Actions and Acks.
 
     A shape is kept only when its scalars are nothing but scalars: the frame is walked again
     with every scalar byte set to 0x00, 0xFF and 0x5A, and each walk must find the same
@@ -154,6 +178,14 @@ def learn(buf):
     if _budget[2] > 0:
         _budget[2] -= 1
         return
+    if not _may_learn(r, message_type, m):
+        return
+    _budget[1] += 1
+    if _budget[1] >= LEARN_WINDOW:
+        paused = _budget[0] < 4 * _budget[1]  # shapes hardly used again
+        _budget[:] = [0, 0, PAUSE_READS if paused else 0]
+        if paused:
+            return
     buf = bytes(buf)
     d = _describe(buf)
     if d is None:
@@ -174,10 +206,6 @@ def learn(buf):
             probe[p:p + size] = bytes([fill]) * size
         if _describe(bytes(probe)) != d:
             return
-    _budget[1] += 1
-    if _budget[1] >= 64 and _budget[0] < 4 * _budget[1]:  # shapes hardly used again: pause
-        _budget[:] = [0, 0, PAUSE_READS]
-        return
     entries = [None if e is None else (e[0], e[1], _struct_of(e[2]), _struct_of(e[3])) for e in entries]
     if len(_SHAPES) >= MAX_SHAPES:
         _SHAPES.clear()  # a process that sees many shapes starts over

@@ -344,7 +344,7 @@ def test_a_known_shape_answers_only_for_changed_scalars(held_acks):
     for i in range(len(frame)):
         for x in (1, 0x80, 0xff):
             reply_shapes.clear()  # the original's shape only (a full read may learn a mutant's)
-            reply_shapes.learn(frame)
+            codec.decode_reply(frame)
             assert reply_shapes.read(frame) is not None
             f = bytearray(frame)
             f[i] ^= x
@@ -385,9 +385,13 @@ def test_a_frame_whose_scalars_are_read_as_structure_is_never_read_by_shape():
         codec.decode_reply(bytes(other))
 
 
-def test_a_cached_vector_request_carries_the_new_request_id_and_values():
+def test_a_cached_vector_request_carries_the_new_request_id_and_values(monkeypatch):
     # Rewards held in front of a get_action (the frame of every step of a simulator loop): the
     # whole VectorRequest is cached; each copy has its own request id, rewards and observations.
+    fastwire._CACHE.clear()
+    copies = []
+    real = fastwire._patched_frame
+    monkeypatch.setattr(fastwire, "_patched_frame", lambda *a: copies.append(1) or real(*a))
     rng = np.random.default_rng(11)
     for i in range(40):
         agents = [("agent1", rng.normal(size=3).astype(np.float32), (rng.random(2) > 0.5).astype(np.float32)),
@@ -402,14 +406,18 @@ def test_a_cached_vector_request_carries_the_new_request_id_and_values():
         v.Init(env.Message().Bytes, env.Message().Pos)
         assert [read_request(k, v.Entries(j).Request()) for j, (k, _) in enumerate(entries)] == \
             [plain(k, a) for k, a in entries]
-    assert any(k[0] == "vframe" for k in fastwire._CACHE)  # the whole-frame path ran
+    assert len(copies) == 38  # all but the first frame of each layout (done alternates: 2 layouts)
 
 
-def test_learning_pauses_when_shapes_are_not_used_again():
-    # Replies that never repeat their shape (here: 64 lengths of agent id, each seen once)
-    # would pay a learning walk each; after 64 such shapes, learning pauses.
+def test_learning_pauses_when_shapes_are_not_used_again(monkeypatch):
+    # Replies that never repeat their shape (here: 128 lengths of agent id, each seen once)
+    # would pay a learning walk each; learning pauses after a window of 64 attempts that got
+    # too few hits, even after a long run of hits.
     reply_shapes.clear()
-    for k in range(64):
+    steady = lone_actions_reply(9, [1], [], 2)
+    for _ in range(1000):
+        codec.decode_reply(steady)
+    for k in range(128):
         codec.decode_reply(lone_actions_reply(9, [1], [], 2, agent_id="a" * (k + 1)))
     frame = lone_actions_reply(9, [1], [], 2, agent_id="b" * 200)
     codec.decode_reply(frame)
@@ -418,3 +426,11 @@ def test_learning_pauses_when_shapes_are_not_used_again():
     reply_shapes.clear()
     codec.decode_reply(frame)
     assert reply_shapes.read(frame) is not None
+    # Replies no shape can hold (two agents) are turned away by a cheap look, not a full walk.
+    walks = []
+    real = reply_shapes._describe
+    monkeypatch.setattr(reply_shapes, "_describe", lambda b: walks.append(1) or real(b))
+    two = build_reply("Actions")  # three agents
+    for _ in range(10):
+        codec.decode_reply(two)
+    assert walks == []
