@@ -369,7 +369,11 @@ def encode(rid, kind, args, version):
         if sub is not None:
             _keep_frame(fkey, frame, [(base[0], sub[2])])
         return frame
-    return _patched_frame(hit, rid, ((kind, args),))
+    frame, rid_at, ((base, patches),) = hit  # _patched_frame for one request, written out
+    b = bytearray(frame)
+    _u64.pack_into(b, rid_at, rid)
+    _patch(b, base, kind, args, patches)
+    return bytes(b)
 
 
 def _keep_frame(fkey, frame, placed):
