@@ -434,3 +434,18 @@ def test_learning_pauses_when_shapes_are_not_used_again(monkeypatch):
     for _ in range(10):
         codec.decode_reply(two)
     assert walks == []
+
+
+def test_large_requests_are_built_each_time_not_cached():
+    # A 20 KB observation: neither its subtree nor its whole frame is kept (a cache of 4,096
+    # such frames would hold 80 MB), and every frame still carries its own values.
+    fastwire._CACHE.clear()
+    rng = np.random.default_rng(3)
+    for rid in (1, 2):
+        obs = rng.normal(size=5000).astype(np.float32)
+        frame = codec.encode(rid, "GetAction", ("ep-big", [("a", obs, None)]))
+        env = Envelope.Envelope.GetRootAs(frame, 0)
+        assert env.RequestId() == rid
+        assert read_request("GetAction", env.Message()) == plain("GetAction", ("ep-big", [("a", obs, None)]))
+    assert all(len(v[0]) <= fastwire._FRAME_CACHE_BYTES for v in fastwire._CACHE.values())
+    assert not any("ep-big" in k for k in fastwire._CACHE)
